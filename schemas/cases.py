@@ -1,0 +1,228 @@
+"""What crosses the workflow boundary: workflow inputs, update/query payloads and the case
+state the workflow publishes. Each takes one model and returns one; new fields get defaults.
+
+No ORM rows here: workflows pass IDs and plain values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.enums import (
+    CaseStatus,
+    CaseType,
+    DeliveryOutcome,
+    FailureReason,
+    RedeliveryOption,
+    Resolution,
+    TimeWindow,
+)
+from schemas.policies import FailedDeliveryPolicy
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+Text = Field(min_length=1, max_length=200)
+
+
+def check_email(value: str) -> str:
+    value = value.strip()
+    if not _EMAIL.match(value) or len(value) > 254:
+        raise ValueError("not a valid email address")
+    return value
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- the people and places a case is about ------------------------------------------------
+
+
+class Address(Model):
+    line1: str = Text
+    line2: str | None = Field(None, max_length=200)
+    city: str = Text
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field("US", min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+
+    def one_line(self) -> str:
+        parts = [self.line1, self.line2, f"{self.postal_code} {self.city}", self.country]
+        return ", ".join(p for p in parts if p)
+
+
+class Customer(Model):
+    name: str = Text
+    email: str
+    phone: str | None = Field(None, max_length=40)
+
+    _email = field_validator("email")(check_email)
+
+
+# --- failed delivery ----------------------------------------------------------------------
+
+
+class FailedAttempt(Model):
+    """One failed delivery attempt, as the routing system or a driver reports it."""
+
+    attempt_number: int = Field(ge=1, le=20)
+    reason: FailureReason
+    driver_id: str = Field(min_length=1, max_length=64)
+    attempted_at: AwareDatetime
+    note: str | None = Field(None, max_length=1000)
+
+
+class FailedDeliveryInput(Model):
+    shipment_id: str
+    client_id: str
+    depot_id: str
+    customer: Customer
+    address: Address
+    attempt: FailedAttempt
+    policy: FailedDeliveryPolicy = FailedDeliveryPolicy()
+    opened_by: str = "system"
+
+
+class RedeliveryRequest(Model):
+    """How the customer (or ops on their behalf) wants the parcel: the fields the option needs."""
+
+    option: RedeliveryOption
+    date: dt.date | None = Field(None, description="Required for redelivery_window.")
+    window: TimeWindow | None = Field(None, description="Required for redelivery_window.")
+    pickup_point_id: str | None = Field(None, description="Required for pickup_point.")
+    neighbour_name: str | None = Field(None, max_length=200, description="Required for neighbour.")
+    neighbour_address: str | None = Field(None, max_length=200, description="Required for neighbour.")
+    address: Address | None = Field(None, description="Required for address_correction.")
+    instructions: str | None = Field(None, max_length=500)
+
+    @model_validator(mode="after")
+    def _fields_for_option(self) -> RedeliveryRequest:
+        required = {
+            RedeliveryOption.REDELIVERY_WINDOW: ("date", "window"),
+            RedeliveryOption.PICKUP_POINT: ("pickup_point_id",),
+            RedeliveryOption.NEIGHBOUR: ("neighbour_name", "neighbour_address"),
+            RedeliveryOption.ADDRESS_CORRECTION: ("address",),
+        }[self.option]
+        missing = [name for name in required if getattr(self, name) in (None, "")]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} required when option is {self.option.value}")
+        return self
+
+
+class RedeliveryChoice(RedeliveryRequest):
+    """The `choose_redelivery` update: a request bound to the attempt it answers."""
+
+    attempt_number: int = Field(ge=1)
+    by: str = "customer"
+
+
+class DeliveryOutcomeReport(Model):
+    """The `record_delivery_outcome` update: what happened on the booked redelivery."""
+
+    outcome: DeliveryOutcome
+    attempted_at: AwareDatetime
+    driver_id: str | None = Field(None, max_length=64)
+    reason: FailureReason | None = Field(None, description="Required when the outcome is failed.")
+    note: str | None = Field(None, max_length=1000)
+    by: str = "routing"
+
+    @model_validator(mode="after")
+    def _reason_when_failed(self) -> DeliveryOutcomeReport:
+        if self.outcome is DeliveryOutcome.FAILED and self.reason is None:
+            raise ValueError("reason required when outcome is failed")
+        return self
+
+
+class FailedAttemptReport(Model):
+    """The `report_failed_attempt` update: a later failed attempt of the same shipment."""
+
+    attempt: FailedAttempt
+    by: str = "routing"
+
+
+class RedeliveryBooked(Model):
+    """What `schedule_redelivery` booked: the shipment's new plan."""
+
+    summary: str
+    delivery_date: dt.date
+    expected_by: datetime
+
+
+# --- common case actions ------------------------------------------------------------------
+
+
+class NoteInput(Model):
+    text: str = Field(min_length=1, max_length=5000)
+    by: str = "ops"
+
+
+class AssignInput(Model):
+    assignee: str | None = Field(None, max_length=200, description="None unassigns.")
+    by: str = "ops"
+
+
+class EscalateInput(Model):
+    reason: str = Field(min_length=1, max_length=1000)
+    by: str = "ops"
+
+
+class CancelInput(Model):
+    reason: str = Field(min_length=1, max_length=1000)
+    by: str = "ops"
+
+
+# --- what the workflow publishes ----------------------------------------------------------
+
+
+class TimelineEvent(BaseModel):
+    """One audit entry; `seq` is unique within the case so a retried write never duplicates."""
+
+    seq: int
+    at: datetime
+    kind: str
+    summary: str
+    actor: str = "system"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseSnapshot(BaseModel):
+    """The projection of a case: what the SQL case index holds (no personal data beyond
+    the subject line, which ops see anyway)."""
+
+    case_id: str
+    case_type: CaseType
+    status: CaseStatus
+    resolution: Resolution | None = None
+    business_key: str
+    client_id: str
+    subject: str
+    opened_at: datetime
+    closed_at: datetime | None = None
+    deadline_at: datetime | None = None
+    escalated: bool = False
+    escalation_reason: str | None = None
+    assignee: str | None = None
+    next_step: str | None = None
+    next_step_at: datetime | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    version: int = 0
+
+
+class CaseState(CaseSnapshot):
+    """The `state` query: the snapshot plus the live timeline and what may be done now."""
+
+    allowed_actions: list[str] = Field(default_factory=list)
+    timeline: list[TimelineEvent] = Field(default_factory=list)
+
+
+class CaseRecord(BaseModel):
+    """Input of the `record_case` activity: upsert the projection, append new events.
+
+    The projection is applied only if its version is newer than the stored one, so retries
+    and out-of-order deliveries never move a case backwards."""
+
+    snapshot: CaseSnapshot
+    events: list[TimelineEvent] = Field(default_factory=list)

@@ -1,0 +1,47 @@
+"""Policies are data: the deadlines and cadences a case runs by.
+
+A workflow receives a snapshot of its policy at start, so changing a client's policy affects
+new cases only and replay stays deterministic. Clients override any field through
+`Client.policy_overrides[<case type>]`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.enums import CaseType
+
+
+class FailedDeliveryPolicy(BaseModel):
+    """Defaults from DESIGN.md: remind 24 h, escalate 48 h, 5-day window, 3 attempts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reminder_after: timedelta = Field(timedelta(hours=24), description="Remind the customer after this long without an answer.")
+    escalate_after: timedelta = Field(timedelta(hours=48), description="Escalate to the depot's dispatcher after this long.")
+    customer_window: timedelta = Field(timedelta(days=5), description="Return to sender after this long without an answer.")
+    max_attempts: int = Field(3, ge=1, le=10, description="The attempt that fails at this number returns the parcel.")
+    failed_attempt_fee_cents: int = Field(1700, ge=0, description="Charged to the client for each failed attempt.")
+    currency: str = Field("USD", min_length=3, max_length=3)
+    redelivery_horizon: timedelta = Field(timedelta(days=7), description="How far ahead a redelivery may be booked.")
+    outcome_grace: timedelta = Field(timedelta(hours=24), description="Escalate if no delivery outcome arrives this long after the booked window.")
+
+    @model_validator(mode="after")
+    def _ladder_in_order(self) -> FailedDeliveryPolicy:
+        if not (timedelta(0) < self.reminder_after < self.escalate_after < self.customer_window):
+            raise ValueError("need 0 < reminder_after < escalate_after < customer_window")
+        return self
+
+
+POLICY_TYPES: dict[CaseType, type[BaseModel]] = {
+    CaseType.FAILED_DELIVERY: FailedDeliveryPolicy,
+}
+
+
+def resolve_policy(case_type: CaseType, overrides: dict[str, Any] | None) -> Any:
+    """The default policy for `case_type` with a client's overrides applied (validated)."""
+    policy_type = POLICY_TYPES[case_type]
+    return policy_type.model_validate((overrides or {}).get(case_type.value, {}))

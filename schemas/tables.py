@@ -1,0 +1,245 @@
+"""SQLModel tables: reference data, the case index (a projection the workflows write through
+activities), the timeline, the outbox and API keys.
+
+Timestamps are timezone-aware UTC. Business identifiers (client, depot, driver, shipment) are
+the operator's own string ids; rows the system creates get UUIDs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from enum import Enum
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+from schemas.enums import (
+    CaseStatus,
+    CaseType,
+    ContactKind,
+    DriverStatus,
+    MessageStatus,
+    Resolution,
+    Role,
+    ShipmentStatus,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite hands back naive datetimes)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; casedesk stores aware UTC datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _enum(enum: type[Enum]) -> Any:
+    """Store enum values (not member names) as plain strings: readable SQL, no ALTER TYPE."""
+    return SAEnum(
+        enum,
+        values_callable=lambda members: [m.value for m in members],
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+    )
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- reference data -----------------------------------------------------------------------
+
+
+class Client(SQLModel, table=True):
+    __tablename__ = "clients"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    # Per case type policy overrides, e.g. {"failed_delivery": {"max_attempts": 2}}.
+    policy_overrides: dict[str, Any] = _json()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ClientContact(SQLModel, table=True):
+    __tablename__ = "client_contacts"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: str = Field(foreign_key="clients.id", index=True, max_length=64)
+    kind: ContactKind = Field(sa_type=_enum(ContactKind))
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class Depot(SQLModel, table=True):
+    __tablename__ = "depots"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    address: str = Field(max_length=500)
+    timezone: str = Field(default="UTC", max_length=64)
+    dispatcher_name: str = Field(max_length=200)
+    dispatcher_email: str = Field(max_length=254)
+    dispatcher_phone: str | None = Field(default=None, max_length=40)
+
+
+class PickupPoint(SQLModel, table=True):
+    __tablename__ = "pickup_points"
+
+    id: str = Field(primary_key=True, max_length=64)
+    depot_id: str = Field(foreign_key="depots.id", index=True, max_length=64)
+    name: str = Field(max_length=200)
+    address: str = Field(max_length=500)
+    opening_hours: str | None = Field(default=None, max_length=200)
+
+
+class Driver(SQLModel, table=True):
+    __tablename__ = "drivers"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+    depot_id: str = Field(foreign_key="depots.id", index=True, max_length=64)
+    status: DriverStatus = Field(default=DriverStatus.ACTIVE, sa_type=_enum(DriverStatus))
+
+
+class Shipment(SQLModel, table=True):
+    __tablename__ = "shipments"
+
+    id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(foreign_key="clients.id", index=True, max_length=64)
+    depot_id: str = Field(foreign_key="depots.id", index=True, max_length=64)
+    status: ShipmentStatus = Field(
+        default=ShipmentStatus.OUT_FOR_DELIVERY, sa_type=_enum(ShipmentStatus)
+    )
+    customer_name: str = Field(max_length=200)
+    customer_email: str = Field(max_length=254)
+    customer_phone: str | None = Field(default=None, max_length=40)
+    address: dict[str, Any] = _json()
+    failed_attempts: int = 0
+    # The current plan after a failed attempt: a window, pickup point, neighbour or new address.
+    redelivery_date: date | None = None
+    redelivery_plan: dict[str, Any] = _json()
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """A failed attempt and the fee it costs the client (billing reads these)."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (UniqueConstraint("shipment_id", "attempt_number"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    shipment_id: str = Field(foreign_key="shipments.id", index=True, max_length=64)
+    case_id: str = Field(index=True, max_length=128)
+    client_id: str = Field(foreign_key="clients.id", index=True, max_length=64)
+    attempt_number: int
+    reason: str = Field(max_length=32)
+    driver_id: str = Field(max_length=64)
+    attempted_at: datetime = Field(sa_type=UTCDateTime)
+    fee_cents: int
+    currency: str = Field(max_length=3)
+
+
+# --- cases --------------------------------------------------------------------------------
+
+
+class Case(SQLModel, table=True):
+    """The case index: one row per case, written only by the workflow's activities."""
+
+    __tablename__ = "cases"
+
+    id: str = Field(primary_key=True, max_length=128, description="The workflow id.")
+    type: CaseType = Field(index=True, sa_type=_enum(CaseType))
+    status: CaseStatus = Field(index=True, sa_type=_enum(CaseStatus))
+    resolution: Resolution | None = Field(default=None, sa_type=_enum(Resolution))
+    business_key: str = Field(index=True, max_length=64)
+    client_id: str = Field(index=True, max_length=64)
+    subject: str = Field(max_length=300)
+    opened_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    escalated: bool = Field(default=False, index=True)
+    escalation_reason: str | None = Field(default=None, max_length=1000)
+    assignee: str | None = Field(default=None, max_length=200, index=True)
+    next_step: str | None = Field(default=None, max_length=300)
+    next_step_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    details: dict[str, Any] = _json()
+    version: int = 0
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TimelineEntry(SQLModel, table=True):
+    __tablename__ = "timeline"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: str = Field(index=True, max_length=128)
+    seq: int
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: str = Field(max_length=64)
+    summary: str = Field(max_length=1000)
+    actor: str = Field(default="system", max_length=200)
+    data: dict[str, Any] = _json()
+
+
+class Message(SQLModel, table=True):
+    """The outbox: written before sending, unique on the deterministic message key."""
+
+    __tablename__ = "messages"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    key: str = Field(unique=True, max_length=300)
+    case_id: str = Field(index=True, max_length=128)
+    template: str = Field(max_length=100)
+    recipient_role: str = Field(max_length=64)
+    recipient_name: str | None = Field(default=None, max_length=200)
+    recipient_email: str = Field(max_length=254)
+    subject: str = Field(max_length=300)
+    text_body: str
+    html_body: str
+    status: MessageStatus = Field(default=MessageStatus.PENDING, sa_type=_enum(MessageStatus))
+    backend: str = Field(max_length=32)
+    provider_message_id: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, max_length=2000)
+    send_attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key; only its SHA-256 is stored, the secret is shown once at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    role: Role = Field(sa_type=_enum(Role))
+    prefix: str = Field(max_length=16, description="The first characters, to recognise a key.")
+    key_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
