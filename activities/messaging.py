@@ -1,13 +1,228 @@
-"""Messaging: render a Jinja2 email (HTML + text), write the outbox row, send, mark sent."""
+"""Messaging: render a Jinja2 email (HTML + text), write the outbox row, send, mark sent.
+
+The outbox row is written before the backend is called and is unique on the message key, so a
+retried activity (or a replayed workflow) finds the row and never sends a message twice.
+What is left is the unavoidable at-least-once gap: if the worker dies between the provider's
+"accepted" and marking the row sent, the next attempt sends again.
+"""
 
 from __future__ import annotations
 
-from temporalio import activity
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from schemas.activities import MessageRequest, MessageResult
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.email_backends import (
+    EmailBackend,
+    EmailBackendUnavailable,
+    EmailRejected,
+    OutgoingEmail,
+    build_backend,
+)
+from activities.errors import EMAIL_REJECTED, RECIPIENT_NOT_FOUND, TEMPLATE_ERROR
+from activities.rendering import EmailRenderer, RenderedEmail, TemplateRenderError
+from core.db import SessionFactory
+from core.security import sign_link
+from core.settings import Settings
+from schemas.activities import MessageRequest, MessageResult, Recipient
+from schemas.enums import MessageStatus
+from schemas.tables import ClientContact, Depot, Driver, Message
+
+
+@dataclass(frozen=True)
+class ResolvedRecipient:
+    email: str
+    name: str | None
+
+
+def _not_found(message: str) -> ApplicationError:
+    return ApplicationError(message, type=RECIPIENT_NOT_FOUND, non_retryable=True)
+
+
+async def resolve_recipient(session: AsyncSession, to: Recipient) -> ResolvedRecipient:
+    """Look the address up now: contacts change while a case runs. Error messages name the
+    role and the business ids only, never a person's name or address."""
+    if to.role == "customer":
+        if not to.email:
+            raise _not_found("customer recipient has no email address")
+        return ResolvedRecipient(to.email, to.name)
+    if to.role == "dispatcher":
+        if not to.depot_id:
+            raise _not_found("dispatcher recipient needs a depot_id")
+        depot = await session.get(Depot, to.depot_id)
+        if depot is None:
+            raise _not_found(f"depot {to.depot_id!r} not found (dispatcher)")
+        if not depot.dispatcher_email:
+            raise _not_found(f"depot {to.depot_id!r} has no dispatcher email on file")
+        return ResolvedRecipient(depot.dispatcher_email, depot.dispatcher_name)
+    if to.role == "client_contact":
+        if not (to.client_id and to.contact_kind):
+            raise _not_found("client_contact recipient needs client_id and contact_kind")
+        statement = (
+            select(ClientContact)
+            .where(ClientContact.client_id == to.client_id, ClientContact.kind == to.contact_kind)
+            .order_by(ClientContact.name)  # type: ignore[arg-type]
+            .limit(1)
+        )
+        contact = (await session.exec(statement)).first()
+        if contact is None:
+            kind = to.contact_kind.value
+            raise _not_found(f"client {to.client_id!r} has no {kind!r} contact on file")
+        return ResolvedRecipient(contact.email, contact.name)
+    if to.role == "driver":
+        if not to.driver_id:
+            raise _not_found("driver recipient needs a driver_id")
+        driver = await session.get(Driver, to.driver_id)
+        if driver is None:
+            raise _not_found(f"driver {to.driver_id!r} not found")
+        return ResolvedRecipient(driver.email, driver.name)
+    raise _not_found(f"unknown recipient role {to.role!r}")
+
+
+def _clip(text: str | None, length: int) -> str | None:
+    return None if text is None else text[:length]
 
 
 class MessagingActivities:
+    """Sends case emails. Built once in worker.py with its clients (see `from_settings`)."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        renderer: EmailRenderer,
+        backend: EmailBackend,
+        link_secret: bytes,
+        public_base_url: str,
+        trace_url_for: Callable[[str], str],
+    ) -> None:
+        self._sessions = sessions
+        self._renderer = renderer
+        self._backend = backend
+        self._link_secret = link_secret
+        self._public_base_url = public_base_url.rstrip("/")
+        self._trace_url_for = trace_url_for
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, sessions: SessionFactory, backend: EmailBackend | None = None
+    ) -> MessagingActivities:
+        return cls(
+            sessions=sessions,
+            renderer=EmailRenderer(),
+            backend=backend or build_backend(settings),
+            link_secret=settings.resolved_link_secret,
+            public_base_url=settings.resolved_public_base_url,
+            trace_url_for=settings.trace_url,
+        )
+
     @activity.defn
     async def send_message(self, request: MessageRequest) -> MessageResult:
-        raise NotImplementedError
+        async with self._sessions() as session:
+            row = await self._outbox_row(session, request.key)
+            if row is not None and row.status is MessageStatus.SENT:
+                return self._result(row, duplicate=True)
+            recipient = await resolve_recipient(session, request.to)
+            rendered = self._render(request, recipient)
+            content = self._content(request, recipient, rendered)
+            if row is None:
+                row = Message(key=request.key, **content)
+            else:
+                row.sqlmodel_update(content)
+            row.send_attempts += 1
+            session.add(row)
+            await session.commit()  # the outbox row exists before anything is sent
+
+            try:
+                provider_id = await self._backend.send(
+                    OutgoingEmail(
+                        key=row.key,
+                        message_id=str(row.id),
+                        to_email=row.recipient_email,
+                        to_name=row.recipient_name,
+                        subject=row.subject,
+                        text=row.text_body,
+                        html=row.html_body,
+                    )
+                )
+            except EmailRejected as err:
+                row.status = MessageStatus.FAILED
+                row.error = _clip(str(err), 2000)
+                session.add(row)
+                await session.commit()
+                raise ApplicationError(str(err), type=EMAIL_REJECTED, non_retryable=True) from None
+            except EmailBackendUnavailable as err:
+                row.error = _clip(f"attempt {row.send_attempts}: {err}", 2000)
+                session.add(row)
+                await session.commit()
+                raise  # retryable: the row stays pending and the next attempt reuses it
+
+            row.status = MessageStatus.SENT
+            row.sent_at = datetime.now(UTC)
+            row.provider_message_id = _clip(provider_id, 200) or None
+            row.error = None
+            session.add(row)
+            await session.commit()
+            activity.logger.info("message %s sent via %s", row.key, self._backend.name)
+            return self._result(row, duplicate=False)
+
+    @staticmethod
+    async def _outbox_row(session: AsyncSession, key: str) -> Message | None:
+        statement = select(Message).where(Message.key == key).with_for_update()
+        return (await session.exec(statement)).first()
+
+    def _render(self, request: MessageRequest, recipient: ResolvedRecipient) -> RenderedEmail:
+        context: dict[str, Any] = {
+            **request.context,
+            "recipient_name": recipient.name,
+            "case_id": request.case_id,
+            "trace_url": self._trace_url_for(request.case_id),
+        }
+        if request.link is not None:
+            token = sign_link(
+                self._link_secret,
+                purpose=request.link.purpose,
+                case_id=request.case_id,
+                expires_at=request.link.expires_at,
+                **request.link.data,
+            )
+            context["link_url"] = f"{self._public_base_url}/r/{token}"
+            context["link_expires_at"] = request.link.expires_at
+        try:
+            return self._renderer.render(request.template, context)
+        except TemplateRenderError as err:
+            raise ApplicationError(str(err), type=TEMPLATE_ERROR, non_retryable=True) from None
+
+    def _content(
+        self, request: MessageRequest, recipient: ResolvedRecipient, rendered: RenderedEmail
+    ) -> dict[str, Any]:
+        """The row's content; an earlier try's row is rewritten (contacts may have changed)."""
+        return {
+            "case_id": request.case_id,
+            "template": request.template,
+            "recipient_role": request.to.role,
+            "recipient_name": _clip(recipient.name, 200),
+            "recipient_email": recipient.email,
+            "subject": rendered.subject[:300],
+            "text_body": rendered.text,
+            "html_body": rendered.html,
+            "backend": self._backend.name,
+            "status": MessageStatus.PENDING,
+            "error": None,
+        }
+
+    @staticmethod
+    def _result(row: Message, *, duplicate: bool) -> MessageResult:
+        return MessageResult(
+            message_id=str(row.id),
+            key=row.key,
+            status=row.status,
+            recipient_email=row.recipient_email,
+            duplicate=duplicate,
+        )

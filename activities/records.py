@@ -1,12 +1,89 @@
-"""Activities that write records: the case projection and timeline, shipments, attempts."""
+"""Activities that write records: the case projection and timeline, shipments, attempts.
+
+Every write is idempotent, so Temporal may retry any of them: the projection only moves
+forward (by version), timeline entries and attempts are keyed, shipment updates set values.
+Database errors are not caught: a refused connection or a lock timeout is retried by Temporal.
+"""
 
 from __future__ import annotations
 
-from temporalio import activity
+from datetime import UTC, datetime
+from typing import Any, overload
 
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import UNKNOWN_REFERENCE
+from activities.redelivery import plan_redelivery
 from core.db import SessionFactory
 from schemas.activities import AttemptRecord, RedeliveryBooking, ShipmentStatusUpdate
-from schemas.cases import CaseRecord, RedeliveryBooked
+from schemas.cases import CaseRecord, CaseSnapshot, RedeliveryBooked
+from schemas.enums import RedeliveryOption, ShipmentStatus
+from schemas.tables import (
+    Case,
+    Client,
+    DeliveryAttempt,
+    Depot,
+    PickupPoint,
+    Shipment,
+    TimelineEntry,
+)
+
+
+def unknown_reference(message: str) -> ApplicationError:
+    return ApplicationError(message, type=UNKNOWN_REFERENCE, non_retryable=True)
+
+
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
+def _utc(value: datetime | None) -> datetime | None:
+    """Aware UTC for the database (a naive value from a caller is taken as UTC)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@overload
+def _clip(text: str, length: int) -> str: ...
+@overload
+def _clip(text: str | None, length: int) -> str | None: ...
+def _clip(text: str | None, length: int) -> str | None:
+    """The index is a projection: a long text is cut to its column rather than failing the
+    write forever on PostgreSQL (SQLite would not notice)."""
+    return None if text is None else text[:length]
+
+
+def _case_columns(snapshot: CaseSnapshot) -> dict[str, Any]:
+    return {
+        "type": snapshot.case_type,
+        "status": snapshot.status,
+        "resolution": snapshot.resolution,
+        "business_key": snapshot.business_key,
+        "client_id": snapshot.client_id,
+        "subject": _clip(snapshot.subject, 300),
+        "opened_at": _utc(snapshot.opened_at),
+        "closed_at": _utc(snapshot.closed_at),
+        "deadline_at": _utc(snapshot.deadline_at),
+        "escalated": snapshot.escalated,
+        "escalation_reason": _clip(snapshot.escalation_reason, 1000),
+        "assignee": _clip(snapshot.assignee, 200),
+        "next_step": _clip(snapshot.next_step, 300),
+        "next_step_at": _utc(snapshot.next_step_at),
+        "details": snapshot.model_dump(mode="json")["details"],
+        "version": snapshot.version,
+        "updated_at": datetime.now(UTC),
+    }
+
+
+async def _shipment(session: AsyncSession, shipment_id: str) -> Shipment:
+    shipment = await session.get(Shipment, shipment_id, with_for_update=True)
+    if shipment is None:
+        raise unknown_reference(f"shipment {shipment_id!r} not found")
+    return shipment
 
 
 class RecordActivities:
@@ -15,16 +92,128 @@ class RecordActivities:
 
     @activity.defn
     async def record_case(self, record: CaseRecord) -> None:
-        raise NotImplementedError
+        snapshot = record.snapshot
+        async with self._sessions() as session:
+            case = await session.get(Case, snapshot.case_id, with_for_update=True)
+            if case is None:
+                session.add(Case(id=snapshot.case_id, **_case_columns(snapshot)))
+            elif snapshot.version > case.version:
+                for name, value in _case_columns(snapshot).items():
+                    setattr(case, name, value)
+                session.add(case)
+
+            wanted = {event.seq: event for event in record.events}
+            if wanted:
+                stored = await session.exec(
+                    select(TimelineEntry.seq).where(
+                        TimelineEntry.case_id == snapshot.case_id,
+                        col(TimelineEntry.seq).in_(wanted),
+                    )
+                )
+                for seq in set(wanted) - set(stored.all()):
+                    event = wanted[seq]
+                    session.add(
+                        TimelineEntry(
+                            case_id=snapshot.case_id,
+                            seq=seq,
+                            at=_utc(event.at),
+                            kind=_clip(event.kind, 64),
+                            summary=_clip(event.summary, 1000),
+                            actor=_clip(event.actor, 200),
+                            data=event.model_dump(mode="json")["data"],
+                        )
+                    )
+            await session.commit()
 
     @activity.defn
     async def record_failed_attempt(self, record: AttemptRecord) -> None:
-        raise NotImplementedError
+        attempt = record.attempt
+        async with self._sessions() as session:
+            if await session.get(Client, record.client_id) is None:
+                raise unknown_reference(f"client {record.client_id!r} not found")
+            if await session.get(Depot, record.depot_id) is None:
+                raise unknown_reference(f"depot {record.depot_id!r} not found")
+
+            shipment = await session.get(Shipment, record.shipment_id, with_for_update=True)
+            if shipment is None:
+                shipment = Shipment(
+                    id=record.shipment_id,
+                    client_id=record.client_id,
+                    depot_id=record.depot_id,
+                    customer_name=record.customer.name,
+                    customer_email=record.customer.email,
+                )
+            # A retried or late record of an older attempt must not undo a newer one.
+            if attempt.attempt_number >= shipment.failed_attempts:
+                shipment.status = ShipmentStatus.ATTEMPT_FAILED
+                shipment.failed_attempts = attempt.attempt_number
+                shipment.customer_name = record.customer.name
+                shipment.customer_email = record.customer.email
+                shipment.customer_phone = record.customer.phone
+                shipment.address = record.address.model_dump(mode="json")
+                shipment.updated_at = datetime.now(UTC)
+            session.add(shipment)
+
+            existing = await session.exec(
+                select(DeliveryAttempt.id).where(
+                    DeliveryAttempt.shipment_id == record.shipment_id,
+                    DeliveryAttempt.attempt_number == attempt.attempt_number,
+                )
+            )
+            if existing.first() is None:
+                await session.flush()  # the shipment row first: the attempt references it
+                session.add(
+                    DeliveryAttempt(
+                        shipment_id=record.shipment_id,
+                        case_id=record.case_id,
+                        client_id=record.client_id,
+                        attempt_number=attempt.attempt_number,
+                        reason=attempt.reason.value,
+                        driver_id=attempt.driver_id,
+                        attempted_at=_utc(attempt.attempted_at),
+                        fee_cents=record.fee_cents,
+                        currency=record.currency.upper(),
+                    )
+                )
+            await session.commit()
 
     @activity.defn
     async def schedule_redelivery(self, booking: RedeliveryBooking) -> RedeliveryBooked:
-        raise NotImplementedError
+        choice = booking.choice
+        async with self._sessions() as session:
+            shipment = await _shipment(session, booking.shipment_id)
+            depot = await session.get(Depot, booking.depot_id)
+            if depot is None:
+                raise unknown_reference(f"depot {booking.depot_id!r} not found")
+            pickup_point = None
+            if choice.option is RedeliveryOption.PICKUP_POINT:
+                pickup_point = await session.get(PickupPoint, choice.pickup_point_id)
+                if pickup_point is None or pickup_point.depot_id != depot.id:
+                    raise unknown_reference(
+                        f"pickup point {choice.pickup_point_id!r} not found at depot {depot.id!r}"
+                    )
+
+            plan = plan_redelivery(
+                choice,
+                decided_at=booking.decided_at,
+                timezone=depot.timezone,
+                pickup_point=pickup_point,
+            )
+            shipment.status = ShipmentStatus.REDELIVERY_SCHEDULED
+            shipment.redelivery_date = plan.booked.delivery_date
+            shipment.redelivery_plan = plan.as_json()
+            if choice.option is RedeliveryOption.ADDRESS_CORRECTION and choice.address:
+                shipment.address = choice.address.model_dump(mode="json")
+            shipment.updated_at = datetime.now(UTC)
+            session.add(shipment)
+            await session.commit()
+            return plan.booked
 
     @activity.defn
     async def update_shipment_status(self, update: ShipmentStatusUpdate) -> None:
-        raise NotImplementedError
+        async with self._sessions() as session:
+            shipment = await _shipment(session, update.shipment_id)
+            shipment.status = update.status
+            shipment.updated_at = _utc(update.at) or datetime.now(UTC)
+            session.add(shipment)
+            await session.commit()

@@ -1,0 +1,224 @@
+"""record_case, record_failed_attempt and update_shipment_status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import UNKNOWN_REFERENCE
+from activities.records import RecordActivities
+from core.db import SessionFactory, make_engine, make_session_factory
+from schemas.activities import AttemptRecord, ShipmentStatusUpdate
+from schemas.cases import (
+    Address,
+    CaseRecord,
+    CaseSnapshot,
+    Customer,
+    FailedAttempt,
+    TimelineEvent,
+)
+from schemas.enums import CaseStatus, CaseType, FailureReason, ShipmentStatus
+from schemas.tables import Case, DeliveryAttempt, Shipment, TimelineEntry
+from tests.activities.conftest import CLIENT_ID, DEPOT_ID, DRIVER_ID
+
+OPENED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+CASE_ID = "failed-delivery-SHP-1"
+
+
+def snapshot(version: int, status: CaseStatus = CaseStatus.OPEN, **kw) -> CaseSnapshot:
+    return CaseSnapshot(
+        case_id=CASE_ID,
+        case_type=CaseType.FAILED_DELIVERY,
+        status=status,
+        business_key="SHP-1",
+        client_id=CLIENT_ID,
+        subject="Failed delivery SHP-1",
+        opened_at=OPENED,
+        version=version,
+        **kw,
+    )
+
+
+def event(seq: int, kind: str = "opened") -> TimelineEvent:
+    return TimelineEvent(seq=seq, at=OPENED + timedelta(minutes=seq), kind=kind, summary=kind)
+
+
+def attempt_record(number: int = 1, fee_cents: int = 1700, **kw: Any) -> AttemptRecord:
+    fields = {
+        "case_id": CASE_ID,
+        "shipment_id": "SHP-1",
+        "client_id": CLIENT_ID,
+        "depot_id": DEPOT_ID,
+        "customer": Customer(name="Ann Example", email="ann@example.com"),
+        "address": Address(line1="1 Main St", city="London", postal_code="E1 1AA", country="GB"),
+        "attempt": FailedAttempt(
+            attempt_number=number,
+            reason=FailureReason.NOT_HOME,
+            driver_id=DRIVER_ID,
+            attempted_at=OPENED + timedelta(days=number),
+        ),
+        "fee_cents": fee_cents,
+        "currency": "usd",
+    }
+    return AttemptRecord(**(fields | kw))
+
+
+async def rows(sessions: SessionFactory, table: type) -> list:
+    async with sessions() as session:
+        return list((await session.exec(select(table))).all())
+
+
+@pytest.fixture
+def records(reference_data: SessionFactory) -> RecordActivities:
+    return RecordActivities(reference_data)
+
+
+# --- record_case --------------------------------------------------------------------------
+
+
+async def test_record_case_creates_the_case_index_row(records, reference_data, activity_env):
+    deadline = OPENED + timedelta(days=5)
+    await activity_env.run(
+        records.record_case, CaseRecord(snapshot=snapshot(1, deadline_at=deadline))
+    )
+
+    [case] = await rows(reference_data, Case)
+    assert (case.id, case.type, case.status, case.version) == (
+        CASE_ID,
+        CaseType.FAILED_DELIVERY,
+        CaseStatus.OPEN,
+        1,
+    )
+    assert case.deadline_at == deadline and case.opened_at == OPENED
+
+
+async def test_record_case_ignores_an_older_version(records, reference_data, activity_env):
+    newer = snapshot(3, CaseStatus.REDELIVERY_SCHEDULED)
+    await activity_env.run(records.record_case, CaseRecord(snapshot=newer))
+    await activity_env.run(records.record_case, CaseRecord(snapshot=snapshot(2)))
+
+    [case] = await rows(reference_data, Case)
+    assert (case.status, case.version) == (CaseStatus.REDELIVERY_SCHEDULED, 3)
+
+
+async def test_record_case_applies_a_newer_version(records, reference_data, activity_env):
+    await activity_env.run(records.record_case, CaseRecord(snapshot=snapshot(1)))
+    newer = snapshot(2, CaseStatus.WAITING_ON_CUSTOMER, escalated=True, details={"attempt": 1})
+    await activity_env.run(records.record_case, CaseRecord(snapshot=newer))
+
+    [case] = await rows(reference_data, Case)
+    assert (case.status, case.escalated, case.details) == (
+        CaseStatus.WAITING_ON_CUSTOMER,
+        True,
+        {"attempt": 1},
+    )
+
+
+async def test_timeline_events_recorded_twice_are_stored_once(
+    records, reference_data, activity_env
+):
+    first = CaseRecord(snapshot=snapshot(1), events=[event(1), event(2, "message")])
+    again = CaseRecord(snapshot=snapshot(2), events=[event(2, "message"), event(3, "reminder")])
+    await activity_env.run(records.record_case, first)
+    await activity_env.run(records.record_case, first)
+    await activity_env.run(records.record_case, again)
+
+    entries = sorted(await rows(reference_data, TimelineEntry), key=lambda e: e.seq)
+    assert [(e.seq, e.kind) for e in entries] == [(1, "opened"), (2, "message"), (3, "reminder")]
+
+
+# --- record_failed_attempt ----------------------------------------------------------------
+
+
+async def test_failed_attempt_creates_the_shipment_and_the_attempt_with_its_fee(
+    records, reference_data, activity_env
+):
+    await activity_env.run(records.record_failed_attempt, attempt_record())
+
+    [shipment] = await rows(reference_data, Shipment)
+    [attempt] = await rows(reference_data, DeliveryAttempt)
+    assert (shipment.status, shipment.failed_attempts) == (ShipmentStatus.ATTEMPT_FAILED, 1)
+    assert shipment.address["line1"] == "1 Main St"
+    assert (attempt.attempt_number, attempt.fee_cents, attempt.currency) == (1, 1700, "USD")
+    assert (attempt.reason, attempt.case_id) == ("not_home", CASE_ID)
+
+
+async def test_failed_attempt_recorded_twice_is_stored_once(records, reference_data, activity_env):
+    await activity_env.run(records.record_failed_attempt, attempt_record())
+    await activity_env.run(records.record_failed_attempt, attempt_record())
+
+    assert len(await rows(reference_data, DeliveryAttempt)) == 1
+    assert len(await rows(reference_data, Shipment)) == 1
+
+
+async def test_a_late_older_attempt_does_not_lower_the_attempt_count(
+    records, reference_data, activity_env
+):
+    await activity_env.run(records.record_failed_attempt, attempt_record(2))
+    await activity_env.run(records.record_failed_attempt, attempt_record(1))
+
+    [shipment] = await rows(reference_data, Shipment)
+    assert shipment.failed_attempts == 2
+    assert len(await rows(reference_data, DeliveryAttempt)) == 2
+
+
+@pytest.mark.parametrize("field", ["client_id", "depot_id"])
+async def test_failed_attempt_for_an_unknown_client_or_depot_fails_without_retry(
+    records, reference_data, activity_env, field
+):
+    with pytest.raises(ApplicationError) as failure:
+        await activity_env.run(
+            records.record_failed_attempt, attempt_record().model_copy(update={field: "unknown"})
+        )
+
+    assert failure.value.type == UNKNOWN_REFERENCE
+    assert failure.value.non_retryable
+    assert await rows(reference_data, Shipment) == []
+
+
+# --- update_shipment_status ---------------------------------------------------------------
+
+
+async def test_shipment_status_is_updated(records, reference_data, activity_env):
+    await activity_env.run(records.record_failed_attempt, attempt_record())
+    at = OPENED + timedelta(days=3)
+    update = ShipmentStatusUpdate(
+        case_id=CASE_ID, shipment_id="SHP-1", status=ShipmentStatus.DELIVERED, at=at
+    )
+
+    await activity_env.run(records.update_shipment_status, update)
+
+    [shipment] = await rows(reference_data, Shipment)
+    assert (shipment.status, shipment.updated_at) == (ShipmentStatus.DELIVERED, at)
+
+
+async def test_status_of_an_unknown_shipment_fails_without_retry(records, activity_env):
+    update = ShipmentStatusUpdate(
+        case_id=CASE_ID, shipment_id="nope", status=ShipmentStatus.DELIVERED, at=OPENED
+    )
+
+    with pytest.raises(ApplicationError) as failure:
+        await activity_env.run(records.update_shipment_status, update)
+
+    assert failure.value.type == UNKNOWN_REFERENCE
+    assert failure.value.non_retryable
+
+
+async def test_database_errors_are_left_for_temporal_to_retry(activity_env, tmp_path):
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    update = ShipmentStatusUpdate(
+        case_id=CASE_ID, shipment_id="SHP-1", status=ShipmentStatus.DELIVERED, at=OPENED
+    )
+
+    records = RecordActivities(make_session_factory(engine))
+    try:
+        with pytest.raises(Exception) as failure:  # no tables: OperationalError, not a verdict
+            await activity_env.run(records.update_shipment_status, update)
+    finally:
+        await engine.dispose()
+
+    assert not isinstance(failure.value, ApplicationError)

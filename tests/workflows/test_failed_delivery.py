@@ -1,0 +1,458 @@
+"""The failed-delivery case in simulated time: every timer path and every update rule."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, ESCALATED
+from schemas.cases import (
+    Address,
+    CancelInput,
+    CaseState,
+    Customer,
+    DeliveryOutcomeReport,
+    EscalateInput,
+    FailedAttempt,
+    FailedAttemptReport,
+    FailedDeliveryInput,
+    NoteInput,
+    RedeliveryChoice,
+)
+from schemas.enums import CaseStatus, FailureReason, Resolution, ShipmentStatus
+from schemas.policies import FailedDeliveryPolicy
+from tests.workflows.fakes import FakeWorld
+from workflows.failed_delivery import FailedDeliveryWorkflow
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def world() -> FakeWorld:
+    return FakeWorld()
+
+
+@pytest.fixture
+async def worker(
+    time_env: WorkflowEnvironment, task_queue: str, world: FakeWorld
+) -> AsyncIterator[Worker]:
+    async with Worker(
+        time_env.client,
+        task_queue=task_queue,
+        workflows=[FailedDeliveryWorkflow],
+        activities=world.activities(),
+    ) as running:
+        yield running
+
+
+def case_input(
+    shipment_id: str, *, reason: FailureReason = FailureReason.NOT_HOME, attempt: int = 1, **policy: object
+) -> FailedDeliveryInput:
+    return FailedDeliveryInput(
+        shipment_id=shipment_id,
+        client_id="demo-shop",
+        depot_id="depot-north",
+        customer=Customer(name="Ada Customer", email="ada@example.com"),
+        address=Address(line1="1 Main St", city="Springfield", postal_code="12345"),
+        attempt=FailedAttempt(
+            attempt_number=attempt,
+            reason=reason,
+            driver_id="drv-1",
+            attempted_at=datetime.now(UTC),
+        ),
+        policy=FailedDeliveryPolicy(**policy),
+        opened_by="ops:test",
+    )
+
+
+async def open_case(
+    env: WorkflowEnvironment, task_queue: str, inp: FailedDeliveryInput
+) -> WorkflowHandle[FailedDeliveryWorkflow, object]:
+    handle = await env.client.start_workflow(
+        FailedDeliveryWorkflow.run,
+        inp,
+        id=f"failed-delivery-{inp.shipment_id}",
+        task_queue=task_queue,
+    )
+    await wait_for_status(handle, CaseStatus.WAITING_ON_CUSTOMER, CaseStatus.CLOSED)
+    return handle
+
+
+async def state(handle: WorkflowHandle) -> CaseState:
+    return await handle.query(FailedDeliveryWorkflow.state)
+
+
+async def wait_for_status(handle: WorkflowHandle, *statuses: CaseStatus) -> CaseState:
+    for _ in range(200):
+        current = await state(handle)
+        if current.status in statuses:
+            return current
+        import asyncio
+
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"case stayed {current.status}, expected one of {statuses}")
+
+
+def choice(attempt: int = 1, **fields: object) -> RedeliveryChoice:
+    values: dict[str, object] = {"option": "neighbour", "neighbour_name": "Bob", "neighbour_address": "3 Main St"}
+    values.update(fields)
+    return RedeliveryChoice(attempt_number=attempt, **values)
+
+
+def outcome(result: str, **fields: object) -> DeliveryOutcomeReport:
+    return DeliveryOutcomeReport(outcome=result, attempted_at=datetime.now(UTC), **fields)
+
+
+def unique(name: str) -> str:
+    import uuid
+
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+async def test_opening_records_the_attempt_fee_and_emails_the_customer_a_link(
+    time_env, task_queue, worker, world
+):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    current = await state(handle)
+
+    assert current.status is CaseStatus.WAITING_ON_CUSTOMER
+    assert [a.fee_cents for a in world.attempts] == [1700]
+    notice = world.sent[f"{handle.id}/a1/customer-notice"]
+    assert notice.to.email == "ada@example.com"
+    assert notice.link is not None and notice.link.purpose == "reschedule"
+    assert notice.link.expires_at == current.deadline_at
+    # The 5-day window runs from the moment the customer was asked.
+    assert timedelta(0) <= current.deadline_at - (current.opened_at + timedelta(days=5)) < HOUR
+    assert "redelivery" in current.allowed_actions
+    assert [e.kind for e in current.timeline][:2] == ["opened", "attempt_failed"]
+
+
+async def test_search_attributes_carry_type_status_client_deadline_and_no_personal_data(
+    time_env, task_queue, worker
+):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    described = await handle.describe()
+    attrs = described.typed_search_attributes
+    current = await state(handle)
+
+    assert attrs.get(CASE_TYPE) == "failed_delivery"
+    assert attrs.get(CASE_STATUS) == "waiting_on_customer"
+    assert attrs.get(CLIENT_ID) == "demo-shop"
+    assert attrs.get(ESCALATED) is False
+    assert attrs.get(DEADLINE_AT) == current.deadline_at.replace(microsecond=0) or attrs.get(
+        DEADLINE_AT
+    ) == current.deadline_at
+    raw = str(described.raw_description.workflow_execution_info.search_attributes)
+    assert "ada@example.com" not in raw and "Ada Customer" not in raw
+    assert "ada@example.com" not in handle.id
+
+
+# --- timers -----------------------------------------------------------------------------------
+
+
+async def test_customer_is_reminded_after_24_hours_not_before(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+
+    await time_env.sleep(23 * HOUR)
+    assert f"{handle.id}/a1/customer-reminder" not in world.sent
+    await time_env.sleep(2 * HOUR)
+    await wait_for_message(world, f"{handle.id}/a1/customer-reminder")
+    assert (await state(handle)).escalated is False
+
+
+async def test_dispatcher_is_told_after_48_hours(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+
+    await time_env.sleep(47 * HOUR)
+    assert world.sent_to("dispatcher") == []
+    await time_env.sleep(2 * HOUR)
+    await wait_for_message(world, f"{handle.id}/a1/dispatcher-escalation")
+    current = await state(handle)
+    assert current.escalated is True
+    assert "No answer from the customer 48 h" in (current.escalation_reason or "")
+    assert (await handle.describe()).typed_search_attributes.get(ESCALATED) is True
+
+
+async def test_no_answer_within_the_window_returns_the_parcel_to_the_sender(
+    time_env, task_queue, worker, world
+):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+
+    final = await handle.result()  # time skips through reminder, escalation and the window
+
+    assert final.status is CaseStatus.CLOSED
+    assert final.resolution is Resolution.RETURNED_TO_SENDER
+    assert world.shipment_status == [ShipmentStatus.RETURNING_TO_SENDER]
+    assert final.closed_at - final.opened_at >= timedelta(days=5)
+    assert "failed_delivery/return_to_sender_client" in world.templates
+    assert "failed_delivery/return_to_sender_customer" in world.templates
+    assert "failed_delivery/customer_reminder" in world.templates
+
+
+async def test_refused_parcel_returns_to_sender_at_once(time_env, task_queue, worker, world):
+    handle = await time_env.client.start_workflow(
+        FailedDeliveryWorkflow.run,
+        case_input(unique("S"), reason=FailureReason.REFUSED),
+        id=unique("failed-delivery"),
+        task_queue=task_queue,
+    )
+    final = await handle.result()
+
+    assert final.resolution is Resolution.RETURNED_TO_SENDER
+    assert final.closed_at - final.opened_at < HOUR
+    assert "failed_delivery/customer_notice" not in world.templates
+
+
+async def test_third_failed_attempt_returns_to_sender(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    for attempt in (1, 2):
+        await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice(attempt))
+        await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+        await handle.execute_update(
+            FailedDeliveryWorkflow.record_delivery_outcome,
+            outcome("failed", reason="not_home"),
+        )
+        if attempt == 1:
+            await wait_for_status(handle, CaseStatus.WAITING_ON_CUSTOMER)
+
+    final = await handle.result()
+    assert final.resolution is Resolution.RETURNED_TO_SENDER
+    assert [a.attempt.attempt_number for a in world.attempts] == [1, 2, 3]
+    assert final.details["fees_cents"] == 3 * 1700
+
+
+async def test_attempt_limit_comes_from_the_policy_snapshot(time_env, task_queue, worker, world):
+    handle = await time_env.client.start_workflow(
+        FailedDeliveryWorkflow.run,
+        case_input(unique("S"), attempt=2, max_attempts=2),
+        id=unique("failed-delivery"),
+        task_queue=task_queue,
+    )
+    final = await handle.result()
+    assert final.resolution is Resolution.RETURNED_TO_SENDER
+    assert "attempt 2 of 2 failed" in " ".join(e.summary for e in world.timeline.values())
+
+
+# --- the customer answers ---------------------------------------------------------------------
+
+
+async def test_answer_before_the_reminder_books_confirms_and_notifies_the_client(
+    time_env, task_queue, worker, world
+):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await time_env.sleep(2 * HOUR)
+
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
+    current = await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+    await time_env.sleep(30 * HOUR)
+
+    assert world.bookings[0].choice.neighbour_name == "Bob"
+    assert current.deadline_at == datetime.combine(
+        world.bookings[0].decided_at.date() + timedelta(days=1),
+        datetime.min.time().replace(hour=21),
+        tzinfo=UTC,
+    )
+    assert "failed_delivery/redelivery_confirmation" in world.sent_to("customer")
+    assert world.sent_to("client_contact") == ["failed_delivery/client_redelivery_notice"]
+    assert "failed_delivery/customer_reminder" not in world.templates
+
+
+async def test_answer_after_the_reminder_stops_the_escalation(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await time_env.sleep(30 * HOUR)
+    await wait_for_message(world, f"{handle.id}/a1/customer-reminder")
+
+    await handle.execute_update(
+        FailedDeliveryWorkflow.choose_redelivery,
+        choice(option="redelivery_window", date=(datetime.now(UTC) + timedelta(days=3)).date(), window="morning"),
+    )
+    await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+    await time_env.sleep(30 * HOUR)
+
+    assert world.sent_to("dispatcher") == []
+    assert (await state(handle)).escalated is False
+
+
+async def test_delivered_outcome_closes_the_case(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
+    await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+
+    await handle.execute_update(FailedDeliveryWorkflow.record_delivery_outcome, outcome("delivered"))
+    final = await handle.result()
+
+    assert final.status is CaseStatus.CLOSED and final.resolution is Resolution.DELIVERED
+    assert world.shipment_status == [ShipmentStatus.DELIVERED]
+    assert world.projections[-1].status is CaseStatus.CLOSED
+    assert world.timeline[max(world.timeline)].summary == "Delivered; case closed"
+
+
+async def test_missing_delivery_outcome_escalates_a_day_after_the_booked_window(
+    time_env, task_queue, worker, world
+):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
+    current = await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+
+    await time_env.sleep(current.deadline_at - datetime.now(UTC) + 25 * HOUR)
+    await wait_for_message(world, f"{handle.id}/a1/no-outcome")
+    assert (await state(handle)).escalated is True
+    assert (await state(handle)).status is CaseStatus.REDELIVERY_SCHEDULED
+
+
+async def test_later_failed_attempt_is_delivered_to_the_open_case(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    second = FailedAttempt(
+        attempt_number=2, reason=FailureReason.ACCESS_PROBLEM, driver_id="drv-2", attempted_at=datetime.now(UTC)
+    )
+    await handle.execute_update(FailedDeliveryWorkflow.report_failed_attempt, FailedAttemptReport(attempt=second))
+    await wait_for_message(world, f"{handle.id}/a2/customer-notice")
+
+    current = await state(handle)
+    assert current.details["attempt_number"] == 2
+    assert current.details["last_reason"] == "access_problem"
+    assert current.deadline_at > current.opened_at + timedelta(days=5) - HOUR
+
+
+async def test_damaged_attempt_is_flagged_for_the_claims_process(time_env, task_queue, worker):
+    handle = await open_case(time_env, task_queue, case_input(unique("S"), reason=FailureReason.DAMAGED))
+    current = await state(handle)
+    assert current.details["damage_reported"] is True
+    assert "damage_reported" in [e.kind for e in current.timeline]
+
+
+# --- ops actions and their rules --------------------------------------------------------------
+
+
+async def test_ops_cancel_closes_the_case_and_stops_the_timers(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+
+    result = await handle.execute_update(
+        FailedDeliveryWorkflow.cancel, CancelInput(reason="customer collected at depot", by="ops:kim")
+    )
+    final = await handle.result()
+
+    assert result.status is CaseStatus.CANCELLED
+    assert final.resolution is Resolution.CANCELLED
+    assert "failed_delivery/customer_reminder" not in world.templates
+    assert world.shipment_status == []
+
+
+async def test_note_assign_and_escalate_are_recorded_on_the_timeline(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    from schemas.cases import AssignInput
+
+    await handle.execute_update(FailedDeliveryWorkflow.add_note, NoteInput(text="Called customer", by="ops:kim"))
+    await handle.execute_update(FailedDeliveryWorkflow.assign, AssignInput(assignee="kim", by="ops:kim"))
+    result = await handle.execute_update(
+        FailedDeliveryWorkflow.escalate, EscalateInput(reason="VIP client", by="ops:kim")
+    )
+
+    assert result.assignee == "kim" and result.escalated and result.escalation_reason == "VIP client"
+    assert {"note", "assigned", "escalated"} <= {e.kind for e in result.timeline}
+    assert "case/escalation" in world.sent_to("dispatcher")
+
+
+async def test_a_second_choice_for_the_same_attempt_is_rejected(time_env, task_queue, worker):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
+
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
+    assert isinstance(err.value.cause, ApplicationError)
+    assert err.value.cause.type == "ActionNotAllowed"
+    assert "not allowed" in str(err.value.cause)
+
+
+async def test_a_link_for_an_earlier_attempt_is_rejected(time_env, task_queue, worker):
+    handle = await open_case(time_env, task_queue, case_input(unique("S"), attempt=2))
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice(attempt=1))
+    assert "current attempt is 2" in str(err.value.cause)
+
+
+async def test_a_redelivery_date_outside_the_horizon_is_invalid(time_env, task_queue, worker):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    too_late = (datetime.now(UTC) + timedelta(days=30)).date()
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await handle.execute_update(
+            FailedDeliveryWorkflow.choose_redelivery,
+            choice(option="redelivery_window", date=too_late, window="evening"),
+        )
+    assert err.value.cause.type == "InvalidRequest"
+    assert (await state(handle)).status is CaseStatus.WAITING_ON_CUSTOMER
+
+
+async def test_delivery_outcome_before_a_booking_is_rejected(time_env, task_queue, worker):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await handle.execute_update(FailedDeliveryWorkflow.record_delivery_outcome, outcome("delivered"))
+    assert "'delivery-outcome' is not allowed while the case is waiting_on_customer" in str(err.value.cause)
+
+
+async def test_cancel_after_closing_is_rejected_by_the_workflow_being_gone(time_env, task_queue, worker):
+    handle = await time_env.client.start_workflow(
+        FailedDeliveryWorkflow.run,
+        case_input(unique("S"), reason=FailureReason.REFUSED),
+        id=unique("failed-delivery"),
+        task_queue=task_queue,
+    )
+    await handle.result()
+    with pytest.raises(Exception):  # noqa: B017 - the server refuses updates to closed workflows
+        await handle.execute_update(FailedDeliveryWorkflow.cancel, CancelInput(reason="late"))
+
+
+# --- failures reach a person ------------------------------------------------------------------
+
+
+async def test_customer_email_refused_by_the_provider_escalates_to_the_dispatcher(
+    time_env, task_queue, worker, world
+):
+    world.message_failure = lambda request: "EmailRejected" if request.to.role == "customer" else None
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await wait_for_message(world, f"{handle.id}/a1/customer-notice/failed")
+
+    current = await state(handle)
+    assert current.escalated is True
+    assert "Could not send the missed-delivery email" in (current.escalation_reason or "")
+    assert current.status is CaseStatus.WAITING_ON_CUSTOMER
+
+
+async def test_refused_booking_escalates_and_waits_for_another_choice(time_env, task_queue, worker, world):
+    world.booking_failure = "pickup point pp-9 is not at depot depot-north"
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await handle.execute_update(
+        FailedDeliveryWorkflow.choose_redelivery, choice(option="pickup_point", pickup_point_id="pp-9")
+    )
+    for _ in range(100):
+        current = await state(handle)
+        if current.escalated:
+            break
+    assert current.escalated and "Could not book the redelivery" in current.escalation_reason
+    assert current.status is CaseStatus.WAITING_ON_CUSTOMER
+    assert "redelivery" in current.allowed_actions
+
+
+async def wait_for_message(world: FakeWorld, key: str) -> None:
+    import asyncio
+
+    for _ in range(200):
+        if key in world.sent or any(k.startswith(key) for k in world.sent) or key.endswith("/failed"):
+            if key.endswith("/failed"):
+                if any(m.key.startswith(key.rsplit("/failed", 1)[0]) for m in world.sent.values()) or any(
+                    e.kind == "escalated" for e in world.timeline.values()
+                ):
+                    return
+            else:
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"message {key} was not sent; sent: {sorted(world.sent)}")

@@ -1,0 +1,78 @@
+"""The casedesk worker: builds the activities with their clients once, registers every case
+workflow, and runs until interrupted.
+
+    python worker.py        (what `make run` starts; settings from the environment)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.messaging import MessagingActivities
+from activities.records import RecordActivities
+from core.db import SessionFactory, make_engine, make_session_factory
+from core.settings import Settings
+from core.temporal import connect
+from workflows.failed_delivery import FailedDeliveryWorkflow
+
+WORKFLOWS: Sequence[type] = (FailedDeliveryWorkflow,)
+
+log = logging.getLogger("casedesk.worker")
+
+
+def build_activities(settings: Settings, sessions: SessionFactory) -> list[Callable[..., Any]]:
+    records = RecordActivities(sessions)
+    messaging = MessagingActivities.from_settings(settings, sessions=sessions)
+    return [
+        records.record_case,
+        records.record_failed_attempt,
+        records.schedule_redelivery,
+        records.update_shipment_status,
+        messaging.send_message,
+    ]
+
+
+def build_worker(client: Client, settings: Settings, sessions: SessionFactory) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=list(WORKFLOWS),
+        activities=build_activities(settings, sessions),
+    )
+
+
+async def run(settings: Settings) -> None:
+    engine = make_engine(settings.resolved_database_url)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    worker = build_worker(client, settings, make_session_factory(engine))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "worker polling %s on %s (namespace %s)",
+        settings.temporal_task_queue,
+        settings.temporal_address,
+        settings.temporal_namespace,
+    )
+    try:
+        async with worker:
+            await stop.wait()
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run(Settings()))
+
+
+if __name__ == "__main__":
+    main()

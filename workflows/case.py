@@ -1,0 +1,336 @@
+"""The machinery every case type shares.
+
+A case workflow owns its status, timeline, deadline and escalation flag. Each change is
+published three ways: the `state` query (live detail), search attributes plus the current
+details (the Temporal UI), and the SQL projection written by the `record_case` activity
+(listing and search in the API). Ops actions common to every case type (note, assign,
+escalate, cancel) are updates whose validators refuse them when the case's state does not
+allow them, before anything enters history.
+
+No I/O here: everything that touches the world is an activity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.errors import PERMANENT_MESSAGE_FAILURES
+    from activities.messaging import MessagingActivities
+    from activities.records import RecordActivities
+    from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, ESCALATED
+    from schemas.activities import MessageRequest, Recipient
+    from schemas.cases import (
+        AssignInput,
+        CancelInput,
+        CaseRecord,
+        CaseSnapshot,
+        CaseState,
+        EscalateInput,
+        NoteInput,
+        TimelineEvent,
+    )
+    from schemas.enums import CaseStatus, CaseType, Resolution
+
+ACTION_NOT_ALLOWED = "ActionNotAllowed"
+
+# Database writes retry until the database is back: a case never skips a record.
+RECORD_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
+}
+# Email retries with backoff (SendGrid 429/5xx/timeouts) for up to 12 hours, then a person
+# is told; permanent refusals are non-retryable and reach a person at once.
+MESSAGE_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=1),
+    "schedule_to_close_timeout": timedelta(hours=12),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10)
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A step of a waiting ladder: at `at`, run `action` (a reminder, an escalation)."""
+
+    at: datetime
+    label: str
+    action: Callable[[], Awaitable[None]]
+
+
+class CaseWorkflow:
+    """Base class of every case workflow (not a workflow itself)."""
+
+    case_type: ClassVar[CaseType]
+
+    def _open_case(
+        self, *, business_key: str, client_id: str, subject: str, details: dict[str, Any]
+    ) -> None:
+        """Called from the subclass's `@workflow.init`: the state exists before any handler."""
+        self._case = CaseSnapshot(
+            case_id=workflow.info().workflow_id,
+            case_type=self.case_type,
+            status=CaseStatus.OPEN,
+            business_key=business_key,
+            client_id=client_id,
+            subject=subject,
+            opened_at=workflow.now(),
+            details=details,
+        )
+        self._timeline: list[TimelineEvent] = []
+        self._persisted_seq = 0
+        self._cancel_request: CancelInput | None = None
+
+    # --- what may be done now --------------------------------------------------------------
+
+    def allowed_actions(self) -> list[str]:
+        """Action names (as in the API's `/cases/{id}/<action>`) allowed in the current state.
+        Subclasses add their own to the common ones."""
+        if self._case.status.is_terminal:
+            return []
+        actions = ["notes", "assign", "escalate"]
+        if not self._finishing():
+            actions.append("cancel")
+        return actions
+
+    def _finishing(self) -> bool:
+        """True once the case is on its way to closing and can no longer be cancelled."""
+        return self._cancel_request is not None
+
+    def _require(self, action: str) -> None:
+        if action not in self.allowed_actions():
+            raise ApplicationError(
+                f"'{action}' is not allowed while the case is {self._case.status.value}"
+                + (f" ({self._case.resolution.value})" if self._case.resolution else ""),
+                type=ACTION_NOT_ALLOWED,
+                non_retryable=True,
+            )
+
+    # --- publishing state ------------------------------------------------------------------
+
+    def _event(self, kind: str, summary: str, *, actor: str = "system", **data: Any) -> None:
+        self._timeline.append(
+            TimelineEvent(
+                seq=len(self._timeline) + 1,
+                at=workflow.now(),
+                kind=kind,
+                summary=summary,
+                actor=actor,
+                data=data,
+            )
+        )
+
+    def _publish_to_temporal(self) -> None:
+        case = self._case
+        workflow.upsert_search_attributes(
+            [
+                CASE_TYPE.value_set(case.case_type.value),
+                CASE_STATUS.value_set(case.status.value),
+                CLIENT_ID.value_set(case.client_id),
+                ESCALATED.value_set(case.escalated),
+                DEADLINE_AT.value_set(case.deadline_at)
+                if case.deadline_at
+                else DEADLINE_AT.value_unset(),
+            ]
+        )
+        lines = [f"**{case.status.description}**"]
+        if case.resolution:
+            lines.append(f"Resolution: {case.resolution.description}")
+        if case.next_step and case.next_step_at:
+            lines.append(f"Next: {case.next_step} at {case.next_step_at.isoformat()}")
+        if case.deadline_at:
+            lines.append(f"Deadline: {case.deadline_at.isoformat()}")
+        if case.escalated:
+            lines.append(f"Escalated: {case.escalation_reason}")
+        workflow.set_current_details("\n\n".join(lines))
+
+    async def _sync(self) -> None:
+        """Publish the current state: search attributes, UI details, and the SQL projection
+        with every timeline event not yet written."""
+        self._publish_to_temporal()
+        self._case.version += 1
+        events = [e for e in self._timeline if e.seq > self._persisted_seq]
+        record = CaseRecord(snapshot=self._case.model_copy(deep=True), events=events)
+        await workflow.execute_activity_method(
+            RecordActivities.record_case, record, **RECORD_OPTIONS
+        )
+        if events:
+            self._persisted_seq = max(self._persisted_seq, events[-1].seq)
+
+    async def _set_status(
+        self,
+        status: CaseStatus,
+        summary: str,
+        *,
+        actor: str = "system",
+        resolution: Resolution | None = None,
+        deadline_at: datetime | None = None,
+        **data: Any,
+    ) -> None:
+        case = self._case
+        case.status = status
+        case.deadline_at = None if status.is_terminal else deadline_at
+        if status.is_terminal:
+            case.resolution = resolution
+            case.closed_at = workflow.now()
+            case.next_step = case.next_step_at = None
+        self._event("status", summary, actor=actor, status=status.value, **data)
+        await self._sync()
+
+    async def _flag_escalation(self, reason: str, *, actor: str = "system") -> None:
+        self._case.escalated = True
+        self._case.escalation_reason = reason
+        self._event("escalated", reason, actor=actor)
+        await self._sync()
+
+    # --- waiting with reminders and escalations -------------------------------------------
+
+    async def _wait(
+        self,
+        condition: Callable[[], bool],
+        *,
+        follow_ups: Sequence[FollowUp] = (),
+        give_up_at: datetime | None,
+        give_up_label: str = "give up",
+    ) -> bool:
+        """Wait for `condition` (or a cancellation); at each follow-up's time run its action;
+        return False if `give_up_at` passes first (wait forever when it is None)."""
+
+        def done() -> bool:
+            return condition() or self._cancel_request is not None
+
+        steps = sorted(follow_ups, key=lambda step: step.at)
+        for step in [*steps, None]:
+            at = step.at if step else give_up_at
+            self._case.next_step = step.label if step else (give_up_label if at else None)
+            self._case.next_step_at = at
+            self._publish_to_temporal()
+            timeout = (at - workflow.now()) if at else None
+            if timeout is None or timeout > timedelta(0):
+                try:
+                    await workflow.wait_condition(done, timeout=timeout)
+                    return True
+                except TimeoutError:
+                    pass
+            elif done():
+                return True
+            if step is None:
+                return False
+            await step.action()
+        return False  # pragma: no cover  (the loop always returns)
+
+    # --- messaging -------------------------------------------------------------------------
+
+    async def _send(self, request: MessageRequest, *, describe: str) -> bool:
+        """Send one message; a permanent failure (no recipient, refused by the provider, or
+        retries exhausted) escalates the case to a person instead of being swallowed."""
+        try:
+            result = await workflow.execute_activity_method(
+                MessagingActivities.send_message, request, **MESSAGE_OPTIONS
+            )
+        except ActivityError as err:
+            cause = err.cause
+            kind = cause.type if isinstance(cause, ApplicationError) else None
+            why = str(cause) if kind in PERMANENT_MESSAGE_FAILURES else "retries exhausted"
+            reason = f"Could not send {describe}: {why}"
+            await self._flag_escalation(reason)
+            if request.to.role != "dispatcher" and request.template != "case/escalation":
+                await self._notify_escalation(reason, key=f"{request.key}/failed")
+            return False
+        self._event(
+            "message",
+            f"Sent {describe}" if not result.duplicate else f"{describe} was already sent",
+            template=request.template,
+            message_key=request.key,
+            message_id=result.message_id,
+        )
+        return True
+
+    def _message(self, step: str, template: str, to: Recipient, **context: Any) -> MessageRequest:
+        case = self._case
+        return MessageRequest(
+            key=f"{case.case_id}/{step}",
+            case_id=case.case_id,
+            template=template,
+            to=to,
+            context={"subject": case.subject, **context},
+        )
+
+    async def _notify_escalation(self, reason: str, *, key: str) -> None:
+        """Tell the person this case type escalates to. Subclasses name the recipient."""
+        raise NotImplementedError
+
+    # --- queries and the common updates ----------------------------------------------------
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return CaseState(
+            **self._case.model_dump(),
+            allowed_actions=self.allowed_actions(),
+            timeline=list(self._timeline),
+        )
+
+    @workflow.update
+    async def add_note(self, note: NoteInput) -> CaseState:
+        self._event("note", note.text, actor=note.by)
+        await self._sync()
+        return self.state()
+
+    @add_note.validator
+    def _validate_add_note(self, note: NoteInput) -> None:
+        self._require("notes")
+
+    @workflow.update
+    async def assign(self, assignment: AssignInput) -> CaseState:
+        self._case.assignee = assignment.assignee
+        summary = f"Assigned to {assignment.assignee}" if assignment.assignee else "Unassigned"
+        self._event("assigned", summary, actor=assignment.by, assignee=assignment.assignee)
+        await self._sync()
+        return self.state()
+
+    @assign.validator
+    def _validate_assign(self, assignment: AssignInput) -> None:
+        self._require("assign")
+
+    @workflow.update
+    async def escalate(self, escalation: EscalateInput) -> CaseState:
+        await self._flag_escalation(escalation.reason, actor=escalation.by)
+        await self._notify_escalation(escalation.reason, key=f"escalation-{len(self._timeline)}")
+        return self.state()
+
+    @escalate.validator
+    def _validate_escalate(self, escalation: EscalateInput) -> None:
+        self._require("escalate")
+
+    @workflow.update
+    async def cancel(self, request: CancelInput) -> CaseState:
+        """Ask the case to stop; returns once the run loop has closed it."""
+        self._cancel_request = request
+        await workflow.wait_condition(lambda: self._case.status.is_terminal)
+        return self.state()
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelInput) -> None:
+        self._require("cancel")
+
+    async def _close_cancelled(self) -> None:
+        assert self._cancel_request is not None
+        await self._set_status(
+            CaseStatus.CANCELLED,
+            f"Cancelled: {self._cancel_request.reason}",
+            actor=self._cancel_request.by,
+            resolution=Resolution.CANCELLED,
+        )
+
+    async def _finish(self) -> CaseSnapshot:
+        """End of run: let in-flight handlers complete, return the final snapshot."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._case

@@ -1,0 +1,510 @@
+"""The failed-delivery case: from a failed attempt to a delivered or returned parcel.
+
+Each failed attempt is recorded with the client's failed-attempt fee. Then the customer is
+emailed a signed link to choose a redelivery window, a pickup point, a neighbour or a
+corrected address; reminded after 24 h; the depot's dispatcher is told after 48 h; and
+after the 5-day window with no answer the parcel goes back to the sender. A choice (from the
+customer or from ops) books the redelivery, confirms it to the customer and tells the client
+shipper; the case then waits for the delivery outcome. Delivered closes the case; a further
+failure starts the next attempt, up to the attempt limit. A refused parcel goes back to the
+sender at once. A damaged parcel is flagged for the claims process.
+
+Policy values come from the `FailedDeliveryPolicy` snapshot in the input.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.records import RecordActivities
+    from schemas.activities import (
+        AttemptRecord,
+        MessageRequest,
+        Recipient,
+        RedeliveryBooking,
+        ShipmentStatusUpdate,
+        SignedLink,
+    )
+    from schemas.cases import (
+        CaseSnapshot,
+        CaseState,
+        DeliveryOutcomeReport,
+        FailedAttempt,
+        FailedAttemptReport,
+        FailedDeliveryInput,
+        RedeliveryBooked,
+        RedeliveryChoice,
+    )
+    from schemas.enums import (
+        CaseStatus,
+        CaseType,
+        ContactKind,
+        DeliveryOutcome,
+        FailureReason,
+        RedeliveryOption,
+        Resolution,
+        ShipmentStatus,
+    )
+
+from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
+
+INVALID_REQUEST = "InvalidRequest"
+RESCHEDULE_LINK = "reschedule"
+
+
+@workflow.defn
+class FailedDeliveryWorkflow(CaseWorkflow):
+    """One case per shipment (`failed-delivery-{shipment_id}`), across all its attempts."""
+
+    case_type = CaseType.FAILED_DELIVERY
+
+    @workflow.init
+    def __init__(self, input: FailedDeliveryInput) -> None:
+        self._input = input
+        self._policy = input.policy
+        self._attempt = input.attempt
+        self._attempt_by = input.opened_by
+        self._fees_cents = 0
+        self._damage_reported = False
+        self._choice: RedeliveryChoice | None = None
+        self._booking: RedeliveryBooked | None = None
+        self._next_attempt: FailedAttempt | None = None
+        self._next_attempt_by = "routing"
+        self._delivered: DeliveryOutcomeReport | None = None
+        self._open_case(
+            business_key=input.shipment_id,
+            client_id=input.client_id,
+            subject=self._subject(),
+            details=self._details(),
+        )
+
+    @workflow.run
+    async def run(self, input: FailedDeliveryInput) -> CaseSnapshot:
+        self._event(
+            "opened",
+            f"Case opened for shipment {input.shipment_id}",
+            actor=input.opened_by,
+            policy=input.policy.model_dump(mode="json"),
+        )
+        await self._sync()
+        attempt = input.attempt
+        while not self._cancel_request:
+            await self._record_attempt(attempt)
+            if attempt.reason is FailureReason.REFUSED:
+                await self._return_to_sender("the recipient refused the parcel")
+                break
+            if attempt.attempt_number >= self._policy.max_attempts:
+                await self._return_to_sender(
+                    f"attempt {attempt.attempt_number} of {self._policy.max_attempts} failed"
+                )
+                break
+            answered = await self._ask_customer()
+            if self._cancel_request:
+                break
+            if self._next_attempt:
+                attempt = self._take_next_attempt()
+                continue
+            if not answered:
+                days = self._policy.customer_window / timedelta(days=1)
+                await self._return_to_sender(f"no answer from the customer within {days:g} days")
+                break
+            await self._wait_for_outcome()
+            if self._cancel_request:
+                break
+            if self._delivered:
+                await self._close_delivered(self._delivered)
+                break
+            attempt = self._take_next_attempt()
+        if self._cancel_request and not self._case.status.is_terminal:
+            await self._close_cancelled()
+        return await self._finish()
+
+    # --- the steps -------------------------------------------------------------------------
+
+    async def _record_attempt(self, attempt: FailedAttempt) -> None:
+        self._attempt = attempt
+        self._choice = self._booking = self._delivered = None
+        fee = self._policy.failed_attempt_fee_cents
+        self._fees_cents += fee
+        self._event(
+            "attempt_failed",
+            f"Attempt {attempt.attempt_number} failed: {attempt.reason.description}",
+            actor=self._attempt_by,
+            attempt_number=attempt.attempt_number,
+            reason=attempt.reason.value,
+            driver_id=attempt.driver_id,
+            attempted_at=attempt.attempted_at.isoformat(),
+            fee_cents=fee,
+        )
+        if attempt.reason is FailureReason.DAMAGED and not self._damage_reported:
+            self._damage_reported = True
+            self._event("damage_reported", "Parcel reported damaged; flagged for a damage claim")
+        self._case.subject = self._subject()
+        self._case.details = self._details()
+        inp = self._input
+        await workflow.execute_activity_method(
+            RecordActivities.record_failed_attempt,
+            AttemptRecord(
+                case_id=self._case.case_id,
+                shipment_id=inp.shipment_id,
+                client_id=inp.client_id,
+                depot_id=inp.depot_id,
+                customer=inp.customer,
+                address=inp.address,
+                attempt=attempt,
+                fee_cents=fee,
+                currency=self._policy.currency,
+            ),
+            **RECORD_OPTIONS,
+        )
+
+    async def _ask_customer(self) -> bool:
+        """Send the reschedule link and wait for a choice (or a new attempt), reminding and
+        escalating on the way. False when the window closes unanswered."""
+        started = workflow.now()
+        policy = self._policy
+        give_up_at = started + policy.customer_window
+        await self._set_status(
+            CaseStatus.WAITING_ON_CUSTOMER,
+            f"Waiting for the customer to choose a redelivery (attempt {self._attempt.attempt_number})",
+            deadline_at=give_up_at,
+        )
+        await self._send(
+            self._to_customer("customer-notice", "failed_delivery/customer_notice"),
+            describe="the missed-delivery email to the customer",
+        )
+        follow_ups = [
+            FollowUp(started + policy.reminder_after, "remind the customer", self._remind),
+            FollowUp(
+                started + policy.escalate_after,
+                "escalate to the dispatcher",
+                self._escalate_unanswered,
+            ),
+        ]
+        while True:
+            answered = await self._wait(
+                lambda: self._choice is not None or self._next_attempt is not None,
+                follow_ups=follow_ups,
+                give_up_at=give_up_at,
+                give_up_label="return to sender",
+            )
+            if not answered or self._cancel_request or self._next_attempt:
+                return answered
+            if await self._book_redelivery():
+                return True
+            # The booking was refused (and escalated): wait on for another choice.
+
+    async def _remind(self) -> None:
+        await self._send(
+            self._to_customer("customer-reminder", "failed_delivery/customer_reminder"),
+            describe="the reminder to the customer",
+        )
+
+    async def _escalate_unanswered(self) -> None:
+        hours = self._policy.escalate_after / timedelta(hours=1)
+        reason = (
+            f"No answer from the customer {hours:g} h after attempt {self._attempt.attempt_number}"
+        )
+        await self._flag_escalation(reason)
+        await self._send(
+            self._to_dispatcher(
+                f"a{self._attempt.attempt_number}/dispatcher-escalation",
+                "failed_delivery/dispatcher_escalation",
+                escalation_reason=reason,
+            ),
+            describe="the escalation to the depot's dispatcher",
+        )
+
+    async def _book_redelivery(self) -> bool:
+        choice = self._choice
+        assert choice is not None
+        try:
+            booking = await workflow.execute_activity_method(
+                RecordActivities.schedule_redelivery,
+                RedeliveryBooking(
+                    case_id=self._case.case_id,
+                    shipment_id=self._input.shipment_id,
+                    depot_id=self._input.depot_id,
+                    choice=choice,
+                    decided_at=workflow.now(),
+                ),
+                **RECORD_OPTIONS,
+            )
+        except ActivityError as err:
+            self._choice = None
+            await self._flag_escalation(f"Could not book the redelivery: {err.cause}")
+            return False
+        self._booking = booking
+        self._case.details = self._details()
+        await self._set_status(
+            CaseStatus.REDELIVERY_SCHEDULED,
+            f"Redelivery booked: {booking.summary}",
+            actor=choice.by,
+            deadline_at=booking.expected_by,
+        )
+        n = self._attempt.attempt_number
+        context = {"summary": booking.summary, "delivery_date": booking.delivery_date.isoformat()}
+        await self._send(
+            self._to_customer(
+                "redelivery-confirmation",
+                "failed_delivery/redelivery_confirmation",
+                link=False,
+                **context,
+            ),
+            describe="the redelivery confirmation to the customer",
+        )
+        await self._send(
+            self._message(
+                f"a{n}/client-notice",
+                "failed_delivery/client_redelivery_notice",
+                self._client_contact(),
+                **self._common_context(),
+                **context,
+            ),
+            describe="the redelivery notice to the client shipper",
+        )
+        return True
+
+    async def _wait_for_outcome(self) -> None:
+        assert self._booking is not None
+        overdue_at = self._booking.expected_by + self._policy.outcome_grace
+        await self._wait(
+            lambda: self._delivered is not None or self._next_attempt is not None,
+            follow_ups=[
+                FollowUp(overdue_at, "escalate: no delivery outcome", self._escalate_no_outcome)
+            ],
+            give_up_at=None,
+        )
+
+    async def _escalate_no_outcome(self) -> None:
+        reason = (
+            f"No delivery outcome reported for the redelivery booked as "
+            f"{self._booking.summary if self._booking else 'planned'}"
+        )
+        await self._flag_escalation(reason)
+        await self._notify_escalation(reason, key=f"a{self._attempt.attempt_number}/no-outcome")
+
+    def _take_next_attempt(self) -> FailedAttempt:
+        attempt, self._next_attempt = self._next_attempt, None
+        assert attempt is not None
+        self._attempt_by = self._next_attempt_by
+        return attempt
+
+    async def _return_to_sender(self, why: str) -> None:
+        await self._set_status(CaseStatus.RETURNING_TO_SENDER, f"Returning to sender: {why}")
+        await self._update_shipment(ShipmentStatus.RETURNING_TO_SENDER)
+        await self._send(
+            self._to_customer(
+                "return-to-sender", "failed_delivery/return_to_sender_customer", link=False
+            ),
+            describe="the return-to-sender notice to the customer",
+        )
+        await self._send(
+            self._message(
+                "return-to-sender/client",
+                "failed_delivery/return_to_sender_client",
+                self._client_contact(),
+                **self._common_context(),
+                escalation_reason=why,
+            ),
+            describe="the return-to-sender notice to the client shipper",
+        )
+        await self._set_status(
+            CaseStatus.CLOSED,
+            "Closed: parcel returned to sender",
+            resolution=Resolution.RETURNED_TO_SENDER,
+        )
+
+    async def _close_delivered(self, report: DeliveryOutcomeReport) -> None:
+        await self._update_shipment(ShipmentStatus.DELIVERED)
+        await self._set_status(
+            CaseStatus.CLOSED,
+            "Delivered; case closed",
+            actor=report.by,
+            resolution=Resolution.DELIVERED,
+            delivered_at=report.attempted_at.isoformat(),
+        )
+
+    async def _update_shipment(self, status: ShipmentStatus) -> None:
+        await workflow.execute_activity_method(
+            RecordActivities.update_shipment_status,
+            ShipmentStatusUpdate(
+                case_id=self._case.case_id,
+                shipment_id=self._input.shipment_id,
+                status=status,
+                at=workflow.now(),
+            ),
+            **RECORD_OPTIONS,
+        )
+
+    # --- messages --------------------------------------------------------------------------
+
+    def _common_context(self) -> dict[str, object]:
+        return {
+            "shipment_id": self._input.shipment_id,
+            "attempt_number": self._attempt.attempt_number,
+            "reason": self._attempt.reason.value,
+        }
+
+    def _customer_context(self) -> dict[str, object]:
+        deadline = self._case.deadline_at
+        return {**self._common_context(), "respond_by": deadline.isoformat() if deadline else None}
+
+    def _to_customer(
+        self, step: str, template: str, *, link: bool = True, **context: object
+    ) -> MessageRequest:
+        customer = self._input.customer
+        request = self._message(
+            f"a{self._attempt.attempt_number}/{step}",
+            template,
+            Recipient(role="customer", email=customer.email, name=customer.name),
+            **self._customer_context(),
+            **context,
+        )
+        if link and self._case.deadline_at:
+            request.link = SignedLink(
+                purpose=RESCHEDULE_LINK,
+                expires_at=self._case.deadline_at,
+                data={"attempt": self._attempt.attempt_number},
+            )
+        return request
+
+    def _to_dispatcher(self, step: str, template: str, **context: object) -> MessageRequest:
+        return self._message(
+            step,
+            template,
+            Recipient(role="dispatcher", depot_id=self._input.depot_id),
+            **self._common_context(),
+            **context,
+        )
+
+    def _client_contact(self) -> Recipient:
+        return Recipient(
+            role="client_contact",
+            client_id=self._input.client_id,
+            contact_kind=ContactKind.SHIPMENT_NOTIFICATIONS,
+        )
+
+    async def _notify_escalation(self, reason: str, *, key: str) -> None:
+        await self._send(
+            self._to_dispatcher(key, "case/escalation", escalation_reason=reason),
+            describe="the escalation to the depot's dispatcher",
+        )
+
+    # --- state -----------------------------------------------------------------------------
+
+    def _subject(self) -> str:
+        return (
+            f"Shipment {self._input.shipment_id}: attempt {self._attempt.attempt_number} "
+            f"failed ({self._attempt.reason.value})"
+        )
+
+    def _details(self) -> dict[str, object]:
+        booking = self._booking
+        return {
+            "shipment_id": self._input.shipment_id,
+            "depot_id": self._input.depot_id,
+            "attempt_number": self._attempt.attempt_number,
+            "max_attempts": self._policy.max_attempts,
+            "last_reason": self._attempt.reason.value,
+            "damage_reported": self._damage_reported,
+            "fees_cents": self._fees_cents,
+            "currency": self._policy.currency,
+            "redelivery": booking.summary if booking else None,
+            "redelivery_option": self._choice.option.value if self._choice else None,
+        }
+
+    def allowed_actions(self) -> list[str]:
+        actions = super().allowed_actions()
+        if self._cancel_request or self._next_attempt or self._delivered:
+            return actions
+        status = self._case.status
+        if status is CaseStatus.WAITING_ON_CUSTOMER and self._choice is None:
+            actions += ["redelivery", "failed-attempt"]
+        elif status is CaseStatus.REDELIVERY_SCHEDULED:
+            actions += ["delivery-outcome", "failed-attempt"]
+        return actions
+
+    def _finishing(self) -> bool:
+        return super()._finishing() or self._case.status is CaseStatus.RETURNING_TO_SENDER
+
+    # --- updates ---------------------------------------------------------------------------
+
+    @workflow.update
+    async def choose_redelivery(self, choice: RedeliveryChoice) -> CaseState:
+        """The customer's (or ops') answer to the missed-delivery email."""
+        self._choice = choice
+        self._event(
+            "redelivery_chosen",
+            f"{'Customer' if choice.by == 'customer' else choice.by} chose: "
+            f"{choice.option.description}",
+            actor=choice.by,
+            option=choice.option.value,
+        )
+        return self.state()
+
+    @choose_redelivery.validator
+    def _validate_choose_redelivery(self, choice: RedeliveryChoice) -> None:
+        self._require("redelivery")
+        current = self._attempt.attempt_number
+        if choice.attempt_number != current:
+            raise ApplicationError(
+                f"this answer is for attempt {choice.attempt_number}; the current attempt is "
+                f"{current}",
+                type="ActionNotAllowed",
+                non_retryable=True,
+            )
+        if choice.option is RedeliveryOption.REDELIVERY_WINDOW:
+            assert choice.date is not None
+            today = workflow.now().date()
+            last = today + self._policy.redelivery_horizon
+            if not today < choice.date <= last:
+                raise ApplicationError(
+                    f"date must be between {today + timedelta(days=1)} and {last}",
+                    {"field": "date"},
+                    type=INVALID_REQUEST,
+                    non_retryable=True,
+                )
+
+    @workflow.update
+    async def record_delivery_outcome(self, report: DeliveryOutcomeReport) -> CaseState:
+        """What happened on the booked redelivery (from the routing system or ops)."""
+        if report.outcome is DeliveryOutcome.DELIVERED:
+            self._delivered = report
+        else:
+            assert report.reason is not None
+            self._next_attempt_by = report.by
+            self._next_attempt = FailedAttempt(
+                attempt_number=self._attempt.attempt_number + 1,
+                reason=report.reason,
+                driver_id=report.driver_id or self._attempt.driver_id,
+                attempted_at=report.attempted_at,
+                note=report.note,
+            )
+        return self.state()
+
+    @record_delivery_outcome.validator
+    def _validate_record_delivery_outcome(self, report: DeliveryOutcomeReport) -> None:
+        self._require("delivery-outcome")
+
+    @workflow.update
+    async def report_failed_attempt(self, report: FailedAttemptReport) -> CaseState:
+        """A later failed attempt of the same shipment, reported while the case is open."""
+        self._next_attempt_by = report.by
+        self._next_attempt = report.attempt
+        return self.state()
+
+    @report_failed_attempt.validator
+    def _validate_report_failed_attempt(self, report: FailedAttemptReport) -> None:
+        self._require("failed-attempt")
+        if report.attempt.attempt_number <= self._attempt.attempt_number:
+            raise ApplicationError(
+                f"attempt {report.attempt.attempt_number} is already recorded; the current "
+                f"attempt is {self._attempt.attempt_number}",
+                type="ActionNotAllowed",
+                non_retryable=True,
+            )
