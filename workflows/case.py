@@ -243,7 +243,8 @@ class CaseWorkflow:
             reason = f"Could not send {describe}: {why}"
             await self._flag_escalation(reason)
             if request.to.role != "dispatcher" and request.template != "case/escalation":
-                await self._notify_escalation(reason, key=f"{request.key}/failed")
+                step = request.key.removeprefix(f"{self._case.case_id}/")
+                await self._notify_escalation(reason, key=f"{step}/failed")
             return False
         self._event(
             "message",

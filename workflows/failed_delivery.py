@@ -170,7 +170,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         give_up_at = started + policy.customer_window
         await self._set_status(
             CaseStatus.WAITING_ON_CUSTOMER,
-            f"Waiting for the customer to choose a redelivery (attempt {self._attempt.attempt_number})",
+            f"Waiting for the customer to answer (attempt {self._attempt.attempt_number})",
             deadline_at=give_up_at,
         )
         await self._send(

@@ -54,7 +54,9 @@ class FakeWorld:
     @activity.defn(name="schedule_redelivery")
     async def schedule_redelivery(self, booking: RedeliveryBooking) -> RedeliveryBooked:
         if self.booking_failure:
-            raise ApplicationError(self.booking_failure, type="UnknownReference", non_retryable=True)
+            raise ApplicationError(
+                self.booking_failure, type="UnknownReference", non_retryable=True
+            )
         self.bookings.append(booking)
         day = booking.choice.date or (booking.decided_at + timedelta(days=1)).date()
         return RedeliveryBooked(
@@ -71,7 +73,9 @@ class FakeWorld:
     async def send_message(self, request: MessageRequest) -> MessageResult:
         failure = self.message_failure(request)
         if failure:
-            raise ApplicationError(f"{failure} for {request.to.role}", type=failure, non_retryable=True)
+            raise ApplicationError(
+                f"{failure} for {request.to.role}", type=failure, non_retryable=True
+            )
         duplicate = request.key in self.sent
         self.sent.setdefault(request.key, request)
         return MessageResult(

@@ -1,0 +1,97 @@
+"""Committed histories under tests/histories/ must replay against the current workflow code,
+so a change that would break running cases fails here first.
+
+To record the histories again after a deliberate, versioned change:
+    CASEDESK_RECORD_HISTORIES=1 .venv/bin/pytest tests/workflows/test_replay.py
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
+from temporalio.workflow import NondeterminismError
+
+from schemas.cases import NoteInput
+from schemas.enums import CaseStatus
+from tests.workflows.fakes import FakeWorld
+from tests.workflows.known_bad import SkipsTheAttemptRecord
+from tests.workflows.test_failed_delivery import case_input, choice, outcome, wait_for_status
+from workflows.failed_delivery import FailedDeliveryWorkflow
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+
+async def _delivered_after_reminder(env, handle) -> None:
+    await env.sleep(timedelta(hours=25))
+    await handle.execute_update(
+        FailedDeliveryWorkflow.add_note, NoteInput(text="called", by="ops:a")
+    )
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
+    await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+    await handle.execute_update(
+        FailedDeliveryWorkflow.record_delivery_outcome, outcome("delivered")
+    )
+
+
+async def _returned_unanswered(env, handle) -> None:
+    pass  # time skips through reminder, escalation and the window while awaiting the result
+
+
+SCENARIOS = {
+    "failed_delivery_delivered_after_reminder": _delivered_after_reminder,
+    "failed_delivery_returned_unanswered": _returned_unanswered,
+}
+
+
+@pytest.mark.skipif(not os.environ.get("CASEDESK_RECORD_HISTORIES"), reason="recording only")
+@pytest.mark.parametrize("name", SCENARIOS)
+async def test_record_history(time_env, task_queue, name):
+    world = FakeWorld()
+    async with Worker(
+        time_env.client,
+        task_queue=task_queue,
+        workflows=[FailedDeliveryWorkflow],
+        activities=world.activities(),
+    ):
+        handle = await time_env.client.start_workflow(
+            FailedDeliveryWorkflow.run,
+            case_input(f"REPLAY-{name}"),
+            id=f"failed-delivery-REPLAY-{name}",
+            task_queue=task_queue,
+        )
+        await wait_for_status(handle, CaseStatus.WAITING_ON_CUSTOMER)
+        await SCENARIOS[name](time_env, handle)
+        await handle.result()
+        history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+def _histories() -> list[Path]:
+    return sorted(HISTORIES.glob("failed_delivery_*.json"))
+
+
+def _load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def test_histories_are_committed():
+    assert {p.stem for p in _histories()} == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("path", _histories(), ids=lambda p: p.stem)
+async def test_committed_history_replays_against_the_current_code(path: Path):
+    replayer = Replayer(workflows=[FailedDeliveryWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(_load(path))
+    assert result.replay_failure is None
+
+
+async def test_an_incompatible_change_is_caught_by_replay():
+    replayer = Replayer(workflows=[SkipsTheAttemptRecord], data_converter=pydantic_data_converter)
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(_load(_histories()[0]))
