@@ -1,0 +1,196 @@
+"""`make bench`: what a case costs, as ratios against a bare one-activity Temporal workflow
+measured in the same run on the same dev server (so the machine's speed cancels out).
+
+    python -m bench [--cases 40]
+
+Measures, for N cases and N bare workflows:
+- open latency: start → the case is waiting on the customer (real activities, SQLite outbox)
+  vs start → result of a bare workflow with one no-op activity;
+- throughput: N started at once, time until all reached that point;
+- worker memory: Python heap growth (tracemalloc) per open, cached case vs per bare workflow.
+Targets are ratios; a run that misses one exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlmodel import SQLModel
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+import schemas.tables as tables
+from bench.baseline import BareWaitingWorkflow, BareWorkflow, noop
+from core.db import make_engine, make_session_factory
+from core.settings import Settings
+from core.temporal import SEARCH_ATTRIBUTES
+from schemas.cases import Address, Customer, FailedAttempt, FailedDeliveryInput
+from schemas.enums import ContactKind
+from worker import build_activities
+from workflows.failed_delivery import FailedDeliveryWorkflow
+
+# A case does several activities (record, attempt, notice email) before it waits; these are
+# the ceilings this project holds itself to.
+TARGETS = {"open_latency_ratio": 6.0, "throughput_ratio": 15.0, "memory_ratio": 10.0}
+
+
+def case_input(shipment_id: str) -> FailedDeliveryInput:
+    return FailedDeliveryInput(
+        shipment_id=shipment_id,
+        client_id="bench-client",
+        depot_id="bench-depot",
+        customer=Customer(name="Bench Customer", email="bench@example.com"),
+        address=Address(line1="1 Bench Road", city="Leeds", postal_code="LS1"),
+        attempt=FailedAttempt(
+            attempt_number=1,
+            reason="not_home",
+            driver_id="bench-driver",
+            attempted_at=datetime.now(UTC),
+        ),
+    )
+
+
+async def seed(sessions) -> None:
+    async with sessions() as session:
+        session.add(tables.Client(id="bench-client", name="Bench"))
+        session.add(
+            tables.Depot(
+                id="bench-depot",
+                name="Bench depot",
+                address="1 Depot Way",
+                dispatcher_name="Dee Spatcher",
+                dispatcher_email="dispatch@example.com",
+            )
+        )
+        await session.flush()
+        session.add(
+            tables.ClientContact(
+                client_id="bench-client",
+                kind=ContactKind.SHIPMENT_NOTIFICATIONS,
+                name="Bench contact",
+                email="contact@example.com",
+            )
+        )
+        await session.commit()
+
+
+async def wait_until_waiting(handle) -> None:
+    while True:
+        state = await handle.query(FailedDeliveryWorkflow.state)
+        if state.status.value == "waiting_on_customer" and any(
+            e.kind == "message" for e in state.timeline
+        ):
+            return
+        await asyncio.sleep(0.01)
+
+
+async def timed(coro) -> float:
+    started = time.perf_counter()
+    await coro
+    return time.perf_counter() - started
+
+
+async def main(cases: int) -> int:
+    temporal = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    data_dir = Path(tempfile.mkdtemp(prefix="casedesk-bench-"))
+    settings = Settings(data_dir=data_dir, link_secret="bench-" + "x" * 40)
+    engine = make_engine(settings.resolved_database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+    sessions = make_session_factory(engine)
+    await seed(sessions)
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal,
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        dev_server_log_level="error",
+    )
+    queue = f"bench-{uuid.uuid4()}"
+    results: dict[str, float] = {}
+    try:
+        async with Worker(
+            env.client,
+            task_queue=queue,
+            workflows=[FailedDeliveryWorkflow, BareWorkflow, BareWaitingWorkflow],
+            activities=[*build_activities(settings, sessions), noop],
+            max_cached_workflows=10 * cases,
+        ):
+            client = env.client
+            run = uuid.uuid4().hex[:6]
+
+            async def bare(i: int, kind: str = "seq") -> None:
+                await client.execute_workflow(
+                    BareWorkflow.run, "x", id=f"bare-{kind}-{run}-{i}", task_queue=queue
+                )
+
+            async def case(i: int, kind: str = "seq") -> None:
+                handle = await client.start_workflow(
+                    FailedDeliveryWorkflow.run,
+                    case_input(f"B{kind}{run}{i}"),
+                    id=f"failed-delivery-B{kind}{run}{i}",
+                    task_queue=queue,
+                )
+                await wait_until_waiting(handle)
+
+            await bare(-1, "warm")
+            await case(-1, "warm")
+            bare_lat = [await timed(bare(i)) for i in range(cases)]
+            case_lat = [await timed(case(i)) for i in range(cases)]
+            results["bare_open_ms"] = statistics.median(bare_lat) * 1000
+            results["case_open_ms"] = statistics.median(case_lat) * 1000
+            results["open_latency_ratio"] = results["case_open_ms"] / results["bare_open_ms"]
+
+            bare_all = await timed(asyncio.gather(*(bare(i, "par") for i in range(cases))))
+            case_all = await timed(asyncio.gather(*(case(i, "par") for i in range(cases))))
+            results["bare_per_s"] = cases / bare_all
+            results["case_per_s"] = cases / case_all
+            results["throughput_ratio"] = case_all / bare_all
+
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            handles = [
+                await client.start_workflow(
+                    BareWaitingWorkflow.run, "x", id=f"mem-bare-{run}-{i}", task_queue=queue
+                )
+                for i in range(cases)
+            ]
+            await asyncio.sleep(1.0)
+            bare_mem = (tracemalloc.get_traced_memory()[0] - before) / cases
+            before = tracemalloc.get_traced_memory()[0]
+            await asyncio.gather(*(case(i, "mem") for i in range(cases)))
+            case_mem = (tracemalloc.get_traced_memory()[0] - before) / cases
+            tracemalloc.stop()
+            for handle in handles:
+                await handle.terminate()
+            results["bare_kib_per_workflow"] = bare_mem / 1024
+            results["case_kib_per_case"] = case_mem / 1024
+            results["memory_ratio"] = case_mem / max(bare_mem, 1.0)
+    finally:
+        await env.shutdown()
+        await engine.dispose()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    print(f"casedesk bench: {cases} cases vs {cases} bare one-activity workflows, one run")
+    for name, value in results.items():
+        target = TARGETS.get(name)
+        verdict = "" if target is None else ("  ok" if value <= target else "  OVER TARGET")
+        limit = "" if target is None else f"  (target <= {target:g})"
+        print(f"  {name:<24} {value:10.2f}{limit}{verdict}")
+    return 0 if all(results[k] <= v for k, v in TARGETS.items()) else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=40)
+    sys.exit(asyncio.run(main(parser.parse_args().cases)))
