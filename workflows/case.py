@@ -88,6 +88,7 @@ class CaseWorkflow:
         self._timeline: list[TimelineEvent] = []
         self._persisted_seq = 0
         self._cancel_request: CancelInput | None = None
+        self._published_attributes: tuple[object, ...] | None = None
 
     # --- what may be done now --------------------------------------------------------------
 
@@ -129,18 +130,23 @@ class CaseWorkflow:
         )
 
     def _publish_to_temporal(self) -> None:
+        """Search attributes and the UI's current details, each only when it changed (every
+        upsert is a history event)."""
         case = self._case
-        workflow.upsert_search_attributes(
-            [
-                CASE_TYPE.value_set(case.case_type.value),
-                CASE_STATUS.value_set(case.status.value),
-                CLIENT_ID.value_set(case.client_id),
-                ESCALATED.value_set(case.escalated),
-                DEADLINE_AT.value_set(case.deadline_at)
-                if case.deadline_at
-                else DEADLINE_AT.value_unset(),
-            ]
-        )
+        published = (case.status, case.escalated, case.deadline_at)
+        if published != self._published_attributes:
+            self._published_attributes = published
+            workflow.upsert_search_attributes(
+                [
+                    CASE_TYPE.value_set(case.case_type.value),
+                    CASE_STATUS.value_set(case.status.value),
+                    CLIENT_ID.value_set(case.client_id),
+                    ESCALATED.value_set(case.escalated),
+                    DEADLINE_AT.value_set(case.deadline_at)
+                    if case.deadline_at
+                    else DEADLINE_AT.value_unset(),
+                ]
+            )
         lines = [f"**{case.status.description}**"]
         if case.resolution:
             lines.append(f"Resolution: {case.resolution.description}")
