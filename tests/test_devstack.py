@@ -1,0 +1,275 @@
+"""`make run`'s pieces that can be checked quickly: the command lines it runs, the first-run
+bootstrap (migrations, demo data, dev admin key) and the supervision of child processes.
+The whole stack (dev server + worker + API) is exercised by the end-to-end tests."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+
+from core.bootstrap import DEMO_CLIENT_ID, DEMO_DEPOT_ID, bootstrap, dev_key_path
+from core.db import make_engine, make_session_factory
+from core.devstack import (
+    BootstrapResult,
+    Child,
+    DevStack,
+    DevStackError,
+    api_command,
+    banner,
+    find_temporal_cli,
+    split_address,
+    start_child,
+    temporal_command,
+    worker_command,
+)
+from core.security import hash_api_key
+from core.settings import Settings
+from core.temporal import SEARCH_ATTRIBUTES
+from schemas.enums import ContactKind, Role
+from schemas.tables import ApiKey, Client, ClientContact, Depot, Driver, PickupPoint
+
+
+@pytest.fixture(autouse=True)
+def _no_database_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "CASEDESK_DATABASE_URL", "CASEDESK_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def dev_settings(data_dir: Path, database_url: str | None = None, **values: object) -> Settings:
+    fields: dict[str, object] = {"data_dir": data_dir, "environment": "development", **values}
+    if database_url:
+        fields["DATABASE_URL"] = database_url
+    return Settings(**fields)  # type: ignore[arg-type]
+
+
+# --- command lines ---------------------------------------------------------------------------
+
+
+def test_temporal_dev_server_persists_under_the_data_dir_with_our_search_attributes(
+    tmp_path: Path,
+) -> None:
+    settings = dev_settings(tmp_path, temporal_address="127.0.0.1:17233", temporal_ui_port=18233)
+
+    command = temporal_command(settings, "/opt/temporal")
+
+    assert command[:3] == ["/opt/temporal", "server", "start-dev"]
+    options = dict(zip(command[3::2], command[4::2], strict=False))
+    assert options["--db-filename"] == str(tmp_path / "temporal.db")
+    assert options["--ip"] == "127.0.0.1"
+    assert options["--port"] == "17233"
+    assert options["--ui-port"] == "18233"
+    assert options["--namespace"] == "default"
+    registered = {
+        command[i + 1].split("=")[0] for i, arg in enumerate(command) if arg == "--search-attribute"
+    }
+    assert registered == {key.name for key in SEARCH_ATTRIBUTES}
+
+
+def test_api_runs_the_app_factory_on_the_configured_address(tmp_path: Path) -> None:
+    settings = dev_settings(tmp_path, api_host="0.0.0.0", api_port=8123)  # noqa: S104
+
+    command = api_command(settings)
+
+    assert command[:3] == [sys.executable, "-m", "uvicorn"]
+    assert "api.main:create_app" in command and "--factory" in command
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # noqa: S104
+    assert command[command.index("--port") + 1] == "8123"
+
+
+def test_worker_runs_with_the_same_interpreter(tmp_path: Path) -> None:
+    assert worker_command(dev_settings(tmp_path)) == [sys.executable, "worker.py"]
+
+
+def test_configured_temporal_cli_wins(tmp_path: Path) -> None:
+    settings = dev_settings(tmp_path, temporal_cli="/somewhere/temporal")
+
+    assert find_temporal_cli(settings) == "/somewhere/temporal"
+
+
+@pytest.mark.parametrize("address", ["7233", "localhost", "host:port"])
+def test_a_temporal_address_without_a_port_is_refused(address: str) -> None:
+    with pytest.raises(DevStackError, match="host:port"):
+        split_address(address)
+
+
+def test_banner_shows_the_urls_the_key_and_where_it_is_stored(tmp_path: Path) -> None:
+    settings = dev_settings(tmp_path)
+    result = BootstrapResult(
+        database_url="sqlite+aiosqlite:///x.db",
+        seeded=True,
+        api_key="cd_secret",
+        api_key_path=tmp_path / "dev-api-key",
+        api_key_created=True,
+    )
+
+    text = banner(settings, result, [])
+
+    assert "http://127.0.0.1:8000/docs" in text
+    assert "http://127.0.0.1:8233" in text
+    assert "cd_secret" in text
+    assert str(tmp_path / "dev-api-key") in text
+    assert str(tmp_path.resolve()) in text
+
+
+# --- bootstrap -------------------------------------------------------------------------------
+
+
+async def _count(url: str, table: type) -> int:
+    engine = make_engine(url)
+    try:
+        async with make_session_factory(engine)() as session:
+            return (await session.exec(select(func.count()).select_from(table))).one()
+    finally:
+        await engine.dispose()
+
+
+async def test_first_run_seeds_the_demo_data(tmp_path: Path, database_url: str) -> None:
+    settings = dev_settings(tmp_path, database_url)
+
+    result = await bootstrap(settings)
+
+    assert result.seeded
+    engine = make_engine(database_url)
+    async with make_session_factory(engine)() as session:
+        client = await session.get(Client, DEMO_CLIENT_ID)
+        assert client is not None and client.name == "Demo Shop Ltd"
+        contacts = (await session.exec(select(ClientContact))).all()
+        assert {contact.kind for contact in contacts} == set(ContactKind)
+        depot = await session.get(Depot, DEMO_DEPOT_ID)
+        assert depot is not None and depot.dispatcher_email and depot.timezone != "UTC"
+        pickup_points = (await session.exec(select(PickupPoint))).all()
+        drivers = (await session.exec(select(Driver))).all()
+    await engine.dispose()
+    assert len(pickup_points) == 2
+    assert len(drivers) == 3
+    emails = [c.email for c in contacts] + [d.email for d in drivers] + [depot.dispatcher_email]
+    assert all(email.endswith("@example.com") for email in emails)
+
+
+async def test_first_run_creates_a_dev_admin_key_readable_only_by_the_owner(
+    tmp_path: Path,
+) -> None:
+    settings = dev_settings(tmp_path)
+
+    result = await bootstrap(settings)
+
+    path = dev_key_path(settings)
+    assert result.api_key_created and result.api_key_path == path
+    assert path.read_text().strip() == result.api_key
+    assert path.stat().st_mode & 0o777 == 0o600
+    engine = make_engine(settings.resolved_database_url)
+    async with make_session_factory(engine)() as session:
+        keys = (await session.exec(select(ApiKey))).all()
+    await engine.dispose()
+    assert len(keys) == 1
+    assert keys[0].role == Role.ADMIN
+    assert keys[0].key_hash == hash_api_key(result.api_key or "")
+    assert result.api_key not in {keys[0].key_hash, keys[0].name}
+
+
+async def test_second_run_reuses_the_key_and_seeds_nothing(tmp_path: Path) -> None:
+    settings = dev_settings(tmp_path)
+    first = await bootstrap(settings)
+
+    second = await bootstrap(settings)
+
+    assert not second.seeded and not second.api_key_created
+    assert second.api_key == first.api_key
+    url = settings.resolved_database_url
+    assert await _count(url, Client) == 1
+    assert await _count(url, Driver) == 3
+    assert await _count(url, ApiKey) == 1
+
+
+async def test_a_key_file_unknown_to_the_database_is_replaced(tmp_path: Path) -> None:
+    settings = dev_settings(tmp_path)
+    await bootstrap(settings)
+    dev_key_path(settings).write_text("cd_not-a-key-we-issued\n")
+
+    result = await bootstrap(settings)
+
+    assert result.api_key_created
+    assert result.api_key != "cd_not-a-key-we-issued"
+    assert dev_key_path(settings).read_text().strip() == result.api_key
+    assert await _count(settings.resolved_database_url, ApiKey) == 2
+
+
+async def test_outside_development_only_migrations_run(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, environment="test")
+
+    result = await bootstrap(settings)
+
+    assert not result.seeded and result.api_key is None
+    assert not dev_key_path(settings).exists()
+    assert await _count(settings.resolved_database_url, Client) == 0
+
+
+# --- supervision -----------------------------------------------------------------------------
+
+
+def _python_child(tmp_path: Path, name: str, code: str) -> Child:
+    return start_child(
+        name,
+        [sys.executable, "-c", code],
+        tmp_path / f"{name}.log",
+        echo=True,
+        stop_signal=signal.SIGINT,  # what make run sends the worker and the API
+    )
+
+
+def test_when_a_child_dies_the_others_are_stopped_and_the_exit_is_non_zero(
+    tmp_path: Path,
+) -> None:
+    stack = DevStack(dev_settings(tmp_path))
+    long_running = _python_child(tmp_path, "server", "import time; time.sleep(60)")
+    failing = _python_child(tmp_path, "worker", "print('boom'); raise SystemExit(3)")
+    stack.children += [long_running, failing]
+
+    status = stack._supervise()
+    stack.stop()
+
+    assert status == 1
+    assert failing.process.returncode == 3
+    assert not long_running.running
+    assert "boom" in (tmp_path / "worker.log").read_text()
+
+
+def test_a_child_ignoring_the_stop_signal_is_killed(tmp_path: Path) -> None:
+    stubborn = _python_child(
+        tmp_path,
+        "stubborn",
+        "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(60)",
+    )
+    log = tmp_path / "stubborn.log"
+    deadline = time.monotonic() + 30
+    while "ready" not in log.read_text().splitlines() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    stubborn.stop(timeout=0.5)
+
+    assert stubborn.process.returncode == -9
+
+
+# --- documentation ---------------------------------------------------------------------------
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    prefix = Settings.model_config.get("env_prefix", "")
+    for name, field in Settings.model_fields.items():
+        aliases = getattr(field.validation_alias, "choices", None) or [f"{prefix}{name}"]
+        assert any(f"`{alias.upper()}`" in readme for alias in aliases), (
+            f"README.md's configuration table is missing {name}"
+        )
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    first_block = readme.split("```sh", 1)[1].split("```", 1)[0]
+    assert "make run" in first_block and "make test" in first_block
