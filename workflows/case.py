@@ -136,17 +136,18 @@ class CaseWorkflow:
         published = (case.status, case.escalated, case.deadline_at)
         if published != self._published_attributes:
             self._published_attributes = published
-            workflow.upsert_search_attributes(
-                [
-                    CASE_TYPE.value_set(case.case_type.value),
-                    CASE_STATUS.value_set(case.status.value),
-                    CLIENT_ID.value_set(case.client_id),
-                    ESCALATED.value_set(case.escalated),
-                    DEADLINE_AT.value_set(case.deadline_at)
-                    if case.deadline_at
-                    else DEADLINE_AT.value_unset(),
-                ]
-            )
+            updates = [
+                CASE_TYPE.value_set(case.case_type.value),
+                CASE_STATUS.value_set(case.status.value),
+                CLIENT_ID.value_set(case.client_id),
+                ESCALATED.value_set(case.escalated),
+            ]
+            # DeadlineAt is set, never unset: an emptied datetime attribute breaks
+            # `describe()` in the Python SDK. A closed case keeps its last deadline there;
+            # filter on CaseStatus too ("DeadlineAt < now AND CaseStatus != 'closed'").
+            if case.deadline_at:
+                updates.append(DEADLINE_AT.value_set(case.deadline_at))
+            workflow.upsert_search_attributes(updates)
         lines = [f"**{case.status.description}**"]
         if case.resolution:
             lines.append(f"Resolution: {case.resolution.description}")
@@ -218,7 +219,7 @@ class CaseWorkflow:
             at = step.at if step else give_up_at
             self._case.next_step = step.label if step else (give_up_label if at else None)
             self._case.next_step_at = at
-            self._publish_to_temporal()
+            await self._sync()  # the next step, and what the last one did, reach SQL now
             timeout = (at - workflow.now()) if at else None
             if timeout is None or timeout > timedelta(0):
                 try:

@@ -158,8 +158,15 @@ async def test_failed_delivery_from_open_to_delivered(stack) -> None:
     } <= templates
     assert all(m["status"] == "sent" for m in closed["messages"])
 
-    listed = (await http.get("/cases", params={"status": "closed", "q": shipment})).json()
-    assert [c["case_id"] for c in listed["items"]] == [case_id]
+    # The SQL index (what GET /cases lists) follows the live state a moment later.
+    listed: list[str] = []
+    for _ in range(100):
+        page = (await http.get("/cases", params={"status": "closed", "q": shipment})).json()
+        listed = [c["case_id"] for c in page["items"]]
+        if listed:
+            break
+        await asyncio.sleep(0.1)
+    assert listed == [case_id]
 
     described = await env.client.get_workflow_handle(case_id).describe()
     assert described.status is not None and described.status.name == "COMPLETED"

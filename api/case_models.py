@@ -1,0 +1,124 @@
+"""What the case endpoints take and return."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.models import SAFE_ID
+from schemas.cases import Address, Customer
+from schemas.enums import (
+    CaseStatus,
+    CaseType,
+    DeliveryOutcome,
+    FailureReason,
+    MessageStatus,
+    Resolution,
+)
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- opening a case -----------------------------------------------------------------------
+
+
+class FailedDeliveryOpen(In):
+    """A failed delivery attempt, as the routing system or ops report it."""
+
+    shipment_id: str = Field(
+        pattern=SAFE_ID, description="Becomes the case id `failed-delivery-{shipment_id}`."
+    )
+    client_id: str = Field(min_length=1, max_length=64)
+    customer: Customer
+    address: Address
+    attempt_number: int = Field(1, ge=1, le=20)
+    reason: FailureReason
+    driver_id: str = Field(min_length=1, max_length=64)
+    attempted_at: AwareDatetime = Field(description="With a time zone offset.")
+    note: str | None = Field(None, max_length=1000)
+
+
+# --- actions ------------------------------------------------------------------------------
+
+
+class DeliveryOutcomeIn(In):
+    outcome: DeliveryOutcome
+    attempted_at: AwareDatetime
+    driver_id: str | None = Field(None, max_length=64)
+    reason: FailureReason | None = Field(None, description="Required when the outcome is failed.")
+    note: str | None = Field(None, max_length=1000)
+
+
+class NoteIn(In):
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class AssignIn(In):
+    assignee: str | None = Field(None, max_length=200, description="null unassigns.")
+
+
+class ReasonIn(In):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+# --- views --------------------------------------------------------------------------------
+
+
+class CaseSummary(BaseModel):
+    case_id: str
+    type: CaseType
+    status: CaseStatus
+    resolution: Resolution | None
+    business_key: str
+    client_id: str
+    subject: str
+    opened_at: datetime
+    closed_at: datetime | None
+    deadline_at: datetime | None
+    overdue: bool = Field(description="The deadline has passed and the case is still open.")
+    escalated: bool
+    escalation_reason: str | None = None
+    assignee: str | None
+    next_step: str | None
+    next_step_at: datetime | None
+    trace_url: str = Field(description="The case's page in the Temporal Web UI.")
+
+
+class TimelineItem(BaseModel):
+    seq: int
+    at: datetime
+    kind: str
+    summary: str
+    actor: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseMessage(BaseModel):
+    id: uuid.UUID
+    key: str
+    template: str
+    recipient_role: str
+    recipient_email: str
+    subject: str
+    status: MessageStatus
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class CaseDetail(CaseSummary):
+    details: dict[str, Any] = Field(default_factory=dict)
+    allowed_actions: list[str] = Field(
+        default_factory=list, description="Actions (`/cases/{id}/<action>`) allowed now."
+    )
+    timeline: list[TimelineItem] = Field(default_factory=list)
+    messages: list[CaseMessage] = Field(default_factory=list)
+    documents: list[dict[str, Any]] = Field(default_factory=list)
+    live: bool = Field(
+        description="True when read from the running case; false when from the index "
+        "because no worker answered (allowed_actions is then empty)."
+    )

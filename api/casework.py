@@ -1,0 +1,218 @@
+"""Reading and acting on cases: the workflow query (live), the SQL index (fallback and
+lists), and updates by name so that every case type goes through the same code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends
+from pydantic import BaseModel
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import (
+    RPCTimeoutOrCancelledError,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.case_models import CaseDetail, CaseMessage, CaseSummary, TimelineItem
+from api.deps import (
+    CaseRef,
+    Now,
+    SessionDep,
+    SettingsDep,
+    Timeouts,
+    TimeoutsDep,
+    workflow_status,
+)
+from api.errors import (
+    Problem,
+    case_closed,
+    problem_from_temporal,
+    temporal_call,
+    temporal_unreachable,
+    unknown_case,
+)
+from core.settings import Settings
+from schemas.cases import CaseSnapshot, CaseState
+from schemas.tables import Case, Message, TimelineEntry
+
+STATE_QUERY = "state"
+
+
+def is_overdue(deadline_at: datetime | None, terminal: bool, now: datetime) -> bool:
+    return deadline_at is not None and not terminal and deadline_at < now
+
+
+def summary_from_row(row: Case, settings: Settings, now: datetime) -> CaseSummary:
+    return CaseSummary(
+        case_id=row.id,
+        type=row.type,
+        status=row.status,
+        resolution=row.resolution,
+        business_key=row.business_key,
+        client_id=row.client_id,
+        subject=row.subject,
+        opened_at=row.opened_at,
+        closed_at=row.closed_at,
+        deadline_at=row.deadline_at,
+        overdue=is_overdue(row.deadline_at, row.status.is_terminal, now),
+        escalated=row.escalated,
+        escalation_reason=row.escalation_reason,
+        assignee=row.assignee,
+        next_step=row.next_step,
+        next_step_at=row.next_step_at,
+        trace_url=settings.trace_url(row.id),
+    )
+
+
+def _summary_fields(snapshot: CaseSnapshot, settings: Settings, now: datetime) -> dict[str, Any]:
+    return {
+        "case_id": snapshot.case_id,
+        "type": snapshot.case_type,
+        "status": snapshot.status,
+        "resolution": snapshot.resolution,
+        "business_key": snapshot.business_key,
+        "client_id": snapshot.client_id,
+        "subject": snapshot.subject,
+        "opened_at": snapshot.opened_at,
+        "closed_at": snapshot.closed_at,
+        "deadline_at": snapshot.deadline_at,
+        "overdue": is_overdue(snapshot.deadline_at, snapshot.status.is_terminal, now),
+        "escalated": snapshot.escalated,
+        "escalation_reason": snapshot.escalation_reason,
+        "assignee": snapshot.assignee,
+        "next_step": snapshot.next_step,
+        "next_step_at": snapshot.next_step_at,
+        "trace_url": settings.trace_url(snapshot.case_id),
+    }
+
+
+async def case_messages(session: AsyncSession, case_id: str) -> list[CaseMessage]:
+    rows = await session.exec(
+        select(Message).where(Message.case_id == case_id).order_by(col(Message.created_at))
+    )
+    return [CaseMessage.model_validate(row, from_attributes=True) for row in rows.all()]
+
+
+async def query_state(handle: WorkflowHandle[Any, Any], timeouts: Timeouts) -> CaseState | None:
+    """The live state, or None when nobody answers in time (no worker, Temporal down)."""
+    try:
+        with temporal_call():
+            return await handle.query(
+                STATE_QUERY, result_type=CaseState, rpc_timeout=timeouts.query
+            )
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise unknown_case(handle.id) from None
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE):
+            return None
+        raise (problem_from_temporal(err) or err) from None
+    except Problem as problem:
+        if problem.status == 503:
+            return None
+        raise
+
+
+async def require_state(handle: WorkflowHandle[Any, Any], timeouts: Timeouts) -> CaseState:
+    state = await query_state(handle, timeouts)
+    if state is None:
+        raise temporal_unreachable("the case did not answer in time; is the worker running?")
+    return state
+
+
+async def run_update(case: CaseRef, name: str, arg: BaseModel, timeouts: Timeouts) -> CaseState:
+    """Execute the update `name`; its validator's refusal becomes 409 (or 422) with the
+    reason. An update to a finished workflow is refused by the server as NOT_FOUND: tell
+    a closed case (409) from an unknown one (404) by describing the workflow."""
+    try:
+        with temporal_call():
+            return await case.handle.execute_update(
+                name, arg, result_type=CaseState, rpc_timeout=timeouts.update
+            )
+    except (WorkflowUpdateFailedError, RPCTimeoutOrCancelledError, RPCError) as err:
+        if not (isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND):
+            raise (problem_from_temporal(err) or err) from None
+    try:
+        execution_status = await workflow_status(case.client, case.case_id)
+    except RPCError as err:
+        raise (problem_from_temporal(err) or err) from None
+    if execution_status != WorkflowExecutionStatus.RUNNING:
+        raise case_closed(case.case_id)
+    raise unknown_case(case.case_id)
+
+
+def detail_from_state(
+    state: CaseState, messages: list[CaseMessage], settings: Settings, now: datetime
+) -> CaseDetail:
+    return CaseDetail(
+        **_summary_fields(state, settings, now),
+        details=state.details,
+        allowed_actions=state.allowed_actions,
+        timeline=[TimelineItem.model_validate(e.model_dump()) for e in state.timeline],
+        messages=messages,
+        live=True,
+    )
+
+
+async def detail_from_row(
+    session: AsyncSession, row: Case, settings: Settings, now: datetime
+) -> CaseDetail:
+    entries = await session.exec(
+        select(TimelineEntry)
+        .where(TimelineEntry.case_id == row.id)
+        .order_by(col(TimelineEntry.seq))
+    )
+    return CaseDetail(
+        **summary_from_row(row, settings, now).model_dump(),
+        details=row.details,
+        allowed_actions=[],
+        timeline=[TimelineItem.model_validate(e, from_attributes=True) for e in entries.all()],
+        messages=await case_messages(session, row.id),
+        live=False,
+    )
+
+
+async def load_detail(
+    case: CaseRef,
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    now: datetime,
+    timeouts: Timeouts,
+    state: CaseState | None = None,
+) -> CaseDetail:
+    """Live detail from the workflow; the index row when no worker answers."""
+    if state is None:
+        state = await query_state(case.handle, timeouts)
+    if state is not None:
+        return detail_from_state(state, await case_messages(session, case.case_id), settings, now)
+    row = await session.get(Case, case.case_id, populate_existing=True)
+    if row is None:
+        raise temporal_unreachable("the case did not answer in time; is the worker running?")
+    return await detail_from_row(session, row, settings, now)
+
+
+class CaseReader:
+    """Everything reading a case needs, as one dependency: `reader.detail(case)`."""
+
+    def __init__(
+        self, session: SessionDep, settings: SettingsDep, now: Now, timeouts: TimeoutsDep
+    ) -> None:
+        self.session, self.settings, self.now, self.timeouts = session, settings, now, timeouts
+
+    async def detail(self, case: CaseRef, state: CaseState | None = None) -> CaseDetail:
+        return await load_detail(
+            case,
+            session=self.session,
+            settings=self.settings,
+            now=self.now,
+            timeouts=self.timeouts,
+            state=state,
+        )
+
+
+Reader = Annotated[CaseReader, Depends()]

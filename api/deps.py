@@ -1,0 +1,181 @@
+"""Dependencies every route shares, as `Annotated` aliases.
+
+The engine, session factory, Temporal client and settings live on `app.state` (built by the
+lifespan or injected into `create_app`), so these read them from the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import Problem, problem_from_temporal, temporal_call, temporal_unreachable
+from api.errors import unknown_case as unknown_case_problem
+from core.db import SessionFactory
+from core.security import hash_api_key
+from core.settings import Settings
+from schemas.enums import Role
+from schemas.tables import ApiKey, Case
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    sessions: SessionFactory = request.app.state.sessions
+    async with sessions() as session:
+        yield session
+
+
+def get_temporal(request: Request) -> Client:
+    client: Client | None = request.app.state.temporal
+    if client is None:  # neither injected nor built yet: the lifespan has not run
+        raise temporal_unreachable()
+    return client
+
+
+def now() -> datetime:
+    """The API's clock (tests override it with the time-skipping server's clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the API waits on a case: a query answers fast when a worker is up."""
+
+    query: timedelta
+    update: timedelta
+    health: timedelta
+
+
+def get_timeouts(request: Request) -> Timeouts:
+    return request.app.state.timeouts
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+Now = Annotated[datetime, Depends(now)]
+TimeoutsDep = Annotated[Timeouts, Depends(get_timeouts)]
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer cd_…`")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+async def current_key(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    if credentials is None or not credentials.credentials:
+        raise Problem(
+            401, "an API key is required: Authorization: Bearer <key>", headers=_CHALLENGE
+        )
+    statement = select(ApiKey).where(ApiKey.key_hash == hash_api_key(credentials.credentials))
+    key = (await session.exec(statement)).first()
+    if key is None or key.revoked_at is not None:
+        raise Problem(401, "unknown or revoked API key", headers=_CHALLENGE)
+    return key
+
+
+CurrentKey = Annotated[ApiKey, Depends(current_key)]
+
+
+def require(role: Role) -> Callable[[ApiKey], Awaitable[ApiKey]]:
+    """A dependency that lets through keys whose role is at least `role`."""
+
+    async def dependency(key: CurrentKey) -> ApiKey:
+        if not key.role.allows(role):
+            raise Problem(
+                403, f"this needs the {role.value} role; the key '{key.name}' is {key.role.value}"
+            )
+        return key
+
+    return dependency
+
+
+ViewerKey = Annotated[ApiKey, Depends(require(Role.VIEWER))]
+OpsKey = Annotated[ApiKey, Depends(require(Role.OPS))]
+AdminKey = Annotated[ApiKey, Depends(require(Role.ADMIN))]
+
+
+# --- pagination ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pagination:
+    limit: int
+    offset: int
+
+
+def pagination(
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Pagination:
+    return Pagination(limit=limit, offset=offset)
+
+
+PageDep = Annotated[Pagination, Depends(pagination)]
+
+
+# --- the case a route is about ------------------------------------------------------------
+
+
+@dataclass
+class CaseRef:
+    """A case that exists: its index row (None while not yet projected) and its workflow."""
+
+    case_id: str
+    row: Case | None
+    client: Client
+
+    @property
+    def handle(self) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle(self.case_id)
+
+
+async def workflow_status(client: Client, workflow_id: str) -> WorkflowExecutionStatus:
+    """The workflow's execution status; RPCError NOT_FOUND when there is no such workflow.
+
+    The raw describe call decodes nothing but the status (`WorkflowHandle.describe()` also
+    decodes every search attribute, which this check does not need)."""
+    with temporal_call():
+        raw = await client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+            ),
+            retry=True,
+            timeout=timedelta(seconds=5),
+        )
+    return WorkflowExecutionStatus(raw.workflow_execution_info.status)
+
+
+async def current_case(case_id: str, session: SessionDep, temporal: TemporalDep) -> CaseRef:
+    """404 once for every /cases/{case_id} route. A case exists if the index has it or, for a
+    case just started and not yet projected, if Temporal knows its workflow."""
+    row = await session.get(Case, case_id)
+    if row is None:
+        try:
+            await workflow_status(temporal, case_id)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise unknown_case_problem(case_id) from None
+            raise (problem_from_temporal(err) or err) from None
+    return CaseRef(case_id=case_id, row=row, client=temporal)
+
+
+CurrentCase = Annotated[CaseRef, Depends(current_case)]

@@ -1,0 +1,228 @@
+"""Every error the API returns is RFC 9457 `application/problem+json`.
+
+Routes raise `Problem` (or let FastAPI's validation and Temporal's client errors bubble up);
+the handlers here turn each into a problem document with `type`, `title`, `status`, `detail`
+and `instance`, and a 422 also lists `errors: [{field, message}]`. Temporal errors are mapped by
+type (update failure cause type, RPC status code), never by their message text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+log = logging.getLogger("casedesk.api")
+
+PROBLEM_JSON = "application/problem+json"
+ACTION_NOT_ALLOWED = "ActionNotAllowed"  # the workflows' validator failure types
+INVALID_REQUEST = "InvalidRequest"
+
+_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    422: "invalid-request",
+    500: "internal-error",
+    503: "temporal-unreachable",
+}
+
+
+class Problem(Exception):
+    """An error the client can act on; becomes a problem+json response."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug or _SLUGS.get(status, "error")
+        self.errors = errors
+        self.headers = headers
+
+    @property
+    def title(self) -> str:
+        return HTTPStatus(self.status).phrase
+
+
+def invalid(field: str, message: str) -> Problem:
+    """422 naming one field."""
+    return Problem(422, f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+def invalid_fields(errors: Sequence[dict[str, str]]) -> Problem:
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return Problem(422, detail, errors=list(errors))
+
+
+def unknown_case(case_id: str) -> Problem:
+    return Problem(404, f"unknown case '{case_id}'", slug="unknown-case")
+
+
+def case_closed(case_id: str) -> Problem:
+    return Problem(409, f"the case is closed ('{case_id}')", slug="case-closed")
+
+
+def temporal_unreachable(why: str = "Temporal is unreachable") -> Problem:
+    return Problem(503, why, slug="temporal-unreachable")
+
+
+# --- validation errors -> fields -----------------------------------------------------------
+
+# Our model validators say which fields they need: "window required when option is ...".
+_REQUIRED_FIELDS = re.compile(r"^([a-z_]+(?:, [a-z_]+)*) required when ")
+
+
+def _message(error: dict[str, Any]) -> str:
+    return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+
+
+def field_errors(
+    errors: Sequence[Any], *, prefix: str = "", drop_location: bool = True
+) -> list[dict[str, str]]:
+    """Pydantic / FastAPI errors as `[{field: "customer.email", message}]`. The location
+    (`body`, `query`, `path`) is dropped; a model-level error gets its field from the
+    message (our validators name the fields they need) or, failing that, its model."""
+    result: list[dict[str, str]] = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        if drop_location and loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]
+        message = _message(error)
+        names = [".".join(loc)] if loc else []
+        match = _REQUIRED_FIELDS.match(message)
+        if match:
+            names = [".".join([*loc, name]) for name in match.group(1).split(", ")]
+        for name in names or [""]:
+            field = ".".join(part for part in (prefix, name) if part) or "body"
+            result.append({"field": field, "message": message})
+    return result
+
+
+def from_validation_error(err: ValidationError, *, prefix: str = "") -> Problem:
+    return invalid_fields(field_errors(err.errors(), prefix=prefix, drop_location=False))
+
+
+# --- Temporal -> HTTP ----------------------------------------------------------------------
+
+
+def problem_from_temporal(exc: BaseException) -> Problem | None:
+    """The problem for a Temporal client error, by type; None when it is not one of ours."""
+    if isinstance(exc, WorkflowUpdateFailedError):
+        cause = exc.cause
+        if isinstance(cause, ApplicationError) and cause.type == ACTION_NOT_ALLOWED:
+            return Problem(409, cause.message, slug="action-not-allowed")
+        if isinstance(cause, ApplicationError) and cause.type == INVALID_REQUEST:
+            first = cause.details[0] if cause.details else {}
+            field = first.get("field", "body") if isinstance(first, dict) else "body"
+            return invalid(field, cause.message)
+        return Problem(500, "the case could not carry out the action")
+    if isinstance(exc, RPCTimeoutOrCancelledError):
+        return temporal_unreachable("Temporal did not answer in time")
+    if isinstance(exc, RPCError):
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return Problem(404, "unknown case", slug="unknown-case")
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return temporal_unreachable()
+        return Problem(503, "Temporal refused the request", slug="temporal-error")
+    return None
+
+
+@contextmanager
+def temporal_call() -> Iterator[None]:
+    """Around a Temporal client call: a lazy client that cannot connect raises a plain
+    `RuntimeError` ("Failed client connect"), and asyncio timeouts are plain `TimeoutError`;
+    both mean Temporal is unreachable. Other errors pass through unchanged."""
+    try:
+        yield
+    except (RuntimeError, TimeoutError, ConnectionError) as err:
+        raise temporal_unreachable() from err
+
+
+# --- handlers ------------------------------------------------------------------------------
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:casedesk:problem:{problem.slug}",
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": request.url.path,
+    }
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    return JSONResponse(
+        body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
+    )
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(request, exc)
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(request, invalid_fields(field_errors(exc.errors())))
+
+
+async def _on_model_validation(request: Request, exc: Exception) -> JSONResponse:
+    """A workflow payload built from valid request fields can still fail its own rules
+    (e.g. "reason required when outcome is failed"): that is the client's input too."""
+    assert isinstance(exc, ValidationError)
+    return problem_response(request, from_validation_error(exc))
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no such resource: {request.url.path}"
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(request, Problem(exc.status_code, detail, headers=headers))
+
+
+async def _on_temporal(request: Request, exc: Exception) -> JSONResponse:
+    problem = problem_from_temporal(exc)
+    if problem is None:
+        return await _on_unexpected(request, exc)
+    return problem_response(request, problem)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(request, Problem(500, "an unexpected error occurred"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(ValidationError, _on_model_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(WorkflowUpdateFailedError, _on_temporal)
+    app.add_exception_handler(RPCError, _on_temporal)
+    app.add_exception_handler(RPCTimeoutOrCancelledError, _on_temporal)
+    app.add_exception_handler(Exception, _on_unexpected)

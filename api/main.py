@@ -1,0 +1,102 @@
+"""The FastAPI application: `uvicorn api.main:create_app --factory`.
+
+`create_app` takes what it can be given (settings, a Temporal client, a database engine) and
+the lifespan builds the rest. The Temporal client is connected lazily, so the API starts and
+answers `/healthz` (degraded) while Temporal is down; calls that need Temporal answer 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from api.deps import Timeouts
+from api.errors import install_error_handlers
+from api.routes import (
+    api_keys,
+    cases,
+    clients,
+    customer,
+    depots,
+    drivers,
+    failed_deliveries,
+    health,
+    messages,
+)
+from core.db import make_engine, make_session_factory
+from core.settings import Settings
+from core.temporal import connect
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "templates" / "pages"
+
+DEFAULT_TIMEOUTS = Timeouts(
+    query=timedelta(seconds=3), update=timedelta(seconds=30), health=timedelta(seconds=2)
+)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    temporal: Client | None = None,
+    engine: AsyncEngine | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned: AsyncEngine | None = None
+        if app.state.engine is None:
+            owned = make_engine(settings.resolved_database_url)
+            _use_engine(app, owned)
+        if app.state.temporal is None:
+            app.state.temporal = await connect(
+                settings.temporal_address, settings.temporal_namespace, lazy=True
+            )
+        try:
+            yield
+        finally:
+            if owned is not None:  # an injected engine belongs to whoever injected it
+                await owned.dispose()
+
+    app = FastAPI(
+        title="casedesk",
+        summary="Case management for last-mile delivery: every exception is a durable case.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal = temporal
+    app.state.engine = None
+    app.state.sessions = None
+    app.state.timeouts = DEFAULT_TIMEOUTS
+    # Autoescaped Jinja2 environment for the customer pages, built once.
+    app.state.templates = Jinja2Templates(directory=PAGES_DIR)
+    if engine is not None:
+        _use_engine(app, engine)
+
+    install_error_handlers(app)
+    for module in (
+        health,
+        cases,
+        failed_deliveries,
+        messages,
+        clients,
+        depots,
+        drivers,
+        api_keys,
+        customer,
+    ):
+        app.include_router(module.router)
+    return app
+
+
+def _use_engine(app: FastAPI, engine: AsyncEngine) -> None:
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)

@@ -1,0 +1,194 @@
+"""The API's own request and response models: reference data, API keys, pages.
+
+Case views live in `api/case_models.py`; workflow payloads are reused from `schemas.cases`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from schemas.cases import check_email
+from schemas.enums import ContactKind, DriverStatus, Role
+
+T = TypeVar("T")
+
+SAFE_ID = r"^[A-Za-z0-9._-]{1,64}$"
+SafeId = Field(pattern=SAFE_ID, description="Letters, digits, '-', '_' and '.'; at most 64.")
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- clients ------------------------------------------------------------------------------
+
+
+class ContactIn(In):
+    kind: ContactKind
+    name: str = Field(min_length=1, max_length=200)
+    email: str
+    phone: str | None = Field(None, max_length=40)
+
+    _email = field_validator("email")(check_email)
+
+
+class ClientCreate(In):
+    id: str = SafeId
+    name: str = Field(min_length=1, max_length=200)
+    contacts: list[ContactIn] = Field(default_factory=list)
+    policy_overrides: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per case type, e.g. {'failed_delivery': {'max_attempts': 2}}.",
+    )
+
+
+class ContactOut(Out):
+    id: uuid.UUID
+    kind: ContactKind
+    name: str
+    email: str
+    phone: str | None
+
+
+class ClientOut(Out):
+    id: str
+    name: str
+    contacts: list[ContactOut]
+    policy_overrides: dict[str, Any]
+    created_at: datetime
+
+
+# --- depots and pickup points -------------------------------------------------------------
+
+
+class Dispatcher(In):
+    name: str = Field(min_length=1, max_length=200)
+    email: str
+    phone: str | None = Field(None, max_length=40)
+
+    _email = field_validator("email")(check_email)
+
+
+class DepotCreate(In):
+    id: str = SafeId
+    name: str = Field(min_length=1, max_length=200)
+    address: str = Field(min_length=1, max_length=500)
+    timezone: str = Field("UTC", max_length=64, description="IANA name, e.g. Europe/London.")
+    dispatcher: Dispatcher = Field(description="The dispatcher on duty: receives escalations.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class DepotOut(BaseModel):
+    id: str
+    name: str
+    address: str
+    timezone: str
+    dispatcher: Dispatcher
+
+
+class PickupPointCreate(In):
+    id: str = SafeId
+    name: str = Field(min_length=1, max_length=200)
+    address: str = Field(min_length=1, max_length=500)
+    opening_hours: str | None = Field(None, max_length=200)
+
+
+class PickupPointOut(Out):
+    id: str
+    depot_id: str
+    name: str
+    address: str
+    opening_hours: str | None
+
+
+# --- drivers ------------------------------------------------------------------------------
+
+
+class DriverCreate(In):
+    id: str = SafeId
+    name: str = Field(min_length=1, max_length=200)
+    email: str
+    phone: str | None = Field(None, max_length=40)
+    depot_id: str = Field(min_length=1, max_length=64)
+    status: DriverStatus = DriverStatus.ACTIVE
+
+    _email = field_validator("email")(check_email)
+
+
+class DriverOut(Out):
+    id: str
+    name: str
+    email: str
+    phone: str | None
+    depot_id: str
+    status: DriverStatus
+
+
+# --- API keys -----------------------------------------------------------------------------
+
+
+class ApiKeyCreate(In):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+class ApiKeyOut(Out):
+    id: uuid.UUID
+    name: str
+    role: Role
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The secret; shown once, store it now.")
+
+
+# --- messages -----------------------------------------------------------------------------
+
+
+class MessageRecipient(BaseModel):
+    role: str
+    name: str | None
+    email: str
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    case_id: str
+    key: str
+    template: str
+    backend: str
+    recipient: MessageRecipient
+    subject: str
+    text_body: str
+    html_body: str
+    status: str
+    error: str | None
+    created_at: datetime
+    sent_at: datetime | None

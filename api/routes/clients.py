@@ -1,0 +1,81 @@
+"""Clients and their contacts (admin writes, viewers read)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from api.deps import AdminKey, PageDep, SessionDep, ViewerKey
+from api.errors import Problem, from_validation_error, invalid
+from api.listing import paginate
+from api.models import ClientCreate, ClientOut, ContactOut, Page
+from schemas.enums import CaseType
+from schemas.policies import POLICY_TYPES, resolve_policy
+from schemas.tables import Client, ClientContact
+
+router = APIRouter(prefix="/clients", tags=["reference data"])
+
+
+def check_policy_overrides(overrides: dict[str, dict[str, object]]) -> None:
+    """Every override must name a case type with a policy and resolve to a valid policy."""
+    for key in overrides:
+        try:
+            case_type = CaseType(key)
+        except ValueError:
+            raise invalid(f"policy_overrides.{key}", "not a case type") from None
+        if case_type not in POLICY_TYPES:
+            raise invalid(f"policy_overrides.{key}", "this case type has no policy")
+        try:
+            resolve_policy(case_type, overrides)
+        except ValidationError as err:
+            raise from_validation_error(err, prefix=f"policy_overrides.{key}") from None
+
+
+async def _client_out(session: SessionDep, client: Client) -> ClientOut:
+    contacts = await session.exec(
+        select(ClientContact)
+        .where(ClientContact.client_id == client.id)
+        .order_by(col(ClientContact.kind), col(ClientContact.name))
+    )
+    return ClientOut(
+        id=client.id,
+        name=client.name,
+        contacts=[ContactOut.model_validate(c) for c in contacts.all()],
+        policy_overrides=client.policy_overrides,
+        created_at=client.created_at,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a client")
+async def create_client(body: ClientCreate, session: SessionDep, _: AdminKey) -> ClientOut:
+    check_policy_overrides(body.policy_overrides)
+    if await session.get(Client, body.id) is not None:
+        raise Problem(409, f"client '{body.id}' already exists")
+    client = Client(id=body.id, name=body.name, policy_overrides=body.policy_overrides)
+    session.add(client)
+    try:
+        await session.flush()
+        for contact in body.contacts:
+            session.add(ClientContact(client_id=client.id, **contact.model_dump()))
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise Problem(409, f"client '{body.id}' already exists") from None
+    return await _client_out(session, client)
+
+
+@router.get("", summary="List clients")
+async def list_clients(session: SessionDep, _: ViewerKey, page: PageDep) -> Page[ClientOut]:
+    rows, total = await paginate(session, select(Client).order_by(col(Client.id)), page)
+    items = [await _client_out(session, row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/{client_id}", summary="One client with its contacts")
+async def get_client(client_id: str, session: SessionDep, _: ViewerKey) -> ClientOut:
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise Problem(404, f"unknown client '{client_id}'")
+    return await _client_out(session, client)

@@ -1,0 +1,262 @@
+"""The customer's reschedule page, `/r/{token}`: no login, no JavaScript.
+
+The token is signed, single-purpose and expires with the customer's window; it names the case
+and the attempt it answers. A tampered link gets a 400 page, an expired one 410; every other
+outcome is a page too, never JSON or a stack trace."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from pydantic import TypeAdapter, ValidationError
+from sqlmodel import col, select
+
+from api.casework import query_state, run_update
+from api.deps import CaseRef, Now, SessionDep, SettingsDep, TemporalDep, Timeouts, TimeoutsDep
+from api.errors import Problem, field_errors
+from core.security import InvalidToken, LinkClaims, verify_link
+from schemas.cases import CaseState, RedeliveryChoice
+from schemas.enums import CaseStatus, RedeliveryOption, TimeWindow
+from schemas.tables import PickupPoint, Shipment
+
+router = APIRouter(prefix="/r", tags=["customer pages"])
+
+RESCHEDULE = "reschedule"
+_LONG_AGO = datetime(1970, 1, 2, tzinfo=UTC)  # checks signature and purpose, not expiry
+_LABELS = {
+    "option": "Your choice",
+    "date": "Day",
+    "window": "Time window",
+    "pickup_point_id": "Pickup point",
+    "neighbour_name": "Neighbour's name",
+    "neighbour_address": "Neighbour's address",
+    "address.line1": "Address line 1",
+    "address.line2": "Address line 2",
+    "address.city": "City",
+    "address.postal_code": "Postal code",
+    "instructions": "Instructions",
+}
+
+
+class PageError(Exception):
+    """Stop and show a page (an error, or a notice instead of the form)."""
+
+    def __init__(self, status: int, heading: str, message: str, state: CaseState | None = None):
+        super().__init__(message)
+        self.status, self.heading, self.message, self.state = status, heading, message, state
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
+    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _notice(request: Request, err: PageError) -> HTMLResponse:
+    status_text = err.state.status.description if err.state else None
+    context = {"heading": err.heading, "message": err.message, "status_text": status_text}
+    return _render(request, "notice.html", context, err.status)
+
+
+def _verify(settings: SettingsDep, token: str, now: datetime) -> LinkClaims:
+    secret = settings.resolved_link_secret
+    try:
+        verify_link(secret, token, purpose=RESCHEDULE, now=_LONG_AGO)
+    except InvalidToken as err:
+        raise PageError(400, "This link is not valid", err.reason) from None
+    try:
+        return verify_link(secret, token, purpose=RESCHEDULE, now=now)
+    except InvalidToken:
+        message = "The time to choose a new delivery has passed. Please contact the sender."
+        raise PageError(410, "This link has expired", message) from None
+
+
+async def _state(temporal: TemporalDep, claims: LinkClaims, timeouts: Timeouts) -> CaseState:
+    try:
+        state = await query_state(temporal.get_workflow_handle(claims.case_id), timeouts)
+    except Problem as problem:
+        if problem.status == 404:
+            message = "Please contact the sender."
+            raise PageError(404, "We could not find this delivery", message) from None
+        state = None
+    if state is None:
+        message = "We cannot show your delivery right now. Please try again in a few minutes."
+        raise PageError(503, "Please try again shortly", message)
+    return state
+
+
+def _not_waiting(state: CaseState, attempt: int) -> PageError | None:
+    """Why the form is not shown, or None when the case waits on this customer."""
+    current = int(state.details.get("attempt_number", 1))
+    if state.status.is_terminal:
+        outcome = state.resolution.description if state.resolution else state.status.description
+        return PageError(409, "This delivery is finished", outcome, state)
+    if attempt < current:
+        message = "We tried to deliver again since this link was sent: please use our latest email."
+        return PageError(409, "This link is out of date", message, state)
+    if state.status is CaseStatus.RETURNING_TO_SENDER:
+        message = "We could not arrange a new delivery, so the parcel is returning to the sender."
+        return PageError(409, "Your parcel is going back to the sender", message, state)
+    if "redelivery" in state.allowed_actions:
+        return None
+    if state.status in (CaseStatus.WAITING_ON_CUSTOMER, CaseStatus.REDELIVERY_SCHEDULED):
+        booked = state.details.get("redelivery")
+        message = f"Your delivery is booked: {booked}." if booked else "We are booking it now."
+        return PageError(409, "You have already answered", message, state)
+    message = "We are still processing your delivery. Please try again in a minute."
+    return PageError(409, "Please try again shortly", message, state)
+
+
+def _window_label(window: TimeWindow) -> str:
+    start, end = window.hours
+    return f"{window.value.capitalize()} ({start:02d}:00–{end:02d}:00)"
+
+
+def _horizon(state: CaseState) -> int:
+    """Days ahead a redelivery may be booked: the case's policy snapshot (from its opening)."""
+    for event in state.timeline:
+        raw = event.data.get("policy", {}).get("redelivery_horizon") if event.data else None
+        if raw:
+            return max(1, int(TypeAdapter(timedelta).validate_python(raw) / timedelta(days=1)))
+    return 7
+
+
+async def _form_page(
+    request: Request,
+    session: SessionDep,
+    state: CaseState,
+    claims: LinkClaims,
+    now: datetime,
+    form: dict[str, str] | None = None,
+    error: str | None = None,
+) -> HTMLResponse:
+    today = now.astimezone(UTC).date()
+    days = [today + timedelta(days=n) for n in range(1, _horizon(state) + 1)]
+    points = await session.exec(
+        select(PickupPoint)
+        .where(PickupPoint.depot_id == state.details.get("depot_id"))
+        .order_by(col(PickupPoint.name))
+    )
+    context = {
+        "shipment_id": state.business_key,
+        "attempt": claims.data.get("attempt"),
+        "respond_by": f"{state.deadline_at:%a %d %b %Y, %H:%M} UTC" if state.deadline_at else None,
+        "status_text": state.status.description,
+        "dates": [{"value": d.isoformat(), "label": f"{d:%A %d %B}"} for d in days],
+        "windows": [{"value": w.value, "label": _window_label(w)} for w in TimeWindow],
+        "pickup_points": points.all(),
+        "form": form or {},
+        "error": error,
+    }
+    return _render(request, "reschedule_form.html", context, 422 if error else 200)
+
+
+@router.get("/{token}", response_class=HTMLResponse, summary="The customer's reschedule page")
+async def reschedule_page(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    now: Now,
+    timeouts: TimeoutsDep,
+) -> HTMLResponse:
+    try:
+        claims = _verify(settings, token, now)
+        state = await _state(temporal, claims, timeouts)
+        not_waiting = _not_waiting(state, int(claims.data.get("attempt", 0)))
+    except PageError as err:
+        return _notice(request, err)
+    if not_waiting is not None:
+        not_waiting.status = 200
+        return _notice(request, not_waiting)
+    return await _form_page(request, session, state, claims, now)
+
+
+def _choice_payload(form: dict[str, str], country: str) -> dict[str, Any]:
+    option = form.get("option") or None
+    fields: dict[str, tuple[str, ...]] = {
+        RedeliveryOption.REDELIVERY_WINDOW.value: ("date", "window"),
+        RedeliveryOption.PICKUP_POINT.value: ("pickup_point_id",),
+        RedeliveryOption.NEIGHBOUR.value: ("neighbour_name", "neighbour_address"),
+    }
+    payload: dict[str, Any] = {"option": option, "instructions": form.get("instructions") or None}
+    for name in fields.get(option or "", ()):
+        payload[name] = form.get(name) or None
+    if option == RedeliveryOption.ADDRESS_CORRECTION.value:
+        address = {k: form.get(k) or None for k in ("line1", "line2", "city", "postal_code")}
+        if any(address.values()):
+            payload["address"] = {**address, "country": country}
+    return payload
+
+
+def _confirmation(choice: RedeliveryChoice, point: PickupPoint | None) -> str:
+    if choice.option is RedeliveryOption.REDELIVERY_WINDOW and choice.date and choice.window:
+        when = _window_label(choice.window).lower()
+        return f"Thank you — we will deliver on {choice.date:%A %d %B %Y}, in the {when}."
+    if choice.option is RedeliveryOption.PICKUP_POINT and point is not None:
+        return f"Thank you — your parcel will be taken to {point.name}, {point.address}."
+    if choice.option is RedeliveryOption.NEIGHBOUR:
+        return (
+            f"Thank you — we will leave your parcel with {choice.neighbour_name} at "
+            f"{choice.neighbour_address} on our next delivery round."
+        )
+    where = choice.address.one_line() if choice.address else "your corrected address"
+    return f"Thank you — we will deliver to {where} on our next delivery round."
+
+
+@router.post("/{token}", response_class=HTMLResponse, summary="The customer's answer")
+async def reschedule_answer(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
+    now: Now,
+    timeouts: TimeoutsDep,
+) -> HTMLResponse:
+    try:
+        claims = _verify(settings, token, now)
+        state = await _state(temporal, claims, timeouts)
+    except PageError as err:
+        return _notice(request, err)
+    raw = await request.form()
+    form = {k: v.strip() for k, v in raw.items() if isinstance(v, str)}
+    shipment = await session.get(Shipment, state.business_key)
+    country = (shipment.address.get("country") if shipment else None) or "US"
+    attempt = int(claims.data.get("attempt", 0))
+
+    async def again(message: str) -> HTMLResponse:
+        return await _form_page(request, session, state, claims, now, form, message)
+
+    try:
+        choice = RedeliveryChoice.model_validate(
+            {**_choice_payload(form, country), "attempt_number": attempt, "by": "customer"}
+        )
+    except ValidationError as err:
+        problems = field_errors(err.errors(), drop_location=False)
+        lines = [f"{_LABELS.get(p['field'], p['field'])}: {p['message']}" for p in problems]
+        return await again("Please check your answer. " + " ".join(lines))
+    point = None
+    if choice.option is RedeliveryOption.PICKUP_POINT:
+        point = await session.get(PickupPoint, choice.pickup_point_id)
+        if point is None or point.depot_id != state.details.get("depot_id"):
+            return await again("Please choose one of the pickup points listed.")
+
+    case = CaseRef(claims.case_id, None, temporal)
+    try:
+        await run_update(case, "choose_redelivery", choice, timeouts)
+    except Problem as problem:
+        if problem.status == 422:
+            return await again(f"Please check your answer: {problem.detail}")
+        if problem.status == 409:
+            fresh = await query_state(case.handle, timeouts)
+            refused = (_not_waiting(fresh, attempt) if fresh else None) or PageError(
+                409, "You have already answered", "We already have your choice."
+            )
+            return _notice(request, refused)
+        message = "We could not save your choice just now. Please try again in a few minutes."
+        return _notice(request, PageError(503, "Please try again shortly", message))
+    context = {"confirmation": _confirmation(choice, point), "shipment_id": state.business_key}
+    return _render(request, "reschedule_done.html", context)

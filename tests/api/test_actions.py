@@ -1,0 +1,178 @@
+"""Case actions: each is a workflow update; its validator decides what is allowed now."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.api.conftest import Api, assert_problem, failed_delivery
+
+NEIGHBOUR = {"option": "neighbour", "neighbour_name": "Bob", "neighbour_address": "3 Main St"}
+
+
+async def _waiting_case(api: Api) -> str:
+    response = await api.post("/cases/failed-deliveries", json=failed_delivery())
+    assert response.status_code == 201, response.text
+    case_id = response.json()["case_id"]
+    await api.wait_for(case_id, "waiting_on_customer")
+    return case_id
+
+
+def _in_days(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
+
+
+async def test_ops_book_a_redelivery_window_for_the_customer(api: Api):
+    case_id = await _waiting_case(api)
+    choice = {"option": "redelivery_window", "date": _in_days(2), "window": "evening"}
+
+    response = await api.post(f"/cases/{case_id}/redelivery", json=choice)
+
+    assert response.status_code == 200, response.text
+    chosen = [e for e in response.json()["timeline"] if e["kind"] == "redelivery_chosen"]
+    assert chosen and chosen[0]["actor"] == "ops:ops-key"
+    assert "redelivery" not in response.json()["allowed_actions"]
+    booked = await api.wait_for(case_id, "redelivery_scheduled")
+    assert booked["details"]["redelivery_option"] == "redelivery_window"
+    assert booked["deadline_at"].startswith(_in_days(2))
+
+
+async def test_a_second_redelivery_is_409_with_the_reason(api: Api):
+    case_id = await _waiting_case(api)
+    assert (await api.post(f"/cases/{case_id}/redelivery", json=NEIGHBOUR)).status_code == 200
+
+    problem = assert_problem(await api.post(f"/cases/{case_id}/redelivery", json=NEIGHBOUR), 409)
+
+    assert "'redelivery' is not allowed" in problem["detail"]
+
+
+async def test_a_window_without_a_window_names_the_field(api: Api):
+    case_id = await _waiting_case(api)
+    response = await api.post(
+        f"/cases/{case_id}/redelivery", json={"option": "redelivery_window", "date": _in_days(2)}
+    )
+    assert_problem(response, 422, "window")
+    assert (await api.wait_for(case_id))["status"] == "waiting_on_customer"
+
+
+async def test_a_date_outside_the_horizon_names_the_date(api: Api):
+    case_id = await _waiting_case(api)
+    late = {"option": "redelivery_window", "date": _in_days(30), "window": "morning"}
+
+    problem = assert_problem(await api.post(f"/cases/{case_id}/redelivery", json=late), 422, "date")
+
+    assert "date must be between" in problem["detail"]
+    detail = await api.wait_for(case_id)
+    assert detail["status"] == "waiting_on_customer" and "redelivery" in detail["allowed_actions"]
+
+
+async def test_a_pickup_point_of_another_depot_names_the_field(api: Api):
+    case_id = await _waiting_case(api)
+    elsewhere = {"option": "pickup_point", "pickup_point_id": "pp-nyc"}
+
+    problem = assert_problem(
+        await api.post(f"/cases/{case_id}/redelivery", json=elsewhere), 422, "pickup_point_id"
+    )
+
+    assert "ldn-1" in problem["detail"]
+    detail = await api.wait_for(case_id)
+    assert "redelivery_chosen" not in [e["kind"] for e in detail["timeline"]]
+    here = {"option": "pickup_point", "pickup_point_id": "pp-corner"}
+    assert (await api.post(f"/cases/{case_id}/redelivery", json=here)).status_code == 200
+    booked = await api.wait_for(case_id, "redelivery_scheduled")
+    assert "Corner Shop" in booked["details"]["redelivery"]
+
+
+async def test_delivery_outcome_before_a_booking_is_409(api: Api):
+    case_id = await _waiting_case(api)
+    outcome = {"outcome": "delivered", "attempted_at": datetime.now(UTC).isoformat()}
+
+    problem = assert_problem(
+        await api.post(f"/cases/{case_id}/delivery-outcome", json=outcome), 409
+    )
+
+    assert (
+        "'delivery-outcome' is not allowed while the case is waiting_on_customer"
+        in problem["detail"]
+    )
+
+
+async def test_delivered_outcome_closes_the_case(api: Api):
+    case_id = await _waiting_case(api)
+    await api.post(f"/cases/{case_id}/redelivery", json=NEIGHBOUR)
+    await api.wait_for(case_id, "redelivery_scheduled")
+    outcome = {"outcome": "delivered", "attempted_at": datetime.now(UTC).isoformat()}
+
+    response = await api.post(f"/cases/{case_id}/delivery-outcome", json=outcome)
+
+    assert response.status_code == 200, response.text
+    closed = await api.wait_for(case_id, "closed")
+    assert closed["resolution"] == "delivered" and closed["closed_at"]
+    assert closed["timeline"][-1]["summary"] == "Delivered; case closed"
+
+
+async def test_failed_outcome_needs_a_reason_and_starts_the_next_attempt(api: Api):
+    case_id = await _waiting_case(api)
+    await api.post(f"/cases/{case_id}/redelivery", json=NEIGHBOUR)
+    await api.wait_for(case_id, "redelivery_scheduled")
+    failed = {"outcome": "failed", "attempted_at": datetime.now(UTC).isoformat()}
+
+    assert_problem(await api.post(f"/cases/{case_id}/delivery-outcome", json=failed), 422, "reason")
+    response = await api.post(
+        f"/cases/{case_id}/delivery-outcome", json={**failed, "reason": "not_home"}
+    )
+
+    assert response.status_code == 200, response.text
+    detail = await api.wait_for(case_id, "waiting_on_customer", subject_contains="attempt 2")
+    assert detail["details"]["attempt_number"] == 2
+
+
+async def test_notes_assign_and_escalate_go_on_the_timeline(api: Api):
+    case_id = await _waiting_case(api)
+
+    noted = await api.post(f"/cases/{case_id}/notes", json={"text": "Called the customer"})
+    assigned = await api.post(f"/cases/{case_id}/assign", json={"assignee": "kim"})
+    escalated = await api.post(f"/cases/{case_id}/escalate", json={"reason": "VIP client"})
+
+    assert noted.status_code == assigned.status_code == escalated.status_code == 200
+    note = [e for e in noted.json()["timeline"] if e["kind"] == "note"]
+    assert note[0]["summary"] == "Called the customer" and note[0]["actor"] == "ops:ops-key"
+    assert assigned.json()["assignee"] == "kim"
+    body = escalated.json()
+    assert body["escalated"] is True and body["escalation_reason"] == "VIP client"
+    templates = [(m["recipient_role"], m["template"]) for m in body["messages"]]
+    assert ("dispatcher", "case/escalation") in templates
+    assert_problem(await api.post(f"/cases/{case_id}/notes", json={"text": ""}), 422, "text")
+
+
+async def test_a_viewer_cannot_act(api: Api):
+    case_id = await _waiting_case(api)
+    response = await api.post(f"/cases/{case_id}/notes", json={"text": "hi"}, role="viewer")
+    assert_problem(response, 403)
+
+
+async def test_cancel_closes_the_case(api: Api):
+    case_id = await _waiting_case(api)
+
+    response = await api.post(f"/cases/{case_id}/cancel", json={"reason": "collected at depot"})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "cancelled"
+    assert response.json()["resolution"] == "cancelled"
+    again = await api.post(f"/cases/{case_id}/cancel", json={"reason": "again"})
+    # Refused by the validator, or by the server once the workflow has ended: 409 either way.
+    detail = assert_problem(again, 409)["detail"]
+    assert "not allowed while the case is cancelled" in detail or "the case is closed" in detail
+
+
+async def test_acting_on_a_finished_workflow_is_409_the_case_is_closed(api: Api, time_env):
+    case_id = await _waiting_case(api)
+    await api.post(f"/cases/{case_id}/cancel", json={"reason": "collected at depot"})
+    await time_env.client.get_workflow_handle(case_id).result()  # the workflow has ended
+
+    cancel = await api.post(f"/cases/{case_id}/cancel", json={"reason": "again"})
+    note = await api.post(f"/cases/{case_id}/notes", json={"text": "too late"})
+
+    assert assert_problem(cancel, 409)["detail"] == f"the case is closed ('{case_id}')"
+    assert assert_problem(note, 409)["type"] == "urn:casedesk:problem:case-closed"
+    detail = (await api.get(f"/cases/{case_id}")).json()
+    assert detail["status"] == "cancelled" and detail["allowed_actions"] == []

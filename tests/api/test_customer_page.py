@@ -1,0 +1,158 @@
+"""The customer's page at /r/{token}: server-rendered, no JavaScript, errors as pages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from core.security import sign_link
+from tests.api.conftest import LINK_SECRET, Api, failed_delivery
+
+
+async def _case_and_link(api: Api, **fields) -> tuple[str, str]:
+    response = await api.post("/cases/failed-deliveries", json=failed_delivery(**fields))
+    case_id = response.json()["case_id"]
+    await api.wait_for(case_id, "waiting_on_customer")
+    return case_id, await api.customer_link(case_id)
+
+
+def _is_page(response, status: int) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<script" not in response.text and "Traceback" not in response.text
+    return response.text
+
+
+def _window(days: int = 2) -> dict[str, str]:
+    day = (datetime.now(UTC) + timedelta(days=days)).date()
+    return {"option": "redelivery_window", "date": day.isoformat(), "window": "morning"}
+
+
+async def test_the_link_from_the_email_shows_the_form_with_the_depots_pickup_points(api: Api):
+    case_id, link = await _case_and_link(api, shipment_id="SHIP-PAGE")
+
+    html = _is_page(await api.raw.get(link), 200)
+
+    assert "SHIP-PAGE" in html and '<form method="post"' in html
+    for option in ("redelivery_window", "pickup_point", "neighbour", "address_correction"):
+        assert f'value="{option}"' in html
+    assert "Corner Shop" in html and "Station Lockers" in html
+    assert "Northern Kiosk" not in html  # another depot's pickup point
+    assert html.count('<option value="20') == 7  # the next 7 days
+    for window in ("morning", "afternoon", "evening"):
+        assert f'value="{window}"' in html
+
+
+async def test_choosing_a_window_confirms_and_books_the_redelivery(api: Api):
+    case_id, link = await _case_and_link(api)
+    choice = _window(2)
+
+    html = _is_page(await api.raw.post(link, data=choice), 200)
+
+    day = datetime.fromisoformat(choice["date"])
+    assert "Thank you — we will deliver on" in html and f"{day:%A %d %B %Y}" in html
+    booked = await api.wait_for(case_id, "redelivery_scheduled")
+    assert booked["details"]["redelivery_option"] == "redelivery_window"
+    chosen = [e for e in booked["timeline"] if e["kind"] == "redelivery_chosen"]
+    assert chosen[0]["actor"] == "customer"
+
+
+async def test_a_second_answer_gets_the_already_answered_page(api: Api):
+    case_id, link = await _case_and_link(api)
+    assert (await api.raw.post(link, data=_window(2))).status_code == 200
+
+    html = _is_page(await api.raw.post(link, data=_window(3)), 409)
+
+    assert "You have already answered" in html
+    await api.wait_for(case_id, "redelivery_scheduled")
+    again = _is_page(await api.raw.get(link), 200)
+    assert "You have already answered" in again and "<form" not in again
+
+
+async def test_a_tampered_link_is_a_400_page(api: Api):
+    _, link = await _case_and_link(api)
+    body, signature = link.removeprefix("/r/").split(".")
+    tampered = f"/r/{body[:-2]}xx.{signature}"
+
+    for response in (await api.raw.get(tampered), await api.raw.post(tampered, data=_window())):
+        html = _is_page(response, 400)
+        assert "This link is not valid" in html
+    assert "This link is not valid" in _is_page(await api.raw.get("/r/garbage"), 400)
+
+
+async def test_an_expired_link_is_a_410_page(api: Api):
+    case_id, _ = await _case_and_link(api)
+    token = sign_link(
+        LINK_SECRET.encode(),
+        purpose="reschedule",
+        case_id=case_id,
+        expires_at=datetime.now(UTC) - timedelta(minutes=1),
+        attempt=1,
+    )
+
+    html = _is_page(await api.raw.get(f"/r/{token}"), 410)
+
+    assert "This link has expired" in html
+    assert _is_page(await api.raw.post(f"/r/{token}", data=_window()), 410)
+
+
+async def test_a_missing_field_re_renders_the_form_with_the_error(api: Api):
+    case_id, link = await _case_and_link(api)
+
+    response = await api.raw.post(link, data={"option": "neighbour", "neighbour_name": "Bob"})
+
+    html = _is_page(response, 422)
+    assert "Neighbour&#39;s address" in html and '<form method="post"' in html
+    assert 'value="Bob"' in html  # what was typed is kept
+    assert (await api.wait_for(case_id))["status"] == "waiting_on_customer"
+
+
+async def test_a_date_outside_the_horizon_re_renders_the_form(api: Api):
+    case_id, link = await _case_and_link(api)
+
+    html = _is_page(await api.raw.post(link, data=_window(30)), 422)
+
+    assert "date must be between" in html and '<form method="post"' in html
+    detail = await api.wait_for(case_id)
+    assert "redelivery" in detail["allowed_actions"]
+
+
+async def test_a_pickup_point_of_another_depot_re_renders_the_form(api: Api):
+    _, link = await _case_and_link(api)
+    data = {"option": "pickup_point", "pickup_point_id": "pp-nyc"}
+
+    html = _is_page(await api.raw.post(link, data=data), 422)
+
+    assert "Please choose one of the pickup points listed" in html
+
+
+async def test_choosing_a_pickup_point_confirms_it(api: Api):
+    case_id, link = await _case_and_link(api)
+    data = {"option": "pickup_point", "pickup_point_id": "pp-corner"}
+
+    html = _is_page(await api.raw.post(link, data=data), 200)
+
+    assert "Corner Shop, 12 High St" in html
+    await api.wait_for(case_id, "redelivery_scheduled")
+
+
+async def test_a_link_for_a_closed_case_says_it_is_finished(api: Api, time_env):
+    case_id, link = await _case_and_link(api)
+    await api.post(f"/cases/{case_id}/cancel", json={"reason": "collected at depot"})
+    await time_env.client.get_workflow_handle(case_id).result()
+
+    html = _is_page(await api.raw.get(link), 200)
+    assert "This delivery is finished" in html and "<form" not in html
+    answer = _is_page(await api.raw.post(link, data=_window()), 409)
+    assert "finished" in answer or "already answered" in answer
+
+
+async def test_a_link_for_an_earlier_attempt_is_out_of_date(api: Api):
+    body = failed_delivery()
+    case_id, link = await _case_and_link(api, **body)
+    await api.post("/cases/failed-deliveries", json={**body, "attempt_number": 2})
+    await api.wait_for(case_id, "waiting_on_customer", subject_contains="attempt 2")
+
+    html = _is_page(await api.raw.get(link), 200)
+
+    assert "This link is out of date" in html and "<form" not in html
+    assert "out of date" in _is_page(await api.raw.post(link, data=_window()), 409)
