@@ -168,6 +168,9 @@ async def test_failed_delivery_from_open_to_delivered(stack) -> None:
         await asyncio.sleep(0.1)
     assert listed == [case_id]
 
-    described = await env.client.get_workflow_handle(case_id).describe()
+    handle = env.client.get_workflow_handle(case_id)
+    final = await asyncio.wait_for(handle.result(), timeout=30)
+    assert final["status"] == "closed" and final["resolution"] == "delivered"
+    described = await handle.describe()
     assert described.status is not None and described.status.name == "COMPLETED"
     assert described.typed_search_attributes.get(CASE_STATUS) == "closed"
