@@ -94,7 +94,9 @@ class RedeliveryRequest(Model):
     window: TimeWindow | None = Field(None, description="Required for redelivery_window.")
     pickup_point_id: str | None = Field(None, description="Required for pickup_point.")
     neighbour_name: str | None = Field(None, max_length=200, description="Required for neighbour.")
-    neighbour_address: str | None = Field(None, max_length=200, description="Required for neighbour.")
+    neighbour_address: str | None = Field(
+        None, max_length=200, description="Required for neighbour."
+    )
     address: Address | None = Field(None, description="Required for address_correction.")
     instructions: str | None = Field(None, max_length=500)
 

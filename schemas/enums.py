@@ -33,8 +33,14 @@ class DescribedEnum(StrEnum):
 
 
 class CaseType(DescribedEnum):
-    FAILED_DELIVERY = "failed_delivery", "A delivery attempt failed; the parcel must be redelivered or returned."
-    DAMAGE_CLAIM = "damage_claim", "A parcel was damaged, lost or stolen; a claim is filed before the deadline."
+    FAILED_DELIVERY = (
+        "failed_delivery",
+        "A delivery attempt failed; the parcel must be redelivered or returned.",
+    )
+    DAMAGE_CLAIM = (
+        "damage_claim",
+        "A parcel was damaged, lost or stolen; a claim is filed before the deadline.",
+    )
     DRIVER_ONBOARDING = "driver_onboarding", "A new driver's documents are collected and approved."
     UNPAID_INVOICE = "unpaid_invoice", "A client invoice is chased through the dunning ladder."
 
@@ -49,9 +55,18 @@ class CaseType(DescribedEnum):
 
 class CaseStatus(DescribedEnum):
     OPEN = "open", "Opened; the first actions are under way."
-    WAITING_ON_CUSTOMER = "waiting_on_customer", "Waiting for the customer to choose how to receive the parcel."
-    REDELIVERY_SCHEDULED = "redelivery_scheduled", "A redelivery is booked; waiting for the delivery outcome."
-    RETURNING_TO_SENDER = "returning_to_sender", "The parcel is being sent back to the client shipper."
+    WAITING_ON_CUSTOMER = (
+        "waiting_on_customer",
+        "Waiting for the customer to choose how to receive the parcel.",
+    )
+    REDELIVERY_SCHEDULED = (
+        "redelivery_scheduled",
+        "A redelivery is booked; waiting for the delivery outcome.",
+    )
+    RETURNING_TO_SENDER = (
+        "returning_to_sender",
+        "The parcel is being sent back to the client shipper.",
+    )
     CLOSED = "closed", "Finished; the resolution says how."
     CANCELLED = "cancelled", "Cancelled by ops before it finished."
 
@@ -68,7 +83,10 @@ class Resolution(DescribedEnum):
 
 class FailureReason(DescribedEnum):
     NOT_HOME = "not_home", "Nobody was there to receive the parcel."
-    ACCESS_PROBLEM = "access_problem", "The driver could not get to the door (gate, code, building)."
+    ACCESS_PROBLEM = (
+        "access_problem",
+        "The driver could not get to the door (gate, code, building).",
+    )
     ADDRESS_PROBLEM = "address_problem", "The address is wrong, incomplete or could not be found."
     REFUSED = "refused", "The recipient refused the parcel; it goes back to the sender."
     DAMAGED = "damaged", "The parcel was found damaged; recorded for a damage claim."
@@ -116,7 +134,10 @@ class MessageStatus(DescribedEnum):
 
 
 class ContactKind(DescribedEnum):
-    SHIPMENT_NOTIFICATIONS = "shipment_notifications", "Receives updates about the client's shipments."
+    SHIPMENT_NOTIFICATIONS = (
+        "shipment_notifications",
+        "Receives updates about the client's shipments.",
+    )
     BILLING = "billing", "Receives invoices and payment reminders."
     ACCOUNT_MANAGER = "account_manager", "Our account manager for the client; receives escalations."
     CLAIMS = "claims", "The carrier's or insurer's claims address for the client."
@@ -132,6 +153,9 @@ class DriverStatus(DescribedEnum):
 class ShipmentStatus(DescribedEnum):
     OUT_FOR_DELIVERY = "out_for_delivery", "On a route today."
     ATTEMPT_FAILED = "attempt_failed", "The last attempt failed; waiting for a new plan."
-    REDELIVERY_SCHEDULED = "redelivery_scheduled", "A new attempt, pickup point or neighbour drop is booked."
+    REDELIVERY_SCHEDULED = (
+        "redelivery_scheduled",
+        "A new attempt, pickup point or neighbour drop is booked.",
+    )
     DELIVERED = "delivered", "Handed over."
     RETURNING_TO_SENDER = "returning_to_sender", "On its way back to the client shipper."

@@ -20,14 +20,29 @@ class FailedDeliveryPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reminder_after: timedelta = Field(timedelta(hours=24), description="Remind the customer after this long without an answer.")
-    escalate_after: timedelta = Field(timedelta(hours=48), description="Escalate to the depot's dispatcher after this long.")
-    customer_window: timedelta = Field(timedelta(days=5), description="Return to sender after this long without an answer.")
-    max_attempts: int = Field(3, ge=1, le=10, description="The attempt that fails at this number returns the parcel.")
-    failed_attempt_fee_cents: int = Field(1700, ge=0, description="Charged to the client for each failed attempt.")
+    reminder_after: timedelta = Field(
+        timedelta(hours=24), description="Remind the customer after this long without an answer."
+    )
+    escalate_after: timedelta = Field(
+        timedelta(hours=48), description="Escalate to the depot's dispatcher after this long."
+    )
+    customer_window: timedelta = Field(
+        timedelta(days=5), description="Return to sender after this long without an answer."
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=10, description="The attempt that fails at this number returns the parcel."
+    )
+    failed_attempt_fee_cents: int = Field(
+        1700, ge=0, description="Charged to the client for each failed attempt."
+    )
     currency: str = Field("USD", min_length=3, max_length=3)
-    redelivery_horizon: timedelta = Field(timedelta(days=7), description="How far ahead a redelivery may be booked.")
-    outcome_grace: timedelta = Field(timedelta(hours=24), description="Escalate if no delivery outcome arrives this long after the booked window.")
+    redelivery_horizon: timedelta = Field(
+        timedelta(days=7), description="How far ahead a redelivery may be booked."
+    )
+    outcome_grace: timedelta = Field(
+        timedelta(hours=24),
+        description="Escalate if no delivery outcome arrives this long after the booked window.",
+    )
 
     @model_validator(mode="after")
     def _ladder_in_order(self) -> FailedDeliveryPolicy:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
-
 from enum import Enum
+from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
@@ -32,8 +31,6 @@ from schemas.enums import (
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
 
 
 class UTCDateTime(TypeDecorator[datetime]):

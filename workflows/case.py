@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -136,7 +136,7 @@ class CaseWorkflow:
         published = (case.status, case.escalated, case.deadline_at)
         if published != self._published_attributes:
             self._published_attributes = published
-            updates = [
+            updates: list[SearchAttributeUpdate[Any]] = [
                 CASE_TYPE.value_set(case.case_type.value),
                 CASE_STATUS.value_set(case.status.value),
                 CLIENT_ID.value_set(case.client_id),
