@@ -23,6 +23,7 @@ from api.routes import (
     api_keys,
     cases,
     clients,
+    console,
     customer,
     depots,
     drivers,
@@ -92,6 +93,7 @@ def create_app(
         drivers,
         api_keys,
         customer,
+        console,
     ):
         app.include_router(module.router)
     return app

@@ -1,0 +1,180 @@
+"""Posted console forms → the JSON API's request models, and the console's actions.
+
+Each action runs the JSON route's own function (`api.routes.cases`), so the console checks,
+updates and refuses exactly as the API does. Form fields are named after the model's field
+paths (`customer.email`), so a validation error points at its input."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from api.case_models import AssignIn, CaseDetail, DeliveryOutcomeIn, NoteIn, ReasonIn
+from api.routes import cases
+from api.routes.cases import CaseAction
+from api.routes.customer import _choice_payload
+from schemas.cases import RedeliveryRequest
+from schemas.enums import CaseStatus, CaseType
+from schemas.tables import ApiKey
+
+Payload = Callable[[dict[str, str], datetime], dict[str, Any]]
+Run = Callable[[Any, ApiKey, CaseAction], Awaitable[CaseDetail]]
+
+
+def aware(value: str | None, default: datetime) -> datetime | str:
+    """A `datetime-local` value (no offset) is read as UTC; a blank one is `default`.
+    Anything unreadable is passed on as it is, for the model to name the field."""
+    if not value:
+        return default
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _outcome(form: dict[str, str], now: datetime) -> dict[str, Any]:
+    return {
+        "outcome": form.get("outcome") or None,
+        "reason": form.get("reason") or None,
+        "note": form.get("note") or None,
+        "attempted_at": aware(form.get("attempted_at"), now),
+    }
+
+
+@dataclass(frozen=True)
+class Action:
+    title: str
+    done: str  # the flash message once it went through
+    model: type[BaseModel]
+    payload: Payload
+    run: Run
+
+
+ACTIONS: dict[str, Action] = {
+    "redelivery": Action(
+        "Book a redelivery",
+        "Redelivery booked.",
+        RedeliveryRequest,
+        lambda form, _: _choice_payload(form, form.get("country") or "US"),
+        cases.redelivery,
+    ),
+    "delivery-outcome": Action(
+        "Report the delivery outcome",
+        "Delivery outcome recorded.",
+        DeliveryOutcomeIn,
+        _outcome,
+        cases.delivery_outcome,
+    ),
+    "notes": Action(
+        "Add a note",
+        "Note added.",
+        NoteIn,
+        lambda form, _: {"text": form.get("text", "")},
+        cases.add_note,
+    ),
+    "assign": Action(
+        "Assign",
+        "Assignee saved.",
+        AssignIn,
+        lambda form, _: {"assignee": form.get("assignee") or None},
+        cases.assign,
+    ),
+    "escalate": Action(
+        "Escalate",
+        "Case escalated.",
+        ReasonIn,
+        lambda form, _: {"reason": form.get("reason", "")},
+        cases.escalate,
+    ),
+    "cancel": Action(
+        "Cancel the case",
+        "Cancellation requested.",
+        ReasonIn,
+        lambda form, _: {"reason": form.get("reason", "")},
+        cases.cancel,
+    ),
+}
+
+
+def failed_delivery_payload(form: dict[str, str], now: datetime) -> dict[str, Any]:
+    """The `POST /cases/failed-deliveries` body from the console's form."""
+    return {
+        "shipment_id": form.get("shipment_id", ""),
+        "client_id": form.get("client_id", ""),
+        "driver_id": form.get("driver_id", ""),
+        "customer": {
+            "name": form.get("customer.name", ""),
+            "email": form.get("customer.email", ""),
+            "phone": form.get("customer.phone") or None,
+        },
+        "address": {
+            "line1": form.get("address.line1", ""),
+            "line2": form.get("address.line2") or None,
+            "city": form.get("address.city", ""),
+            "postal_code": form.get("address.postal_code", ""),
+            "country": (form.get("address.country") or "US").upper(),
+        },
+        "attempt_number": form.get("attempt_number") or 1,
+        "reason": form.get("reason") or None,
+        "attempted_at": aware(form.get("attempted_at"), now),
+        "note": form.get("note") or None,
+    }
+
+
+# --- the case list's filters ---------------------------------------------------------------
+
+_BOOLS = {"true": True, "false": False}
+
+
+@dataclass
+class ListFilters:
+    """`GET /cases` filters read from the console's GET form, where a blank means "any"."""
+
+    type: CaseType | None = None
+    status: CaseStatus | None = None
+    client_id: str | None = None
+    escalated: bool | None = None
+    overdue: bool | None = None
+    q: str | None = None
+    offset: int = 0
+
+    @classmethod
+    def parse(cls, params: dict[str, str]) -> tuple[ListFilters, list[str]]:
+        errors: list[str] = []
+        found = cls(client_id=params.get("client_id") or None, q=params.get("q") or None)
+
+        def pick(name: str, choices: dict[str, Any]) -> Any:
+            raw = params.get(name) or ""
+            if raw and raw not in choices:
+                errors.append(f"{name}: '{raw}' is not one of {', '.join(choices)}")
+            return choices.get(raw)
+
+        found.type = pick("type", {t.value: t for t in CaseType})
+        found.status = pick("status", {s.value: s for s in CaseStatus})
+        found.escalated = pick("escalated", _BOOLS)
+        found.overdue = pick("overdue", _BOOLS)
+        raw_offset = params.get("offset") or "0"
+        found.offset = int(raw_offset) if raw_offset.isdigit() else 0
+        return found, errors
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """The non-blank filters as query parameters (for the pagination links)."""
+        values = {
+            "type": self.type,
+            "status": self.status,
+            "client_id": self.client_id,
+            "escalated": self.escalated,
+            "overdue": self.overdue,
+            "q": self.q,
+            "offset": self.offset or None,
+        } | changes
+        return {
+            k: (str(v).lower() if isinstance(v, bool) else str(v))
+            for k, v in values.items()
+            if v is not None
+        }
