@@ -126,6 +126,12 @@ class DeliveryOutcomeReport(Model):
 
     outcome: DeliveryOutcome
     attempted_at: AwareDatetime
+    attempt_number: int | None = Field(
+        None,
+        ge=1,
+        description="The attempt this outcome is for; when given, an outcome for any other "
+        "attempt (e.g. a retried webhook) is refused with 409 instead of being applied twice.",
+    )
     driver_id: str | None = Field(None, max_length=64)
     reason: FailureReason | None = Field(None, description="Required when the outcome is failed.")
     note: str | None = Field(None, max_length=1000)

@@ -12,7 +12,9 @@ No I/O here: everything that touches the world is an activity.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -89,6 +91,9 @@ class CaseWorkflow:
         self._persisted_seq = 0
         self._cancel_request: CancelInput | None = None
         self._published_attributes: tuple[object, ...] | None = None
+        # Notifications started by update handlers run beside the handler (an update must
+        # not wait on an email that may retry for hours); the run awaits them before ending.
+        self._background: list[asyncio.Task[None]] = []
 
     # --- what may be done now --------------------------------------------------------------
 
@@ -108,9 +113,15 @@ class CaseWorkflow:
 
     def _require(self, action: str) -> None:
         if action not in self.allowed_actions():
+            case = self._case
+            if case.resolution:
+                state = f"{case.status.value} ({case.resolution.value})"
+            elif self._finishing():
+                state = f"{case.status.value} and closing"
+            else:
+                state = case.status.value
             raise ApplicationError(
-                f"'{action}' is not allowed while the case is {self._case.status.value}"
-                + (f" ({self._case.resolution.value})" if self._case.resolution else ""),
+                f"'{action}' is not allowed while the case is {state}",
                 type=ACTION_NOT_ALLOWED,
                 non_retryable=True,
             )
@@ -192,11 +203,15 @@ class CaseWorkflow:
         self._event("status", summary, actor=actor, status=status.value, **data)
         await self._sync()
 
-    async def _flag_escalation(self, reason: str, *, actor: str = "system") -> None:
+    async def _flag_escalation(self, reason: str, *, actor: str = "system") -> int:
+        """Mark the case escalated; returns the event's seq (unique: use it in message keys,
+        taken before any await so concurrent escalations never share one)."""
         self._case.escalated = True
         self._case.escalation_reason = reason
         self._event("escalated", reason, actor=actor)
+        seq = len(self._timeline)
         await self._sync()
+        return seq
 
     # --- waiting with reminders and escalations -------------------------------------------
 
@@ -286,11 +301,20 @@ class CaseWorkflow:
             timeline=list(self._timeline),
         )
 
+    def _ack(self) -> CaseState:
+        """What an update returns: the state without the timeline. Every update result is
+        stored in history, so returning the whole timeline would grow it quadratically; the
+        `state` query has the timeline."""
+        return CaseState(**self._case.model_dump(), allowed_actions=self.allowed_actions())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._background.append(asyncio.create_task(work))
+
     @workflow.update
     async def add_note(self, note: NoteInput) -> CaseState:
         self._event("note", note.text, actor=note.by)
         await self._sync()
-        return self.state()
+        return self._ack()
 
     @add_note.validator
     def _validate_add_note(self, note: NoteInput) -> None:
@@ -302,7 +326,7 @@ class CaseWorkflow:
         summary = f"Assigned to {assignment.assignee}" if assignment.assignee else "Unassigned"
         self._event("assigned", summary, actor=assignment.by, assignee=assignment.assignee)
         await self._sync()
-        return self.state()
+        return self._ack()
 
     @assign.validator
     def _validate_assign(self, assignment: AssignInput) -> None:
@@ -310,9 +334,9 @@ class CaseWorkflow:
 
     @workflow.update
     async def escalate(self, escalation: EscalateInput) -> CaseState:
-        await self._flag_escalation(escalation.reason, actor=escalation.by)
-        await self._notify_escalation(escalation.reason, key=f"escalation-{len(self._timeline)}")
-        return self.state()
+        seq = await self._flag_escalation(escalation.reason, actor=escalation.by)
+        self._spawn(self._notify_escalation(escalation.reason, key=f"escalation-{seq}"))
+        return self._ack()
 
     @escalate.validator
     def _validate_escalate(self, escalation: EscalateInput) -> None:
@@ -320,10 +344,15 @@ class CaseWorkflow:
 
     @workflow.update
     async def cancel(self, request: CancelInput) -> CaseState:
-        """Ask the case to stop; returns once the run loop has closed it."""
+        """Ask the case to stop. The run loop closes it at its next step; this waits up to
+        10 s for that and otherwise returns the accepted request (the case is then closing:
+        `cancel` is no longer allowed and it closes as soon as the step in flight ends)."""
         self._cancel_request = request
-        await workflow.wait_condition(lambda: self._case.status.is_terminal)
-        return self.state()
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._case.status.is_terminal, timeout=timedelta(seconds=10)
+            )
+        return self._ack()
 
     @cancel.validator
     def _validate_cancel(self, request: CancelInput) -> None:
@@ -339,6 +368,8 @@ class CaseWorkflow:
         )
 
     async def _finish(self) -> CaseSnapshot:
-        """End of run: let in-flight handlers complete, return the final snapshot."""
+        """End of run: let in-flight handlers and their notifications complete, return the
+        final snapshot."""
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self._background)
         return self._case

@@ -50,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
         ShipmentStatus,
     )
 
-from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
+from workflows.case import ACTION_NOT_ALLOWED, RECORD_OPTIONS, CaseWorkflow, FollowUp
 
 INVALID_REQUEST = "InvalidRequest"
 RESCHEDULE_LINK = "reschedule"
@@ -75,6 +75,9 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._next_attempt: FailedAttempt | None = None
         self._next_attempt_by = "routing"
         self._delivered: DeliveryOutcomeReport | None = None
+        # True from a new attempt until the customer is asked: no choice or outcome for the
+        # previous attempt may slip in while the new one is being recorded.
+        self._recording = False
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
@@ -94,6 +97,8 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         attempt = input.attempt
         while not self._cancel_request:
             await self._record_attempt(attempt)
+            if self._cancel_request:
+                break
             if attempt.reason is FailureReason.REFUSED:
                 await self._return_to_sender("the recipient refused the parcel")
                 break
@@ -126,6 +131,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
     # --- the steps -------------------------------------------------------------------------
 
     async def _record_attempt(self, attempt: FailedAttempt) -> None:
+        self._recording = True
         self._attempt = attempt
         self._choice = self._booking = self._delivered = None
         fee = self._policy.failed_attempt_fee_cents
@@ -168,11 +174,14 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         started = workflow.now()
         policy = self._policy
         give_up_at = started + policy.customer_window
+        self._recording = False  # the status changes in this same step, before any await
         await self._set_status(
             CaseStatus.WAITING_ON_CUSTOMER,
             f"Waiting for the customer to answer (attempt {self._attempt.attempt_number})",
             deadline_at=give_up_at,
         )
+        if self._cancel_request:
+            return True
         await self._send(
             self._to_customer("customer-notice", "failed_delivery/customer_notice"),
             describe="the missed-delivery email to the customer",
@@ -188,7 +197,8 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         while True:
             answered = await self._wait(
                 lambda: self._choice is not None or self._next_attempt is not None,
-                follow_ups=follow_ups,
+                # After a refused booking, wait on with only the steps still ahead.
+                follow_ups=[step for step in follow_ups if step.at > workflow.now()],
                 give_up_at=give_up_at,
                 give_up_label="return to sender",
             )
@@ -236,8 +246,14 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             )
         except ActivityError as err:
             self._choice = None
-            await self._flag_escalation(f"Could not book the redelivery: {err.cause}")
+            reason = f"Could not book the redelivery: {err.cause}"
+            seq = await self._flag_escalation(reason)
+            await self._notify_escalation(
+                reason, key=f"a{self._attempt.attempt_number}/booking-failed-{seq}"
+            )
             return False
+        if self._cancel_request:
+            return True
         self._booking = booking
         self._case.details = self._details()
         await self._set_status(
@@ -295,6 +311,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         return attempt
 
     async def _return_to_sender(self, why: str) -> None:
+        self._recording = False
         await self._set_status(CaseStatus.RETURNING_TO_SENDER, f"Returning to sender: {why}")
         await self._update_shipment(ShipmentStatus.RETURNING_TO_SENDER)
         await self._send(
@@ -420,17 +437,30 @@ class FailedDeliveryWorkflow(CaseWorkflow):
 
     def allowed_actions(self) -> list[str]:
         actions = super().allowed_actions()
-        if self._cancel_request or self._next_attempt or self._delivered:
+        if self._case.status.is_terminal or self._finishing():
+            return actions
+        if self._next_attempt is None:
+            actions.append("failed-attempt")  # a later attempt is never refused while open
+        if self._recording or self._next_attempt:
             return actions
         status = self._case.status
         if status is CaseStatus.WAITING_ON_CUSTOMER and self._choice is None:
-            actions += ["redelivery", "failed-attempt"]
-        elif status is CaseStatus.REDELIVERY_SCHEDULED:
-            actions += ["delivery-outcome", "failed-attempt"]
+            actions.append("redelivery")
+        elif status is CaseStatus.REDELIVERY_SCHEDULED and self._booking is not None:
+            actions.append("delivery-outcome")
         return actions
 
     def _finishing(self) -> bool:
-        return super()._finishing() or self._case.status is CaseStatus.RETURNING_TO_SENDER
+        """On the way to closed: cancelled, delivered, or the current attempt is the last
+        (refused, or the attempt limit) and the parcel goes back."""
+        attempt = self._attempt
+        return (
+            super()._finishing()
+            or self._delivered is not None
+            or self._case.status is CaseStatus.RETURNING_TO_SENDER
+            or attempt.reason is FailureReason.REFUSED
+            or attempt.attempt_number >= self._policy.max_attempts
+        )
 
     # --- updates ---------------------------------------------------------------------------
 
@@ -445,7 +475,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             actor=choice.by,
             option=choice.option.value,
         )
-        return self.state()
+        return self._ack()
 
     @choose_redelivery.validator
     def _validate_choose_redelivery(self, choice: RedeliveryChoice) -> None:
@@ -455,7 +485,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             raise ApplicationError(
                 f"this answer is for attempt {choice.attempt_number}; the current attempt is "
                 f"{current}",
-                type="ActionNotAllowed",
+                type=ACTION_NOT_ALLOWED,
                 non_retryable=True,
             )
         if choice.option is RedeliveryOption.REDELIVERY_WINDOW:
@@ -485,18 +515,26 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                 attempted_at=report.attempted_at,
                 note=report.note,
             )
-        return self.state()
+        return self._ack()
 
     @record_delivery_outcome.validator
     def _validate_record_delivery_outcome(self, report: DeliveryOutcomeReport) -> None:
         self._require("delivery-outcome")
+        current = self._attempt.attempt_number
+        if report.attempt_number is not None and report.attempt_number != current:
+            raise ApplicationError(
+                f"this outcome is for attempt {report.attempt_number}; the booked redelivery "
+                f"follows attempt {current}",
+                type=ACTION_NOT_ALLOWED,
+                non_retryable=True,
+            )
 
     @workflow.update
     async def report_failed_attempt(self, report: FailedAttemptReport) -> CaseState:
         """A later failed attempt of the same shipment, reported while the case is open."""
         self._next_attempt_by = report.by
         self._next_attempt = report.attempt
-        return self.state()
+        return self._ack()
 
     @report_failed_attempt.validator
     def _validate_report_failed_attempt(self, report: FailedAttemptReport) -> None:
@@ -505,6 +543,6 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             raise ApplicationError(
                 f"attempt {report.attempt.attempt_number} is already recorded; the current "
                 f"attempt is {self._attempt.attempt_number}",
-                type="ActionNotAllowed",
+                type=ACTION_NOT_ALLOWED,
                 non_retryable=True,
             )

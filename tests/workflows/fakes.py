@@ -3,6 +3,7 @@ workflow test sees exactly what the workflow asked the world to do."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ class FakeWorld:
     # Decides per request whether sending fails permanently: return an error type or None.
     message_failure: Callable[[MessageRequest], str | None] = lambda _request: None
     booking_failure: str | None = None
+    # Set one to an unset Event to hold that activity until the test sets it.
+    hold_attempt_records: asyncio.Event | None = None
+    hold_bookings: asyncio.Event | None = None
+    hold_shipment_updates: asyncio.Event | None = None
 
     @property
     def templates(self) -> list[str]:
@@ -49,10 +54,14 @@ class FakeWorld:
 
     @activity.defn(name="record_failed_attempt")
     async def record_failed_attempt(self, record: AttemptRecord) -> None:
+        if self.hold_attempt_records:
+            await self.hold_attempt_records.wait()
         self.attempts.append(record)
 
     @activity.defn(name="schedule_redelivery")
     async def schedule_redelivery(self, booking: RedeliveryBooking) -> RedeliveryBooked:
+        if self.hold_bookings:
+            await self.hold_bookings.wait()
         if self.booking_failure:
             raise ApplicationError(
                 self.booking_failure, type="UnknownReference", non_retryable=True
@@ -67,6 +76,8 @@ class FakeWorld:
 
     @activity.defn(name="update_shipment_status")
     async def update_shipment_status(self, update: ShipmentStatusUpdate) -> None:
+        if self.hold_shipment_updates:
+            await self.hold_shipment_updates.wait()
         self.shipment_status.append(update.status)
 
     @activity.defn(name="send_message")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -388,11 +389,31 @@ async def test_note_assign_and_escalate_are_recorded_on_the_timeline(
         FailedDeliveryWorkflow.escalate, EscalateInput(reason="VIP client", by="ops:kim")
     )
 
-    assert (
-        result.assignee == "kim" and result.escalated and result.escalation_reason == "VIP client"
+    assert result.assignee == "kim" and result.escalated
+    assert result.escalation_reason == "VIP client"
+    assert result.timeline == []  # update results stay small; the query has the timeline
+    timeline = (await state(handle)).timeline
+    assert {"note", "assigned", "escalated"} <= {e.kind for e in timeline}
+    escalated_seq = next(e.seq for e in timeline if e.kind == "escalated")
+    await wait_for_message(world, f"{handle.id}/escalation-{escalated_seq}")
+
+
+async def test_concurrent_escalations_each_notify_the_dispatcher(
+    time_env, task_queue, worker, world
+):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await asyncio.gather(
+        handle.execute_update(FailedDeliveryWorkflow.escalate, EscalateInput(reason="one")),
+        handle.execute_update(FailedDeliveryWorkflow.escalate, EscalateInput(reason="two")),
     )
-    assert {"note", "assigned", "escalated"} <= {e.kind for e in result.timeline}
-    assert "case/escalation" in world.sent_to("dispatcher")
+    for _ in range(200):
+        if len([k for k in world.sent if "/escalation-" in k]) == 2:
+            break
+        await asyncio.sleep(0.02)
+    escalations = sorted(
+        m.context["escalation_reason"] for m in world.sent.values() if "/escalation-" in m.key
+    )
+    assert escalations == ["one", "two"]
 
 
 async def test_a_second_choice_for_the_same_attempt_is_rejected(time_env, task_queue, worker):
@@ -447,8 +468,9 @@ async def test_cancel_after_closing_is_rejected_by_the_workflow_being_gone(
         task_queue=task_queue,
     )
     await handle.result()
-    with pytest.raises(Exception):  # noqa: B017 - the server refuses updates to closed workflows
+    with pytest.raises(RPCError) as err:  # the server refuses updates to closed workflows
         await handle.execute_update(FailedDeliveryWorkflow.cancel, CancelInput(reason="late"))
+    assert err.value.status is RPCStatusCode.NOT_FOUND
 
 
 # --- failures reach a person ------------------------------------------------------------------
@@ -500,3 +522,137 @@ async def wait_until_escalated(handle: WorkflowHandle) -> CaseState:
             return current
         await asyncio.sleep(0.02)
     raise AssertionError("the case was never escalated")
+
+
+# --- races between the routing system, ops and the run loop ----------------------------------
+
+
+async def book_and_fail_outcome(handle: WorkflowHandle, world: FakeWorld) -> None:
+    """Book a redelivery for attempt 1, then report it failed while the fakes hold the
+    recording of attempt 2 (the window in which a retried webhook would arrive)."""
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
+    await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+    world.hold_attempt_records = asyncio.Event()
+    await handle.execute_update(
+        FailedDeliveryWorkflow.record_delivery_outcome,
+        outcome("failed", reason="not_home", attempt_number=1),
+    )
+    for _ in range(200):
+        if (await state(handle)).details["attempt_number"] == 2:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("attempt 2 never started")
+
+
+async def test_a_retried_failed_outcome_is_refused_while_the_next_attempt_is_recorded(
+    time_env, task_queue, worker, world
+):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await book_and_fail_outcome(handle, world)
+
+    current = await state(handle)
+    assert "delivery-outcome" not in current.allowed_actions
+    assert "redelivery" not in current.allowed_actions
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await handle.execute_update(
+            FailedDeliveryWorkflow.record_delivery_outcome,
+            outcome("failed", reason="not_home", attempt_number=1),
+        )
+    assert isinstance(err.value.cause, ApplicationError)
+    assert err.value.cause.type == "ActionNotAllowed"
+
+    assert world.hold_attempt_records is not None
+    world.hold_attempt_records.set()
+    await wait_for_status(handle, CaseStatus.WAITING_ON_CUSTOMER)
+    assert [a.attempt.attempt_number for a in world.attempts] == [1, 2]
+    assert (await state(handle)).details["fees_cents"] == 2 * 1700
+
+
+async def test_an_outcome_for_another_attempt_is_refused(time_env, task_queue, worker):
+    handle = await open_case(time_env, task_queue, case_input(unique("S"), attempt=2))
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice(attempt=2))
+    await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await handle.execute_update(
+            FailedDeliveryWorkflow.record_delivery_outcome, outcome("delivered", attempt_number=1)
+        )
+    assert "this outcome is for attempt 1" in str(err.value.cause)
+    await handle.execute_update(
+        FailedDeliveryWorkflow.record_delivery_outcome, outcome("delivered", attempt_number=2)
+    )
+    assert (await handle.result()).resolution is Resolution.DELIVERED
+
+
+async def test_cancel_while_an_attempt_is_recorded_sends_nothing_to_the_customer(
+    time_env, task_queue, worker, world
+):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await book_and_fail_outcome(handle, world)
+
+    await handle.execute_update(FailedDeliveryWorkflow.cancel, CancelInput(reason="ops took over"))
+    assert world.hold_attempt_records is not None
+    world.hold_attempt_records.set()
+    final = await handle.result()
+
+    assert final.status is CaseStatus.CANCELLED
+    assert f"{handle.id}/a2/customer-notice" not in world.sent
+
+
+async def test_cancel_is_refused_once_the_case_is_closing(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
+    await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+    world.hold_shipment_updates = asyncio.Event()
+    await handle.execute_update(
+        FailedDeliveryWorkflow.record_delivery_outcome, outcome("delivered")
+    )
+
+    with pytest.raises(WorkflowUpdateFailedError) as err:
+        await handle.execute_update(FailedDeliveryWorkflow.cancel, CancelInput(reason="too late"))
+    assert "and closing" in str(err.value.cause)
+    world.hold_shipment_updates.set()
+    assert (await handle.result()).resolution is Resolution.DELIVERED
+
+
+async def test_a_later_attempt_is_accepted_while_a_choice_is_being_booked(
+    time_env, task_queue, worker, world
+):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    world.hold_bookings = asyncio.Event()
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
+    second = FailedAttempt(
+        attempt_number=2,
+        reason=FailureReason.NOT_HOME,
+        driver_id="drv-2",
+        attempted_at=datetime.now(UTC),
+    )
+    await handle.execute_update(
+        FailedDeliveryWorkflow.report_failed_attempt, FailedAttemptReport(attempt=second)
+    )
+    world.hold_bookings.set()
+    await wait_for_message(world, f"{handle.id}/a2/customer-notice")
+    assert (await state(handle)).details["attempt_number"] == 2
+
+
+async def test_a_refused_booking_tells_the_dispatcher_and_does_not_repeat_the_ladder(
+    time_env, task_queue, worker, world
+):
+    world.booking_failure = "pickup point pp-9 is not at depot depot-north"
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    await time_env.sleep(50 * HOUR)  # past the reminder (24 h) and the escalation (48 h)
+    await wait_for_message(world, f"{handle.id}/a1/dispatcher-escalation")
+    await handle.execute_update(
+        FailedDeliveryWorkflow.choose_redelivery,
+        choice(option="pickup_point", pickup_point_id="pp-9"),
+    )
+    for _ in range(200):
+        if any("/booking-failed-" in key for key in world.sent):
+            break
+        await asyncio.sleep(0.02)
+    await time_env.sleep(2 * HOUR)
+
+    keys = list(world.sent)
+    assert sum("/booking-failed-" in key for key in keys) == 1
+    timeline = (await state(handle)).timeline
+    assert [e.kind for e in timeline].count("escalated") == 2  # 48 h, then the booking
+    assert not any("already sent" in e.summary for e in timeline)

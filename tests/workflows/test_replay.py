@@ -17,7 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from temporalio.workflow import NondeterminismError
 
-from schemas.cases import NoteInput
+from schemas.cases import CancelInput, EscalateInput, NoteInput
 from schemas.enums import CaseStatus
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.known_bad import SkipsTheAttemptRecord
@@ -43,9 +43,16 @@ async def _returned_unanswered(env, handle) -> None:
     pass  # time skips through reminder, escalation and the window while awaiting the result
 
 
+async def _escalated_then_cancelled(env, handle) -> None:
+    await env.sleep(timedelta(hours=49))
+    await handle.execute_update(FailedDeliveryWorkflow.escalate, EscalateInput(reason="VIP"))
+    await handle.execute_update(FailedDeliveryWorkflow.cancel, CancelInput(reason="collected"))
+
+
 SCENARIOS = {
     "failed_delivery_delivered_after_reminder": _delivered_after_reminder,
     "failed_delivery_returned_unanswered": _returned_unanswered,
+    "failed_delivery_escalated_then_cancelled": _escalated_then_cancelled,
 }
 
 
