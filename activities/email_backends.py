@@ -8,6 +8,7 @@ show. `SendGridBackend` hands the message to SendGrid. Both raise one of two exc
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.error
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,6 +18,13 @@ from python_http_client.exceptions import HTTPError
 from sendgrid.helpers.mail import CustomArg, From, Mail, To
 
 from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# A bad or revoked API key: not the message's fault, and every message would fail the same way.
+# Retried (Temporal backs off) rather than failing each message for good and escalating every
+# case, until someone fixes the key.
+KEY_REJECTED_STATUSES = frozenset({401, 403})
 
 
 @dataclass(frozen=True)
@@ -33,12 +41,13 @@ class OutgoingEmail:
 
 
 class EmailRejected(Exception):
-    """The provider refused the message for good (bad address, bad request, bad credentials).
+    """The provider refused the message for good (bad address, bad request).
     Retrying would send the same request and get the same answer."""
 
 
 class EmailBackendUnavailable(Exception):
-    """The provider could not take the message now (rate limit, outage, timeout); retry."""
+    """The provider could not take the message now (rate limit, outage, timeout, or our API
+    key is rejected until an operator fixes it); retry."""
 
 
 class EmailBackend(Protocol):
@@ -99,6 +108,13 @@ class SendGridBackend:
             )
         except HTTPError as err:
             detail = _error_detail(err)
+            if err.status_code in KEY_REJECTED_STATUSES:
+                logger.error(
+                    "SendGrid rejected the API key (%s): check SENDGRID_API_KEY; "
+                    "messages are retried until it is fixed",
+                    err.status_code,
+                )
+                raise EmailBackendUnavailable(f"SendGrid rejected the API key: {detail}") from None
             if err.status_code == 429 or err.status_code >= 500:
                 raise EmailBackendUnavailable(f"SendGrid answered {detail}") from None
             raise EmailRejected(f"SendGrid refused the message: {detail}") from None

@@ -2,18 +2,25 @@
 
 The outbox row is written before the backend is called and is unique on the message key, so a
 retried activity (or a replayed workflow) finds the row and never sends a message twice.
+The row is created with `INSERT … ON CONFLICT (key) DO NOTHING` and claimed for this attempt
+with `UPDATE … WHERE status <> 'sent'`: each is one atomic statement on SQLite too (which
+ignores FOR UPDATE), so two concurrent attempts never create two rows, and an attempt that
+comes after another one's send succeeded sends nothing.
 What is left is the unavoidable at-least-once gap: if the worker dies between the provider's
-"accepted" and marking the row sent, the next attempt sends again.
+"accepted" and marking the row sent (or two attempts overlap while both are still sending),
+the message goes out again.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -27,6 +34,7 @@ from activities.email_backends import (
 )
 from activities.errors import EMAIL_REJECTED, RECIPIENT_NOT_FOUND, TEMPLATE_ERROR
 from activities.rendering import EmailRenderer, RenderedEmail, TemplateRenderError
+from activities.sql import insert_ignore
 from core.db import SessionFactory
 from core.security import sign_link
 from core.settings import Settings
@@ -131,13 +139,9 @@ class MessagingActivities:
             recipient = await resolve_recipient(session, request.to)
             rendered = self._render(request, recipient)
             content = self._content(request, recipient, rendered)
-            if row is None:
-                row = Message(key=request.key, **content)
-            else:
-                row.sqlmodel_update(content)
-            row.send_attempts += 1
-            session.add(row)
-            await session.commit()  # the outbox row exists before anything is sent
+            row, claimed = await self._claim_outbox_row(session, request.key, content)
+            if not claimed:  # another attempt sent it meanwhile
+                return self._result(row, duplicate=True)
 
             try:
                 provider_id = await self._backend.send(
@@ -174,8 +178,39 @@ class MessagingActivities:
 
     @staticmethod
     async def _outbox_row(session: AsyncSession, key: str) -> Message | None:
-        statement = select(Message).where(Message.key == key).with_for_update()
+        statement = (
+            select(Message).where(Message.key == key).execution_options(populate_existing=True)
+        )
         return (await session.exec(statement)).first()
+
+    @classmethod
+    async def _claim_outbox_row(
+        cls, session: AsyncSession, key: str, content: dict[str, Any]
+    ) -> tuple[Message, bool]:
+        """Create the row if missing and (re)write it for this attempt unless it was sent
+        already, then commit: the row exists before anything is sent. Two single statements,
+        so concurrent attempts cannot both insert, nor rewrite a row another one sent.
+
+        Returns the row and whether this attempt claimed it (False: it is sent)."""
+        await session.exec(
+            insert_ignore(session, Message, "key").values(
+                id=uuid.uuid4(),
+                key=key,
+                send_attempts=0,
+                created_at=datetime.now(UTC),
+                **content,
+            )
+        )
+        claimed = await session.exec(
+            update(Message)
+            .where(col(Message.key) == key, col(Message.status) != MessageStatus.SENT)
+            .values(**content, send_attempts=col(Message.send_attempts) + 1)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+        row = await cls._outbox_row(session, key)
+        assert row is not None  # inserted above, and outbox rows are never deleted
+        return row, bool(claimed.rowcount)
 
     def _render(self, request: MessageRequest, recipient: ResolvedRecipient) -> RenderedEmail:
         context: dict[str, Any] = {

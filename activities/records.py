@@ -2,14 +2,19 @@
 
 Every write is idempotent, so Temporal may retry any of them: the projection only moves
 forward (by version), timeline entries and attempts are keyed, shipment updates set values.
+The projection and the timeline are written with single conditional statements (INSERT … ON
+CONFLICT, UPDATE … WHERE version <), never read-compare-write: SQLite ignores FOR UPDATE, so two
+concurrent writes of the same case could otherwise store the older snapshot.
 Database errors are not caught: a refused connection or a lock timeout is retried by Temporal.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, overload
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -17,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import UNKNOWN_REFERENCE
 from activities.redelivery import plan_redelivery
+from activities.sql import insert_ignore
 from core.db import SessionFactory
 from schemas.activities import AttemptRecord, RedeliveryBooking, ShipmentStatusUpdate
 from schemas.cases import CaseRecord, CaseSnapshot, RedeliveryBooked
@@ -93,36 +99,44 @@ class RecordActivities:
     @activity.defn
     async def record_case(self, record: CaseRecord) -> None:
         snapshot = record.snapshot
+        columns = _case_columns(snapshot)
         async with self._sessions() as session:
-            case = await session.get(Case, snapshot.case_id, with_for_update=True)
-            if case is None:
-                session.add(Case(id=snapshot.case_id, **_case_columns(snapshot)))
-            elif snapshot.version > case.version:
-                for name, value in _case_columns(snapshot).items():
-                    setattr(case, name, value)
-                session.add(case)
+            # Insert the row, or move an existing one forward: each statement is atomic, so a
+            # concurrent write of an older version can never overwrite a newer one.
+            inserted = await session.exec(
+                insert_ignore(session, Case, "id")
+                .values(id=snapshot.case_id, **columns)
+                .execution_options(preserve_rowcount=True)  # else -1 with psycopg
+            )
+            if not inserted.rowcount:
+                await session.exec(
+                    update(Case)
+                    .where(
+                        col(Case.id) == snapshot.case_id,
+                        col(Case.version) < snapshot.version,
+                    )
+                    .values(**columns)
+                )
 
-            wanted = {event.seq: event for event in record.events}
-            if wanted:
-                stored = await session.exec(
-                    select(TimelineEntry.seq).where(
-                        TimelineEntry.case_id == snapshot.case_id,
-                        col(TimelineEntry.seq).in_(wanted),
+            events = {event.seq: event for event in record.events}  # one row per seq
+            if events:
+                await session.exec(
+                    insert_ignore(session, TimelineEntry, "case_id", "seq").values(
+                        [
+                            {
+                                "id": uuid.uuid4(),
+                                "case_id": snapshot.case_id,
+                                "seq": event.seq,
+                                "at": _utc(event.at),
+                                "kind": _clip(event.kind, 64),
+                                "summary": _clip(event.summary, 1000),
+                                "actor": _clip(event.actor, 200),
+                                "data": event.model_dump(mode="json")["data"],
+                            }
+                            for event in events.values()
+                        ]
                     )
                 )
-                for seq in set(wanted) - set(stored.all()):
-                    event = wanted[seq]
-                    session.add(
-                        TimelineEntry(
-                            case_id=snapshot.case_id,
-                            seq=seq,
-                            at=_utc(event.at),
-                            kind=_clip(event.kind, 64),
-                            summary=_clip(event.summary, 1000),
-                            actor=_clip(event.actor, 200),
-                            data=event.model_dump(mode="json")["data"],
-                        )
-                    )
             await session.commit()
 
     @activity.defn

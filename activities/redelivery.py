@@ -1,5 +1,9 @@
 """The redelivery plan for a customer's choice: which day, by when, and the sentence that says
-so. Pure functions (no database), in the depot's local time."""
+so. Pure functions (no database), in the depot's local time.
+
+The summary goes into the case index, the timeline, emails and Temporal history, so it never
+names a third party: no neighbour's name or address and no street address (a pickup point is a
+business and is named). The full choice stays in `shipments.redelivery_plan` for ops."""
 
 from __future__ import annotations
 
@@ -88,13 +92,9 @@ def plan_redelivery(
                 f"from {day_label(day)}"
             )
         elif choice.option is RedeliveryOption.NEIGHBOUR:
-            summary = (
-                f"With neighbour {choice.neighbour_name} at {choice.neighbour_address} "
-                f"on {day_label(day)}"
-            )
+            summary = f"With a neighbour, from {day_label(day)}"
         else:
-            assert choice.address is not None
-            summary = f"Redelivery to {choice.address.one_line()} on {day_label(day)}"
+            summary = f"To the corrected address, on {day_label(day)}"
     expected_by = datetime.combine(day, ends, tzinfo=zone).astimezone(UTC)
     booked = RedeliveryBooked(summary=summary, delivery_date=day, expected_by=expected_by)
     return RedeliveryPlan(choice=choice, booked=booked, pickup_point=pickup_point)

@@ -3,7 +3,9 @@
 `make run` calls `bootstrap` before it starts the worker and the API. On a fresh development
 database it seeds one demo client, a depot with its pickup points and a few drivers (every
 contact is fictional: `@example.com` addresses, Ofcom drama phone numbers), so a newcomer can
-open a case in the first minute. Outside development it only migrates.
+open a case in the first minute. In development it also creates the link-signing secret under
+the data directory, so the worker and the API do not race to create it. Outside development
+it only migrates.
 
 `python -m core.bootstrap` does the same and prints the dev admin key on stdout.
 """
@@ -169,6 +171,8 @@ async def bootstrap(settings: Settings) -> BootstrapResult:
         return BootstrapResult(
             url, seeded=False, api_key=None, api_key_path=None, api_key_created=False
         )
+    # Created here, before the worker and the API start, rather than by whichever comes first.
+    await asyncio.to_thread(lambda: settings.resolved_link_secret)
 
     engine = make_engine(url)
     try:

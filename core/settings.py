@@ -7,7 +7,9 @@ local stack; `CASEDESK_` is the prefix except for the two names operators alread
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -89,12 +91,7 @@ class Settings(BaseSettings):
         """The link-signing key; generated and stored under data_dir outside production."""
         if self.link_secret:
             return self.link_secret.get_secret_value().encode()
-        path = self.data_dir / "link-secret"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip().encode()
+        return _stored_secret(self.data_dir / "link-secret")
 
     def trace_url(self, workflow_id: str) -> str:
         """The case's page in the Temporal Web UI."""
@@ -102,3 +99,25 @@ class Settings(BaseSettings):
             f"{self.resolved_temporal_ui_url}/namespaces/{self.temporal_namespace}"
             f"/workflows/{workflow_id}"
         )
+
+
+def _stored_secret(path: Path, *, wait_seconds: float = 2.0) -> bytes:
+    """The secret in `path`, created on first use. The API and the worker may both get here
+    first: the file is created with O_EXCL and mode 0600 in one step, so exactly one process
+    writes it and the others read that one (waiting briefly while it is still empty)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            value = path.read_bytes().strip()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{path} is empty: delete it to generate a new secret") from None
+            time.sleep(0.01)
+    value = secrets.token_urlsafe(48).encode()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(value)
+    return value

@@ -4,8 +4,10 @@ The whole stack (dev server + worker + API) is exercised by the end-to-end tests
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -199,6 +201,21 @@ async def test_a_key_file_unknown_to_the_database_is_replaced(tmp_path: Path) ->
     assert await _count(settings.resolved_database_url, ApiKey) == 2
 
 
+async def test_bootstrap_creates_the_link_secret_before_the_worker_and_the_api_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CASEDESK_LINK_SECRET", raising=False)
+    settings = dev_settings(tmp_path)
+
+    await bootstrap(settings)
+
+    path = tmp_path / "link-secret"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert len(path.read_text()) >= 32
+    # What the worker and the API (their own Settings) will read.
+    assert dev_settings(tmp_path).resolved_link_secret == path.read_bytes()
+
+
 async def test_outside_development_only_migrations_run(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, environment="test")
 
@@ -206,7 +223,92 @@ async def test_outside_development_only_migrations_run(tmp_path: Path) -> None:
 
     assert not result.seeded and result.api_key is None
     assert not dev_key_path(settings).exists()
+    assert not (tmp_path / "link-secret").exists()
     assert await _count(settings.resolved_database_url, Client) == 0
+
+
+# --- the link secret ------------------------------------------------------------------------
+
+
+def _resolve_together(data_dir: Path, threads: int) -> list[bytes]:
+    """`threads` processes' worth of Settings resolving the link secret at the same moment."""
+    barrier = threading.Barrier(threads)
+    found: list[bytes] = []
+
+    def resolve() -> None:
+        settings = dev_settings(data_dir)
+        barrier.wait()
+        found.append(settings.resolved_link_secret)
+
+    workers = [threading.Thread(target=resolve) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    return found
+
+
+def test_concurrent_first_uses_of_the_link_secret_agree_on_one_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CASEDESK_LINK_SECRET", raising=False)
+    for attempt in range(30):
+        data_dir = tmp_path / f"fresh-{attempt}" / "data"  # the directory does not exist yet
+
+        found = _resolve_together(data_dir, threads=4)
+
+        path = data_dir / "link-secret"
+        assert len(found) == 4
+        assert set(found) == {path.read_bytes().strip()}
+        assert len(found[0]) >= 32
+        assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_link_secret_file_is_created_owner_only_even_with_a_permissive_umask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CASEDESK_LINK_SECRET", raising=False)
+    created_modes: list[int] = []
+    real_open = os.open
+
+    def recording_open(path, flags, mode=0o777, *args, **kwargs):  # type: ignore[no-untyped-def]
+        fd = real_open(path, flags, mode, *args, **kwargs)
+        if str(path).endswith("link-secret") and flags & os.O_CREAT:
+            created_modes.append(os.fstat(fd).st_mode & 0o777)  # before anything is written
+        return fd
+
+    monkeypatch.setattr(os, "open", recording_open)
+    old_umask = os.umask(0)
+    try:
+        secret = dev_settings(tmp_path).resolved_link_secret
+    finally:
+        os.umask(old_umask)
+
+    assert created_modes == [0o600]
+    assert (tmp_path / "link-secret").stat().st_mode & 0o777 == 0o600
+    assert dev_settings(tmp_path).resolved_link_secret == secret
+
+
+def test_a_link_secret_still_being_written_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CASEDESK_LINK_SECRET", raising=False)
+    path = tmp_path / "link-secret"
+    path.touch(mode=0o600)  # another process created it and has not written yet
+    writer = threading.Timer(0.2, path.write_text, args=("secret-from-the-other-process",))
+    writer.start()
+
+    secret = dev_settings(tmp_path).resolved_link_secret
+    writer.join()
+
+    assert secret == b"secret-from-the-other-process"
+
+
+def test_a_configured_link_secret_is_used_and_nothing_is_written(tmp_path: Path) -> None:
+    settings = dev_settings(tmp_path, link_secret="x" * 40)
+
+    assert settings.resolved_link_secret == b"x" * 40
+    assert not (tmp_path / "link-secret").exists()
 
 
 # --- supervision -----------------------------------------------------------------------------

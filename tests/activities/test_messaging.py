@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,9 +12,10 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+import activities.messaging
 from activities.email_backends import OutgoingEmail
 from activities.errors import RECIPIENT_NOT_FOUND, TEMPLATE_ERROR
-from activities.messaging import MessagingActivities
+from activities.messaging import MessagingActivities, resolve_recipient
 from activities.rendering import EmailRenderer
 from core.db import SessionFactory
 from core.security import verify_link
@@ -92,6 +95,91 @@ async def test_sent_message_is_stored_with_its_bodies_and_provider_id(
     assert row.backend == "recording"
     assert row.subject == "We missed you: your parcel SHP-1 could not be delivered"
     assert row.recipient_email == "ann@example.com" == backend.sent[0].to_email
+
+
+class GatedBackend(RecordingBackend):
+    """Holds the first send until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def send(self, email: OutgoingEmail) -> str:
+        if not self.sent:
+            await asyncio.wait_for(self.release.wait(), timeout=10)
+        return await super().send(email)
+
+
+async def test_an_attempt_overtaken_by_a_successful_send_sends_nothing(
+    reference_data, activity_env, monkeypatch
+):
+    # First attempt: writes the row, then sends (held). Second attempt: reads the row while it
+    # is still pending and carries on only after the first one has marked it sent.
+    backend = GatedBackend()
+    first_done = asyncio.Event()
+    calls = 0
+
+    async def resolve_and_wait(session, to):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            backend.release.set()  # the second attempt has seen the pending row
+            # (a locking implementation blocks the first attempt: carry on after a while)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(first_done.wait(), timeout=5)
+        return await resolve_recipient(session, to)
+
+    monkeypatch.setattr(activities.messaging, "resolve_recipient", resolve_and_wait)
+    acts = messaging(reference_data, backend)
+
+    async def first():
+        try:
+            return await activity_env.run(acts.send_message, notice())
+        finally:
+            first_done.set()
+
+    async def second():
+        while not await outbox(reference_data):
+            await asyncio.sleep(0.01)
+        return await activity_env.run(acts.send_message, notice())
+
+    one, two = await asyncio.gather(first(), second())
+
+    [row] = await outbox(reference_data)
+    assert len(backend.sent) == 1
+    assert (one.duplicate, two.duplicate) == (False, True)
+    assert row.status is MessageStatus.SENT and row.provider_message_id == "rec-1"
+    assert two.message_id == one.message_id == str(row.id)
+
+
+async def test_concurrent_first_attempts_create_one_outbox_row(
+    reference_data, backend, activity_env, monkeypatch
+):
+    # Both attempts find no row before either writes one.
+    both_looked = asyncio.Event()
+    calls = 0
+
+    async def resolve_together(session, to):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            both_looked.set()
+        await asyncio.wait_for(both_looked.wait(), timeout=10)
+        return await resolve_recipient(session, to)
+
+    monkeypatch.setattr(activities.messaging, "resolve_recipient", resolve_together)
+    acts = messaging(reference_data, backend)
+
+    results = await asyncio.gather(
+        activity_env.run(acts.send_message, notice()),
+        activity_env.run(acts.send_message, notice()),
+    )
+
+    [row] = await outbox(reference_data)
+    assert row.status is MessageStatus.SENT
+    assert {result.message_id for result in results} == {str(row.id)}
+    assert 1 <= len(backend.sent) == row.send_attempts <= 2
+    assert {email.message_id for email in backend.sent} == {str(row.id)}
 
 
 # --- recipients ---------------------------------------------------------------------------

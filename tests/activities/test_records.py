@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -129,6 +130,71 @@ async def test_timeline_events_recorded_twice_are_stored_once(
 
     entries = sorted(await rows(reference_data, TimelineEntry), key=lambda e: e.seq)
     assert [(e.seq, e.kind) for e in entries] == [(1, "opened"), (2, "message"), (3, "reminder")]
+
+
+async def test_concurrent_records_of_two_versions_always_keep_the_newer(
+    records, reference_data, activity_env
+):
+    # The newer write starts first, so an unguarded read-compare-write lets the older one,
+    # which read the row before the newer one committed, overwrite it.
+    await activity_env.run(records.record_case, CaseRecord(snapshot=snapshot(1)))
+    stored = []
+    for newer in range(3, 43, 2):
+        await asyncio.gather(
+            activity_env.run(
+                records.record_case,
+                CaseRecord(snapshot=snapshot(newer, CaseStatus.WAITING_ON_CUSTOMER)),
+            ),
+            activity_env.run(records.record_case, CaseRecord(snapshot=snapshot(newer - 1))),
+        )
+        [case] = await rows(reference_data, Case)
+        stored.append((case.version, case.status))
+
+    assert stored == [(v, CaseStatus.WAITING_ON_CUSTOMER) for v in range(3, 43, 2)]
+
+
+async def test_concurrent_first_records_of_a_case_create_one_row_with_the_newer_version(
+    records, reference_data, activity_env
+):
+    for n in range(10):
+        case_id = f"failed-delivery-SHP-C{n}"
+        await asyncio.gather(
+            *(
+                activity_env.run(
+                    records.record_case,
+                    CaseRecord(
+                        snapshot=snapshot(version).model_copy(update={"case_id": case_id}),
+                        events=[event(1), event(version, "message")],
+                    ),
+                )
+                for version in (2, 1)
+            )
+        )
+
+    cases = await rows(reference_data, Case)
+    entries = await rows(reference_data, TimelineEntry)
+    assert sorted(case.version for case in cases) == [2] * 10
+    assert sorted((e.case_id, e.seq) for e in entries) == sorted(
+        (f"failed-delivery-SHP-C{n}", seq) for n in range(10) for seq in (1, 2)
+    )
+
+
+async def test_record_case_clips_long_texts_to_their_columns(records, reference_data, activity_env):
+    long = snapshot(1, assignee="a" * 500, next_step="n" * 500).model_copy(
+        update={"subject": "s" * 400}
+    )
+    timeline = [event(1).model_copy(update={"kind": "k" * 100, "summary": "x" * 2000})]
+
+    await activity_env.run(records.record_case, CaseRecord(snapshot=long, events=timeline))
+    await activity_env.run(
+        records.record_case, CaseRecord(snapshot=long.model_copy(update={"version": 2}))
+    )
+
+    [case] = await rows(reference_data, Case)
+    [entry] = await rows(reference_data, TimelineEntry)
+    assert (len(case.subject), len(case.assignee), len(case.next_step)) == (300, 200, 300)
+    assert case.version == 2
+    assert (len(entry.kind), len(entry.summary)) == (64, 1000)
 
 
 # --- record_failed_attempt ----------------------------------------------------------------

@@ -106,9 +106,16 @@ async def test_neighbour_drop_is_on_the_next_route_day(records, reference_data, 
 
     booked = await activity_env.run(records.schedule_redelivery, request)
 
-    assert booked.summary == "With neighbour Bob Next-Door at 3 Main St on Tue 24 Nov"
+    # The summary goes to the case index, the timeline and Temporal history: no third party.
+    stored = await shipment(reference_data)
+    assert booked.summary == "With a neighbour, from Tue 24 Nov"
+    assert "Bob" not in booked.summary and "Main St" not in booked.summary
     assert booked.delivery_date == date(2026, 11, 24)
-    assert (await shipment(reference_data)).status is ShipmentStatus.REDELIVERY_SCHEDULED
+    assert stored.status is ShipmentStatus.REDELIVERY_SCHEDULED
+    assert stored.redelivery_plan["summary"] == booked.summary
+    # Ops still see who and where, on the shipment.
+    assert stored.redelivery_plan["choice"]["neighbour_name"] == "Bob Next-Door"
+    assert stored.redelivery_plan["choice"]["neighbour_address"] == "3 Main St"
 
 
 async def test_address_correction_replaces_the_shipment_address(
@@ -120,8 +127,11 @@ async def test_address_correction_replaces_the_shipment_address(
         records.schedule_redelivery, booking(RedeliveryOption.ADDRESS_CORRECTION, address=corrected)
     )
 
-    assert booked.summary == "Redelivery to 9 New Rd, E2 2BB London, GB on Tue 24 Nov"
-    assert (await shipment(reference_data)).address == corrected.model_dump(mode="json")
+    stored = await shipment(reference_data)
+    assert booked.summary == "To the corrected address, on Tue 24 Nov"
+    assert "9 New Rd" not in booked.summary and "E2 2BB" not in booked.summary
+    assert stored.address == corrected.model_dump(mode="json")
+    assert stored.redelivery_plan["choice"]["address"]["line1"] == "9 New Rd"
 
 
 async def test_next_route_day_is_counted_in_the_depot_timezone(records, activity_env):

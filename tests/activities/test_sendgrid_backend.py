@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from temporalio.exceptions import ApplicationError
 
@@ -98,6 +100,46 @@ async def test_refused_message_fails_without_retry_and_is_marked_failed(
     assert row.status is MessageStatus.FAILED
     assert row.error is not None and "400" in row.error
     assert API_KEY not in str(failure.value) and API_KEY not in row.error
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_rejected_api_key_is_retryable_and_logged_without_the_key(
+    reference_data, fake_sendgrid, sendgrid_backend, activity_env, caplog, status
+):
+    # A revoked key is not this message's fault: failing it for good would escalate every case.
+    fake_sendgrid.respond_with(status)
+    acts = messaging(reference_data, sendgrid_backend)
+
+    with (
+        caplog.at_level(logging.ERROR, logger="activities.email_backends"),
+        pytest.raises(EmailBackendUnavailable) as failure,
+    ):
+        await activity_env.run(acts.send_message, notice())
+
+    [pending] = await outbox(reference_data)
+    assert not isinstance(failure.value, ApplicationError)
+    assert pending.status is MessageStatus.PENDING
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "SendGrid" in record.getMessage() and "key" in record.getMessage()
+    assert str(status) in record.getMessage()
+    assert API_KEY not in caplog.text and API_KEY not in str(failure.value)
+    assert API_KEY not in (pending.error or "")
+
+    await activity_env.run(acts.send_message, notice())  # the key was fixed
+    [row] = await outbox(reference_data)
+    assert (row.status, row.send_attempts) == (MessageStatus.SENT, 2)
+
+
+@pytest.mark.parametrize("status", [400, 404, 413])
+async def test_other_client_errors_stay_permanent(
+    reference_data, fake_sendgrid, sendgrid_backend, activity_env, status
+):
+    fake_sendgrid.respond_with(status)
+
+    with pytest.raises(ApplicationError) as failure:
+        await activity_env.run(messaging(reference_data, sendgrid_backend).send_message, notice())
+
+    assert failure.value.type == EMAIL_REJECTED and failure.value.non_retryable
 
 
 async def test_server_error_is_retryable_and_leaves_the_row_pending(
