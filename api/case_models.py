@@ -49,6 +49,15 @@ class FailedDeliveryOpen(In):
 class DeliveryOutcomeIn(In):
     outcome: DeliveryOutcome
     attempted_at: AwareDatetime
+    attempt_number: int | None = Field(
+        None,
+        ge=1,
+        le=20,
+        description="The delivery attempt this outcome is for (the case's "
+        "`details.attempt_number`). The routing system should always send it: an outcome for "
+        "any other attempt (e.g. a retried webhook after the next attempt began) is then "
+        "refused with 409 instead of being applied twice.",
+    )
     driver_id: str | None = Field(None, max_length=64)
     reason: FailureReason | None = Field(None, description="Required when the outcome is failed.")
     note: str | None = Field(None, max_length=1000)

@@ -16,6 +16,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
+from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.case_models import CaseDetail, CaseMessage, CaseSummary, TimelineItem
@@ -125,17 +126,26 @@ async def require_state(handle: WorkflowHandle[Any, Any], timeouts: Timeouts) ->
 
 
 async def run_update(case: CaseRef, name: str, arg: BaseModel, timeouts: Timeouts) -> CaseState:
-    """Execute the update `name`; its validator's refusal becomes 409 (or 422) with the
-    reason. An update to a finished workflow is refused by the server as NOT_FOUND: tell
-    a closed case (409) from an unknown one (404) by describing the workflow."""
+    """Execute the update `name` and return the case's state after it.
+
+    The update's own result leaves out the timeline (so the workflow's history does not grow
+    with every action), so the state is queried afresh; when the query does not answer, the
+    update's result (timeline empty) is what we have.
+
+    Its validator's refusal becomes 409 (or 422) with the reason; an update not answered
+    within `timeouts.update` is 504 (it may still be applied). An update to a finished
+    workflow is refused by the server as NOT_FOUND: tell a closed case (409) from an unknown
+    one (404) by describing the workflow."""
     try:
         with temporal_call():
-            return await case.handle.execute_update(
+            applied = await case.handle.execute_update(
                 name, arg, result_type=CaseState, rpc_timeout=timeouts.update
             )
     except (WorkflowUpdateFailedError, RPCTimeoutOrCancelledError, RPCError) as err:
         if not (isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND):
             raise (problem_from_temporal(err) or err) from None
+    else:
+        return await _state_after_update(case.handle, applied, timeouts)
     try:
         execution_status = await workflow_status(case.client, case.case_id)
     except RPCError as err:
@@ -143,6 +153,18 @@ async def run_update(case: CaseRef, name: str, arg: BaseModel, timeouts: Timeout
     if execution_status != WorkflowExecutionStatus.RUNNING:
         raise case_closed(case.case_id)
     raise unknown_case(case.case_id)
+
+
+async def _state_after_update(
+    handle: WorkflowHandle[Any, Any], applied: CaseState, timeouts: Timeouts
+) -> CaseState:
+    """The queried state (with its timeline); the update's own result when that fails: the
+    action is done either way, so a failing read must not turn it into an error."""
+    try:
+        fresh = await query_state(handle, timeouts)
+    except (Problem, TemporalError):  # e.g. the query handler failed: keep the update's answer
+        fresh = None
+    return fresh if fresh is not None else applied
 
 
 def detail_from_state(

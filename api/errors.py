@@ -3,7 +3,8 @@
 Routes raise `Problem` (or let FastAPI's validation and Temporal's client errors bubble up);
 the handlers here turn each into a problem document with `type`, `title`, `status`, `detail`
 and `instance`, and a 422 also lists `errors: [{field, message}]`. Temporal errors are mapped by
-type (update failure cause type, RPC status code), never by their message text.
+type (update failure cause type, RPC status code), never by their message text, with one
+exception that the SDK leaves no other way to recognise: see `temporal_call`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
+from temporalio.client import (
+    RPCTimeoutOrCancelledError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -40,6 +45,7 @@ _SLUGS = {
     422: "invalid-request",
     500: "internal-error",
     503: "temporal-unreachable",
+    504: "not-confirmed-in-time",
 }
 
 
@@ -87,6 +93,18 @@ def case_closed(case_id: str) -> Problem:
 
 def temporal_unreachable(why: str = "Temporal is unreachable") -> Problem:
     return Problem(503, why, slug="temporal-unreachable")
+
+
+UNCONFIRMED = (
+    "the case did not confirm the action in time; it may still be applied — "
+    "check the case before retrying"
+)
+
+
+def update_unconfirmed() -> Problem:
+    """An update sent but not answered within its RPC timeout: it may yet be applied (the
+    server may have accepted it, the worker may be busy), so this is no "unreachable"."""
+    return Problem(504, UNCONFIRMED, slug="not-confirmed-in-time")
 
 
 # --- validation errors -> fields -----------------------------------------------------------
@@ -139,6 +157,8 @@ def problem_from_temporal(exc: BaseException) -> Problem | None:
             field = first.get("field", "body") if isinstance(first, dict) else "body"
             return invalid(field, cause.message)
         return Problem(500, "the case could not carry out the action")
+    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return update_unconfirmed()
     if isinstance(exc, RPCTimeoutOrCancelledError):
         return temporal_unreachable("Temporal did not answer in time")
     if isinstance(exc, RPCError):
@@ -150,14 +170,32 @@ def problem_from_temporal(exc: BaseException) -> Problem | None:
     return None
 
 
+# What the SDK's bridge raises when a (lazy) client cannot connect: a plain RuntimeError made
+# in Rust (temporalio/bridge/src/client.rs, `connect_client`:
+# `PyRuntimeError::new_err(format!("Failed client connect: {err}"))`), re-raised unchanged by
+# `temporalio.service._BridgeServiceClient._connected_client` on the first RPC. There is no
+# dedicated exception type, so the message prefix is the only way to tell it from any other
+# RuntimeError; `temporal_call` therefore wraps nothing but the Temporal call itself.
+CONNECT_FAILED = "Failed client connect"
+
+
+def is_connect_failure(err: BaseException) -> bool:
+    return type(err) is RuntimeError and str(err).startswith(CONNECT_FAILED)
+
+
 @contextmanager
 def temporal_call() -> Iterator[None]:
-    """Around a Temporal client call: a lazy client that cannot connect raises a plain
-    `RuntimeError` ("Failed client connect"), and asyncio timeouts are plain `TimeoutError`;
-    both mean Temporal is unreachable. Other errors pass through unchanged."""
+    """Around one Temporal client call (and nothing else): a client that cannot connect
+    (see `CONNECT_FAILED`), an asyncio `TimeoutError` or an OS-level `ConnectionError` mean
+    Temporal is unreachable (503). Any other error, including every other RuntimeError (our
+    own bugs), passes through unchanged and ends as a 500."""
     try:
         yield
-    except (RuntimeError, TimeoutError, ConnectionError) as err:
+    except RuntimeError as err:
+        if is_connect_failure(err):
+            raise temporal_unreachable() from err
+        raise
+    except (TimeoutError, ConnectionError) as err:
         raise temporal_unreachable() from err
 
 
@@ -225,4 +263,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(WorkflowUpdateFailedError, _on_temporal)
     app.add_exception_handler(RPCError, _on_temporal)
     app.add_exception_handler(RPCTimeoutOrCancelledError, _on_temporal)
+    app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, _on_temporal)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -43,6 +43,8 @@ def _outcome(form: dict[str, str], now: datetime) -> dict[str, Any]:
         "reason": form.get("reason") or None,
         "note": form.get("note") or None,
         "attempted_at": aware(form.get("attempted_at"), now),
+        # The attempt the page showed: an outcome posted from a stale page is refused (409).
+        "attempt_number": form.get("attempt_number") or None,
     }
 
 

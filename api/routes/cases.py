@@ -145,7 +145,15 @@ async def redelivery(body: RedeliveryRequest, key: OpsKey, act: Act) -> CaseDeta
     return await act("choose_redelivery", choice)
 
 
-@router.post("/{case_id}/delivery-outcome", summary="Report the redelivery's outcome")
+@router.post(
+    "/{case_id}/delivery-outcome",
+    summary="Report the redelivery's outcome",
+    description="The routing system reports how the booked redelivery went. It should send "
+    "`attempt_number` (the attempt the outcome is for, as in the case's "
+    "`details.attempt_number`): an outcome for another attempt, such as a webhook retried "
+    "after the next attempt began, is then refused with 409 rather than applied twice. "
+    "Without it the outcome applies to the current attempt.",
+)
 async def delivery_outcome(body: DeliveryOutcomeIn, key: OpsKey, act: Act) -> CaseDetail:
     report = DeliveryOutcomeReport(**body.model_dump(), by=f"ops:{key.name}")
     return await act("record_delivery_outcome", report)
@@ -161,11 +169,22 @@ async def assign(body: AssignIn, key: OpsKey, act: Act) -> CaseDetail:
     return await act("assign", AssignInput(assignee=body.assignee, by=f"ops:{key.name}"))
 
 
-@router.post("/{case_id}/escalate", summary="Escalate to the responsible person")
+@router.post(
+    "/{case_id}/escalate",
+    summary="Escalate to the responsible person",
+    description="Answers once the case is marked escalated; the escalation email is sent "
+    "afterwards (it appears in `messages` once stored).",
+)
 async def escalate(body: ReasonIn, key: OpsKey, act: Act) -> CaseDetail:
     return await act("escalate", EscalateInput(reason=body.reason, by=f"ops:{key.name}"))
 
 
-@router.post("/{case_id}/cancel", summary="Cancel the case")
+@router.post(
+    "/{case_id}/cancel",
+    summary="Cancel the case",
+    description="Answers once the case has accepted the cancellation, usually with `status` "
+    "`cancelled`; when the case takes longer to close, with the status it had (the "
+    "cancellation goes ahead). Read the case to see it closed.",
+)
 async def cancel(body: ReasonIn, key: OpsKey, act: Act) -> CaseDetail:
     return await act("cancel", CancelInput(reason=body.reason, by=f"ops:{key.name}"))

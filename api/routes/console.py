@@ -214,7 +214,7 @@ async def _case_page(
     reader = act.reader
     detail = detail or await reader.detail(case)
     messages = await list_messages(
-        session=reader.session, _=user.key, page=ALL, case_id=detail.case_id
+        session=reader.session, key=user.key, page=ALL, case_id=detail.case_id
     )
     actions = [name for name in ACTIONS if user.can_act and name in detail.allowed_actions]
     pickup_points: list[Any] = []

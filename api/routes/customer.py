@@ -2,27 +2,31 @@
 
 The token is signed, single-purpose and expires with the customer's window; it names the case
 and the attempt it answers. A tampered link gets a 400 page, an expired one 410; every other
-outcome is a page too, never JSON or a stack trace."""
+outcome is a page too, never JSON or a stack trace: `CustomerPageRoute` turns whatever the
+shared code raises (a `Problem`, a Temporal error, a bug) into the notice page with its status."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
 
 from api.casework import query_state, run_update
 from api.deps import CaseRef, Now, SessionDep, SettingsDep, TemporalDep, Timeouts, TimeoutsDep
-from api.errors import Problem, field_errors
+from api.errors import Problem, field_errors, problem_from_temporal
 from core.security import InvalidToken, LinkClaims, verify_link
 from schemas.cases import CaseState, RedeliveryChoice
 from schemas.enums import CaseStatus, RedeliveryOption, TimeWindow
 from schemas.tables import PickupPoint, Shipment
 
-router = APIRouter(prefix="/r", tags=["customer pages"])
+log = logging.getLogger("casedesk.api")
 
 RESCHEDULE = "reschedule"
 _LONG_AGO = datetime(1970, 1, 2, tzinfo=UTC)  # checks signature and purpose, not expiry
@@ -59,6 +63,54 @@ def _notice(request: Request, err: PageError) -> HTMLResponse:
     return _render(request, "notice.html", context, err.status)
 
 
+_TRY_AGAIN = "We cannot show your delivery right now. Please try again in a few minutes."
+
+
+def page_for(problem: Problem) -> PageError:
+    """The customer's page for a problem the shared code raised (its detail is for ops)."""
+    if problem.status == 404:
+        return PageError(404, "We could not find this delivery", "Please contact the sender.")
+    if problem.status == 409:
+        message = "This delivery cannot be changed now. Please check our latest email."
+        return PageError(409, "This delivery has moved on", message)
+    if problem.status == 504:
+        message = (
+            "We could not confirm your choice in time. It may still have been saved: please "
+            "open this link again in a few minutes to check before choosing again."
+        )
+        return PageError(504, "Please check again shortly", message)
+    if problem.status in (502, 503):
+        return PageError(problem.status, "Please try again shortly", _TRY_AGAIN)
+    message = "Something went wrong on our side. Please try again later or contact the sender."
+    return PageError(problem.status, "Sorry, this page is not available", message)
+
+
+class CustomerPageRoute(APIRoute):
+    """The customer's routes answer with a page, whatever the code under them raises."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except PageError as err:
+                return _notice(request, err)
+            except Problem as problem:
+                return _notice(request, page_for(problem))
+            except Exception as exc:  # never JSON or a stack trace for the customer
+                mapped = problem_from_temporal(exc)
+                if mapped is None:
+                    log.exception("unhandled error on %s %s", request.method, request.url.path)
+                    mapped = Problem(500, "an unexpected error occurred")
+                return _notice(request, page_for(mapped))
+
+        return page_handler
+
+
+router = APIRouter(prefix="/r", tags=["customer pages"], route_class=CustomerPageRoute)
+
+
 def _verify(settings: SettingsDep, token: str, now: datetime) -> LinkClaims:
     secret = settings.resolved_link_secret
     try:
@@ -76,13 +128,9 @@ async def _state(temporal: TemporalDep, claims: LinkClaims, timeouts: Timeouts) 
     try:
         state = await query_state(temporal.get_workflow_handle(claims.case_id), timeouts)
     except Problem as problem:
-        if problem.status == 404:
-            message = "Please contact the sender."
-            raise PageError(404, "We could not find this delivery", message) from None
-        state = None
-    if state is None:
-        message = "We cannot show your delivery right now. Please try again in a few minutes."
-        raise PageError(503, "Please try again shortly", message)
+        raise page_for(problem) from None
+    if state is None:  # nobody answered in time
+        raise PageError(503, "Please try again shortly", _TRY_AGAIN)
     return state
 
 
@@ -191,19 +239,25 @@ def _choice_payload(form: dict[str, str], country: str) -> dict[str, Any]:
     return payload
 
 
-def _confirmation(choice: RedeliveryChoice, point: PickupPoint | None) -> str:
+def _choice_text(choice: RedeliveryChoice, point: PickupPoint | None) -> str:
     if choice.option is RedeliveryOption.REDELIVERY_WINDOW and choice.date and choice.window:
         when = _window_label(choice.window).lower()
-        return f"Thank you — we will deliver on {choice.date:%A %d %B %Y}, in the {when}."
+        return f"delivery on {choice.date:%A %d %B %Y}, in the {when}"
     if choice.option is RedeliveryOption.PICKUP_POINT and point is not None:
-        return f"Thank you — your parcel will be taken to {point.name}, {point.address}."
+        return f"collection from {point.name}, {point.address}"
     if choice.option is RedeliveryOption.NEIGHBOUR:
-        return (
-            f"Thank you — we will leave your parcel with {choice.neighbour_name} at "
-            f"{choice.neighbour_address} on our next delivery round."
-        )
+        return f"leave it with {choice.neighbour_name} at {choice.neighbour_address}"
     where = choice.address.one_line() if choice.address else "your corrected address"
-    return f"Thank you — we will deliver to {where} on our next delivery round."
+    return f"delivery to {where}"
+
+
+def _confirmation(choice: RedeliveryChoice, point: PickupPoint | None) -> str:
+    """What the customer is told once the case has their choice: the booking happens after
+    this (and can fail), so nothing here says it is booked."""
+    return (
+        f"Thank you — we have your choice: {_choice_text(choice, point)}. "
+        "We are booking it now and will email you a confirmation."
+    )
 
 
 @router.post("/{token}", response_class=HTMLResponse, summary="The customer's answer")
@@ -256,7 +310,9 @@ async def reschedule_answer(
                 409, "You have already answered", "We already have your choice."
             )
             return _notice(request, refused)
-        message = "We could not save your choice just now. Please try again in a few minutes."
-        return _notice(request, PageError(503, "Please try again shortly", message))
+        if problem.status == 503:
+            message = "We could not save your choice just now. Please try again in a few minutes."
+            return _notice(request, PageError(503, "Please try again shortly", message))
+        return _notice(request, page_for(problem))  # 504: sent, not confirmed; may be applied
     context = {"confirmation": _confirmation(choice, point), "shipment_id": state.business_key}
     return _render(request, "reschedule_done.html", context)

@@ -217,9 +217,9 @@ class Api:
         raise AssertionError(f"{case_id} never listed for {params}: {body}")
 
     async def customer_link(self, case_id: str, attempt: int = 1) -> str:
-        """The /r/ link from the stored customer email's text body."""
+        """The /r/ link from the stored customer email's text body (only ops see it)."""
         for _ in range(300):
-            page = (await self.get("/messages", params={"case_id": case_id})).json()
+            page = (await self.get("/messages", params={"case_id": case_id}, role="ops")).json()
             for message in page["items"]:
                 if message["key"] == f"{case_id}/a{attempt}/customer-notice":
                     match = re.search(

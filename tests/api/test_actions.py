@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from api.errors import UNCONFIRMED
+from api.main import DEFAULT_TIMEOUTS
 from tests.api.conftest import Api, assert_problem, failed_delivery
+from worker import build_worker
 
 NEIGHBOUR = {"option": "neighbour", "neighbour_name": "Bob", "neighbour_address": "3 Main St"}
 
@@ -19,6 +25,18 @@ async def _waiting_case(api: Api) -> str:
 
 def _in_days(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
+
+
+async def _wait_for_message(api: Api, case_id: str, role: str, template: str) -> dict[str, Any]:
+    """Poll the detail until a message is stored: emails are sent after an update answers."""
+    messages: list[dict[str, Any]] = []
+    for _ in range(300):
+        messages = (await api.get(f"/cases/{case_id}")).json()["messages"]
+        for message in messages:
+            if (message["recipient_role"], message["template"]) == (role, template):
+                return message
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {template} to {role} for {case_id}: {messages}")
 
 
 async def test_ops_book_a_redelivery_window_for_the_customer(api: Api):
@@ -139,8 +157,9 @@ async def test_notes_assign_and_escalate_go_on_the_timeline(api: Api):
     assert assigned.json()["assignee"] == "kim"
     body = escalated.json()
     assert body["escalated"] is True and body["escalation_reason"] == "VIP client"
-    templates = [(m["recipient_role"], m["template"]) for m in body["messages"]]
-    assert ("dispatcher", "case/escalation") in templates
+    assert "escalated" in [e["kind"] for e in body["timeline"]]  # a queried, full state
+    # The update answers without waiting for the email; it is stored soon after.
+    await _wait_for_message(api, case_id, "dispatcher", "case/escalation")
     assert_problem(await api.post(f"/cases/{case_id}/notes", json={"text": ""}), 422, "text")
 
 
@@ -155,9 +174,12 @@ async def test_cancel_closes_the_case(api: Api):
 
     response = await api.post(f"/cases/{case_id}/cancel", json={"reason": "collected at depot"})
 
+    # Accepted; the case may take a moment to close, so the answer need not say cancelled yet.
     assert response.status_code == 200, response.text
-    assert response.json()["status"] == "cancelled"
-    assert response.json()["resolution"] == "cancelled"
+    assert response.json()["status"] in ("waiting_on_customer", "cancelled")
+    assert response.json()["timeline"]  # built from a fresh query, not the update's result
+    cancelled = await api.wait_for(case_id, "cancelled")
+    assert cancelled["resolution"] == "cancelled"
     again = await api.post(f"/cases/{case_id}/cancel", json={"reason": "again"})
     # Refused by the validator, or by the server once the workflow has ended: 409 either way.
     detail = assert_problem(again, 409)["detail"]
@@ -176,3 +198,55 @@ async def test_acting_on_a_finished_workflow_is_409_the_case_is_closed(api: Api,
     assert assert_problem(note, 409)["type"] == "urn:casedesk:problem:case-closed"
     detail = (await api.get(f"/cases/{case_id}")).json()
     assert detail["status"] == "cancelled" and detail["allowed_actions"] == []
+
+
+async def test_an_outcome_for_another_attempt_is_409_and_for_this_one_200(api: Api):
+    case_id = await _waiting_case(api)
+    await api.post(f"/cases/{case_id}/redelivery", json=NEIGHBOUR)
+    await api.wait_for(case_id, "redelivery_scheduled")
+    delivered = {"outcome": "delivered", "attempted_at": datetime.now(UTC).isoformat()}
+
+    stale = await api.post(
+        f"/cases/{case_id}/delivery-outcome", json={**delivered, "attempt_number": 2}
+    )
+    assert_problem(stale, 409)
+    assert (await api.wait_for(case_id))["status"] == "redelivery_scheduled"
+
+    current = await api.post(
+        f"/cases/{case_id}/delivery-outcome", json={**delivered, "attempt_number": 1}
+    )
+    assert current.status_code == 200, current.text
+    assert (await api.wait_for(case_id, "closed"))["resolution"] == "delivered"
+    assert_problem(
+        await api.post(
+            f"/cases/{case_id}/delivery-outcome", json={**delivered, "attempt_number": 0}
+        ),
+        422,
+        "attempt_number",
+    )
+
+
+async def test_the_openapi_schema_asks_for_the_outcomes_attempt_number(api: Api):
+    schema = (await api.get("/openapi.json", role=None)).json()
+    operation = schema["paths"]["/cases/{case_id}/delivery-outcome"]["post"]
+    assert "attempt_number" in operation["description"]
+    assert "409" in operation["description"]
+    assert "attempt_number" in schema["components"]["schemas"]["DeliveryOutcomeIn"]["properties"]
+
+
+async def test_an_update_not_confirmed_in_time_is_504_it_may_still_apply(
+    app, raw_client, keys, time_env, settings, sessions
+):
+    api = Api(raw=raw_client, keys=keys)
+    async with build_worker(time_env.client, settings, sessions):
+        case_id = await _waiting_case(api)
+    # No worker now: the update is sent but nobody confirms it within the update timeout.
+    app.state.timeouts = replace(
+        DEFAULT_TIMEOUTS, query=timedelta(seconds=1), update=timedelta(seconds=1)
+    )
+
+    response = await api.post(f"/cases/{case_id}/cancel", json={"reason": "collected"})
+
+    problem = assert_problem(response, 504)
+    assert problem["detail"] == UNCONFIRMED
+    assert problem["type"] == "urn:casedesk:problem:not-confirmed-in-time"

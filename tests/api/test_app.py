@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+from temporalio.client import WorkflowHandle
 
 from api.deps import now
+from api.errors import Problem, temporal_call
 from api.main import create_app
 from core.settings import Settings
 from tests.api.conftest import Api, assert_problem
@@ -59,3 +62,33 @@ async def test_the_openapi_schema_describes_the_case_statuses(api: Api):
     schema = (await api.get("/openapi.json", role=None)).json()
     assert "/cases/{case_id}/redelivery" in schema["paths"]
     assert "waiting_on_customer" in schema["components"]["schemas"]["CaseStatus"]["description"]
+
+
+def test_only_a_failed_client_connect_counts_as_temporal_unreachable():
+    # The SDK's bridge raises a plain RuntimeError("Failed client connect: ...") (no own type).
+    with pytest.raises(Problem) as caught, temporal_call():
+        raise RuntimeError("Failed client connect: tcp connect error")
+    assert caught.value.status == 503
+    with pytest.raises(RuntimeError, match="our own bug"), temporal_call():
+        raise RuntimeError("our own bug")
+
+
+async def test_a_runtime_error_of_ours_around_temporal_is_a_500_not_a_503(
+    api: Api, keys, app, monkeypatch
+):
+    case_id = (await api.open_case()).json()["case_id"]
+    await api.wait_for(case_id, "waiting_on_customer")
+
+    async def broken_query(*args, **kwargs):
+        raise RuntimeError("our own bug")
+
+    monkeypatch.setattr(WorkflowHandle, "query", broken_query)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get(
+            f"/cases/{case_id}", headers={"Authorization": f"Bearer {keys['viewer']}"}
+        )
+
+    problem = assert_problem(response, 500)
+    assert problem["detail"] == "an unexpected error occurred"
+    assert "our own bug" not in response.text

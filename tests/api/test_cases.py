@@ -48,7 +48,7 @@ async def test_messages_lists_the_customer_notice_with_its_link(api: Api):
     case_id = await _open(api)
     link = await api.customer_link(case_id)
 
-    page = (await api.get("/messages", params={"case_id": case_id})).json()
+    page = (await api.get("/messages", params={"case_id": case_id}, role="ops")).json()
 
     notice = next(m for m in page["items"] if m["key"] == f"{case_id}/a1/customer-notice")
     assert notice["recipient"] == {
@@ -62,6 +62,31 @@ async def test_messages_lists_the_customer_notice_with_its_link(api: Api):
     assert (await api.get("/messages", params={"status": "failed"})).json()["total"] == 0
     assert_problem(await api.get("/messages", params={"status": "lost"}), 422, "status")
     assert_problem(await api.get("/messages", role=None), 401)
+
+
+async def test_a_viewer_sees_customer_links_redacted_and_ops_see_them(api: Api):
+    case_id = await _open(api)
+    link = await api.customer_link(case_id)  # as ops
+    token = link.removeprefix("/r/")
+    params = {"case_id": case_id}
+
+    as_viewer = await api.get("/messages", params=params, role="viewer")
+    as_ops = await api.get("/messages", params=params, role="ops")
+    detail = await api.get(f"/cases/{case_id}", role="viewer")
+
+    assert as_viewer.status_code == as_ops.status_code == detail.status_code == 200
+    assert token not in as_viewer.text and token not in detail.text
+    key = f"{case_id}/a1/customer-notice"
+    seen = next(m for m in as_viewer.json()["items"] if m["key"] == key)
+    for body in (seen["text_body"], seen["html_body"]):
+        assert "http://testserver/r/…redacted…" in body  # the rest of the email is kept
+    assert "Ada Customer" in seen["text_body"]
+    redacted = "/r/" + seen["text_body"].split("/r/")[1].split()[0]
+    page = await api.raw.get(redacted)  # what a viewer could copy is no working link
+    assert page.status_code == 400 and "This link is not valid" in page.text
+    shown = next(m for m in as_ops.json()["items"] if m["key"] == key)
+    assert token in shown["text_body"] and token in shown["html_body"]
+    assert (await api.raw.get(link)).status_code == 200  # ops' link verifies
 
 
 async def test_an_unknown_case_is_404_for_detail_and_actions(api: Api):

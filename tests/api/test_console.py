@@ -270,9 +270,22 @@ async def test_the_case_page_shows_the_timeline_and_the_messages(browser: NewBro
     assert notice
     for message in notice:
         assert message["subject"] in body and message["recipient"]["email"] in body
-    assert "<details><summary>" in response.text and "/r/" in body  # the text body
+    assert "<details><summary>" in response.text and "/r/…redacted…" in body  # the text body
     assert detail["trace_url"] in body
     assert "depot_id" in body and "ldn-1" in body
+
+
+async def test_the_customer_link_is_redacted_for_a_viewer_and_shown_to_ops(
+    browser: NewBrowser, api: Api
+):
+    case_id = await waiting_case(api)
+    token = (await api.customer_link(case_id)).removeprefix("/r/")
+
+    as_viewer = text(await (await browser("viewer")).page(case_path(case_id)))
+    as_ops = text(await (await browser("ops")).page(case_path(case_id)))
+
+    assert token not in as_viewer and "/r/…redacted…" in as_viewer
+    assert token in as_ops
 
 
 async def test_an_unknown_case_is_a_404_page(browser: NewBrowser):

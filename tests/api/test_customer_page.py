@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
+from api.main import create_app
 from core.security import sign_link
+from core.temporal import connect
 from tests.api.conftest import LINK_SECRET, Api, failed_delivery
 
 
@@ -49,7 +53,10 @@ async def test_choosing_a_window_confirms_and_books_the_redelivery(api: Api):
     html = _is_page(await api.raw.post(link, data=choice), 200)
 
     day = datetime.fromisoformat(choice["date"])
-    assert "Thank you — we will deliver on" in html and f"{day:%A %d %B %Y}" in html
+    # The booking happens after the answer (and can fail): the page does not claim it is done.
+    assert f"Thank you — we have your choice: delivery on {day:%A %d %B %Y}" in html
+    assert "We are booking it now and will email you a confirmation." in html
+    assert "we will deliver" not in html
     booked = await api.wait_for(case_id, "redelivery_scheduled")
     assert booked["details"]["redelivery_option"] == "redelivery_window"
     chosen = [e for e in booked["timeline"] if e["kind"] == "redelivery_chosen"]
@@ -131,7 +138,8 @@ async def test_choosing_a_pickup_point_confirms_it(api: Api):
 
     html = _is_page(await api.raw.post(link, data=data), 200)
 
-    assert "Corner Shop, 12 High St" in html
+    assert "we have your choice: collection from Corner Shop, 12 High St." in html
+    assert "We are booking it now" in html and "will be taken to" not in html
     await api.wait_for(case_id, "redelivery_scheduled")
 
 
@@ -156,3 +164,33 @@ async def test_a_link_for_an_earlier_attempt_is_out_of_date(api: Api):
 
     assert "This link is out of date" in html and "<form" not in html
     assert "out of date" in _is_page(await api.raw.post(link, data=_window()), 409)
+
+
+def _token(case_id: str, attempt: int = 1) -> str:
+    return sign_link(
+        LINK_SECRET.encode(),
+        purpose="reschedule",
+        case_id=case_id,
+        expires_at=datetime.now(UTC) + timedelta(days=2),
+        attempt=attempt,
+    )
+
+
+async def test_a_valid_link_for_an_unknown_case_is_a_404_page(api: Api):
+    link = f"/r/{_token('failed-delivery-nobody')}"
+
+    for response in (await api.raw.get(link), await api.raw.post(link, data=_window())):
+        html = _is_page(response, 404)
+        assert "We could not find this delivery" in html
+        assert "problem" not in response.headers["content-type"]
+
+
+async def test_temporal_unreachable_is_a_503_page(settings, engine, reference_data):
+    down = await connect("127.0.0.1:1", "default", lazy=True)
+    app = create_app(settings, temporal=down, engine=engine)
+    link = f"/r/{_token('failed-delivery-somebody')}"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for response in (await client.get(link), await client.post(link, data=_window())):
+            html = _is_page(response, 503)
+            assert "Please try again shortly" in html
