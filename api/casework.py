@@ -3,6 +3,7 @@ lists), and updates by name so that every case type goes through the same code."
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -42,6 +43,8 @@ from schemas.cases import CaseSnapshot, CaseState
 from schemas.tables import Case, Message, TimelineEntry
 
 STATE_QUERY = "state"
+
+log = logging.getLogger("casedesk.api")
 
 
 def is_overdue(deadline_at: datetime | None, terminal: bool, now: datetime) -> bool:
@@ -99,6 +102,13 @@ async def case_messages(session: AsyncSession, case_id: str) -> list[CaseMessage
     return [CaseMessage.model_validate(row, from_attributes=True) for row in rows.all()]
 
 
+_CALLER_ERRORS = (
+    RPCStatusCode.INVALID_ARGUMENT,
+    RPCStatusCode.PERMISSION_DENIED,
+    RPCStatusCode.UNAUTHENTICATED,
+)
+
+
 async def query_state(handle: WorkflowHandle[Any, Any], timeouts: Timeouts) -> CaseState | None:
     """The live state, or None when nobody answers in time (no worker, Temporal down)."""
     try:
@@ -109,9 +119,12 @@ async def query_state(handle: WorkflowHandle[Any, Any], timeouts: Timeouts) -> C
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise unknown_case(handle.id) from None
-        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE):
-            return None
-        raise (problem_from_temporal(err) or err) from None
+        if err.status in _CALLER_ERRORS:
+            raise (problem_from_temporal(err) or err) from None
+        # Any other status (no worker answered in time, the query was cancelled while a
+        # worker shut down, the server is busy): the SQL index can still answer the read.
+        log.warning("state query for %s failed (%s); serving the index", handle.id, err.status)
+        return None
     except Problem as problem:
         if problem.status == 503:
             return None
