@@ -1,0 +1,92 @@
+"""The document store: claim evidence lives here, outside the workflow, which keeps only the
+`DocumentRef` (id + checksum).
+
+`LocalDocumentStore` is the embedded default: one file per document under
+`root/<first two hex digits of the id>/<id>`, written atomically (temp file + `os.replace`)
+with mode 0600. The path is built from the generated id only, never from the client's file
+name. Calls are blocking file I/O: run them in a sync activity or a thread
+(`fastapi.concurrency.run_in_threadpool`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from core.uploads import DEFAULT_MAX_UPLOAD_BYTES, validate_upload
+from schemas.documents import DocumentKind, DocumentRef
+
+
+class DocumentNotFound(LookupError):
+    """No document is stored under that id (or the id is not one the store could issue)."""
+
+
+class DocumentStore(Protocol):
+    def put(self, data: bytes, *, kind: DocumentKind, declared_name: str | None) -> DocumentRef:
+        """Validate `data` by content for `kind` (UploadRejected if refused) and store it."""
+        ...
+
+    def get(self, ref_id: str) -> bytes:
+        """The stored bytes; DocumentNotFound if there are none."""
+        ...
+
+
+def _canonical_id(ref_id: str) -> str:
+    """Only ids this store issues can reach the file system (no `..`, no separators)."""
+    try:
+        parsed = uuid.UUID(ref_id)
+    except (ValueError, TypeError, AttributeError):
+        raise DocumentNotFound(f"no document {ref_id!r}") from None
+    if str(parsed) != ref_id:
+        raise DocumentNotFound(f"no document {ref_id!r}")
+    return ref_id
+
+
+class LocalDocumentStore:
+    def __init__(self, root: Path, *, max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> None:
+        self._root = Path(root)
+        self._max_bytes = max_bytes
+
+    def path_for(self, ref_id: str) -> Path:
+        ref_id = _canonical_id(ref_id)
+        return self._root / ref_id[:2] / ref_id
+
+    def put(self, data: bytes, *, kind: DocumentKind, declared_name: str | None) -> DocumentRef:
+        upload = validate_upload(data, None, declared_name, kind=kind, max_bytes=self._max_bytes)
+        ref_id = str(uuid.uuid4())
+        path = self.path_for(ref_id)
+        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        # mkstemp creates the file 0600 whatever the umask; a reader never sees half a file.
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+        return DocumentRef(
+            id=ref_id,
+            kind=kind,
+            sha256=hashlib.sha256(data).hexdigest(),
+            content_type=upload.content_type,
+            size_bytes=upload.size_bytes,
+            original_name_sanitized=upload.sanitized_name,
+            stored_at=datetime.now(UTC),
+        )
+
+    def get(self, ref_id: str) -> bytes:
+        try:
+            return self.path_for(ref_id).read_bytes()
+        except FileNotFoundError:
+            raise DocumentNotFound(f"no document {ref_id!r}") from None

@@ -1,0 +1,131 @@
+"""Claim evidence: document kinds, the checklist per claim type, stored-document references and
+the input of the claim package.
+
+Documents live in a document store outside the workflow; the workflow holds only a
+`DocumentRef` (id, checksum, real content type), never the bytes nor the client's file name.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.cases import Model, TimelineEvent
+from schemas.enums import DescribedEnum
+
+
+class ClaimType(DescribedEnum):
+    DAMAGED = "damaged", "The parcel was delivered, or found, damaged."
+    LOST = "lost", "The parcel went missing in our network before delivery."
+    THEFT = "theft", "The parcel was stolen; a police report backs the claim."
+    NON_DELIVERY = (
+        "non_delivery",
+        "The parcel is recorded as delivered but the customer says it never arrived.",
+    )
+
+
+class DocumentKind(DescribedEnum):
+    ATTEMPT_RECORD = (
+        "attempt_record",
+        "The delivery attempts as the routing system recorded them (time, driver, outcome).",
+    )
+    PROOF_OF_DELIVERY = (
+        "proof_of_delivery",
+        "Signature, photo or GPS record of the hand-over, or the system's statement that none "
+        "exists.",
+    )
+    DAMAGE_PHOTOS = "damage_photos", "The driver's photos of the damaged parcel and contents."
+    CUSTOMER_ATTESTATION = (
+        "customer_attestation",
+        "The customer's signed statement of what was received, or not.",
+    )
+    PROOF_OF_VALUE = "proof_of_value", "Invoice or receipt showing what the contents were worth."
+    POLICE_REPORT = "police_report", "The police report or its reference number, for thefts."
+    INSURANCE_PAPERS = "insurance_papers", "The shipper's insurance certificate or policy."
+    OTHER = "other", "Any other supporting document ops attach to the claim."
+
+
+CLAIM_CHECKLISTS: dict[str, tuple[DocumentKind, ...]] = {
+    ClaimType.DAMAGED: (
+        DocumentKind.ATTEMPT_RECORD,
+        DocumentKind.PROOF_OF_DELIVERY,
+        DocumentKind.DAMAGE_PHOTOS,
+        DocumentKind.CUSTOMER_ATTESTATION,
+        DocumentKind.PROOF_OF_VALUE,
+    ),
+    # For lost parcels and non-delivery, "proof of delivery" is the record that there is
+    # none (or the disputed one): the carrier needs it either way.
+    ClaimType.LOST: (
+        DocumentKind.ATTEMPT_RECORD,
+        DocumentKind.PROOF_OF_DELIVERY,
+        DocumentKind.CUSTOMER_ATTESTATION,
+        DocumentKind.PROOF_OF_VALUE,
+    ),
+    ClaimType.THEFT: (
+        DocumentKind.ATTEMPT_RECORD,
+        DocumentKind.PROOF_OF_DELIVERY,
+        DocumentKind.CUSTOMER_ATTESTATION,
+        DocumentKind.PROOF_OF_VALUE,
+        DocumentKind.POLICE_REPORT,
+    ),
+    ClaimType.NON_DELIVERY: (
+        DocumentKind.ATTEMPT_RECORD,
+        DocumentKind.PROOF_OF_DELIVERY,
+        DocumentKind.CUSTOMER_ATTESTATION,
+        DocumentKind.PROOF_OF_VALUE,
+    ),
+}
+"""The evidence each claim type needs, in the order the cover sheet lists it."""
+
+EvidenceSource = Literal["system", "driver", "customer", "ops"]
+
+EVIDENCE_SOURCES: dict[DocumentKind, EvidenceSource] = {
+    DocumentKind.ATTEMPT_RECORD: "system",
+    DocumentKind.PROOF_OF_DELIVERY: "system",
+    DocumentKind.DAMAGE_PHOTOS: "driver",
+    DocumentKind.CUSTOMER_ATTESTATION: "customer",
+    DocumentKind.PROOF_OF_VALUE: "customer",
+    DocumentKind.POLICE_REPORT: "customer",
+    DocumentKind.INSURANCE_PAPERS: "ops",
+    DocumentKind.OTHER: "ops",
+}
+"""Who owes each item: gathered by an activity, or requested from the driver or customer
+(ops may upload any of them)."""
+
+
+class DocumentRef(Model):
+    """A stored document as the workflow knows it. `content_type` is what the bytes are
+    (detected), not what the uploader said; the stored file is named by `id` only."""
+
+    id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    kind: DocumentKind
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    content_type: str
+    size_bytes: int = Field(ge=1)
+    original_name_sanitized: str | None = Field(None, max_length=100)
+    stored_at: AwareDatetime
+
+
+class ClaimPackageInput(Model):
+    """What the cover sheet states about the claim. `missing_reasons` holds ops' explanation
+    for each checklist item filed without a document."""
+
+    case_id: str
+    shipment_id: str
+    client_id: str
+    claim_type: ClaimType
+    description: str = Field("", max_length=5000)
+    declared_value: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    delivery_event_at: AwareDatetime
+    filing_deadline_at: AwareDatetime
+    late: bool = False
+    reported_by: str | None = None
+    reported_at: AwareDatetime | None = None
+    compiled_at: AwareDatetime = Field(
+        description="When the package was compiled (the workflow's clock, so it is replayable)."
+    )
+    timeline: list[TimelineEvent] = Field(default_factory=list)
+    missing_reasons: dict[DocumentKind, str] = Field(default_factory=dict)

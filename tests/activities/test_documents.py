@@ -1,0 +1,218 @@
+"""The local document store, upload validation by content, and file-name sanitizing."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from pathlib import Path
+
+import pytest
+
+from core.documents import DocumentNotFound, LocalDocumentStore
+from core.uploads import UploadRejected, detect_content_type, sanitize_filename, validate_upload
+from schemas.documents import CLAIM_CHECKLISTS, ClaimType, DocumentKind
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(20)
+PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(20)
+HEIC = (24).to_bytes(4, "big") + b"ftypheic" + bytes(4) + b"mif1heic" + bytes(8)
+EXE = b"MZ\x90\x00\x03\x00\x00\x00" + bytes(56)
+TEXT = "I, Zoë Example, received the parcel crushed on 20 Nov — kettle broken.\n".encode()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalDocumentStore:
+    return LocalDocumentStore(tmp_path / "documents", max_bytes=1024)
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+def test_stored_document_reads_back_byte_for_byte(store: LocalDocumentStore) -> None:
+    ref = store.put(PDF, kind=DocumentKind.PROOF_OF_VALUE, declared_name="receipt.pdf")
+    assert store.get(ref.id) == PDF
+
+
+def test_reference_carries_checksum_size_and_detected_type(store: LocalDocumentStore) -> None:
+    ref = store.put(PNG, kind=DocumentKind.DAMAGE_PHOTOS, declared_name="box.png")
+    assert ref.sha256 == hashlib.sha256(PNG).hexdigest()
+    assert ref.size_bytes == len(PNG)
+    assert ref.content_type == "image/png"
+    assert ref.kind is DocumentKind.DAMAGE_PHOTOS
+
+
+def test_file_is_stored_under_its_id_with_mode_0600(
+    store: LocalDocumentStore, tmp_path: Path
+) -> None:
+    ref = store.put(PDF, kind=DocumentKind.PROOF_OF_VALUE, declared_name="receipt.pdf")
+    path = tmp_path / "documents" / ref.id[:2] / ref.id
+    assert path.is_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_declared_name_never_reaches_the_file_system(
+    store: LocalDocumentStore, tmp_path: Path
+) -> None:
+    ref = store.put(PDF, kind=DocumentKind.OTHER, declared_name="../../evil-name.pdf")
+    stored = [p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()]
+    assert stored == [Path("documents") / ref.id[:2] / ref.id]
+    assert ref.original_name_sanitized == "evil-name.pdf"
+
+
+def test_no_temporary_file_is_left_behind(store: LocalDocumentStore, tmp_path: Path) -> None:
+    store.put(PDF, kind=DocumentKind.OTHER, declared_name=None)
+    assert not [p for p in tmp_path.rglob(".incoming-*")]
+
+
+def test_rejected_upload_stores_nothing(store: LocalDocumentStore, tmp_path: Path) -> None:
+    with pytest.raises(UploadRejected):
+        store.put(EXE, kind=DocumentKind.DAMAGE_PHOTOS, declared_name="photo.png")
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_unknown_id_is_not_found(store: LocalDocumentStore) -> None:
+    with pytest.raises(DocumentNotFound):
+        store.get("9b2f3c1e-6a0d-4c1b-9f3e-2a7d5c8e1f00")
+
+
+@pytest.mark.parametrize(
+    "ref_id", ["../../etc/passwd", "..", "", "ABC", "9B2F3C1E6A0D4C1B9F3E2A7D5C8E1F00"]
+)
+def test_an_id_the_store_never_issued_is_not_found(store: LocalDocumentStore, ref_id: str) -> None:
+    with pytest.raises(DocumentNotFound):
+        store.get(ref_id)
+
+
+# --- validation by content ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        (PDF, "application/pdf"),
+        (PNG, "image/png"),
+        (JPEG, "image/jpeg"),
+        (WEBP, "image/webp"),
+        (HEIC, "image/heic"),
+        (TEXT, "text/plain"),
+    ],
+)
+def test_content_type_is_detected_from_the_bytes(data: bytes, content_type: str) -> None:
+    assert detect_content_type(data) == content_type
+
+
+def test_empty_upload_is_rejected() -> None:
+    with pytest.raises(UploadRejected, match="empty") as rejected:
+        validate_upload(b"", "image/png", "a.png", kind=DocumentKind.DAMAGE_PHOTOS)
+    assert rejected.value.field == "file"
+
+
+def test_upload_over_the_limit_is_rejected() -> None:
+    data = PNG + bytes(1024)
+    with pytest.raises(UploadRejected, match="larger than 1024 bytes"):
+        validate_upload(data, "image/png", "a.png", kind=DocumentKind.DAMAGE_PHOTOS, max_bytes=1024)
+
+
+def test_upload_exactly_at_the_limit_is_accepted() -> None:
+    data = PNG + bytes(1024 - len(PNG))
+    upload = validate_upload(data, None, None, kind=DocumentKind.DAMAGE_PHOTOS, max_bytes=1024)
+    assert upload.size_bytes == 1024
+
+
+def test_executable_declared_as_png_is_rejected() -> None:
+    with pytest.raises(UploadRejected, match="unsupported content"):
+        validate_upload(EXE, "image/png", "photo.png", kind=DocumentKind.DAMAGE_PHOTOS)
+
+
+def test_png_declared_as_pdf_is_accepted_as_png() -> None:
+    upload = validate_upload(PNG, "application/pdf", "x.pdf", kind=DocumentKind.PROOF_OF_VALUE)
+    assert upload.content_type == "image/png"
+    assert upload.declared_content_type == "application/pdf"
+
+
+def test_text_is_not_accepted_as_damage_photos() -> None:
+    with pytest.raises(UploadRejected, match="text/plain is not accepted for damage_photos"):
+        validate_upload(TEXT, "image/jpeg", "p.jpg", kind=DocumentKind.DAMAGE_PHOTOS)
+
+
+def test_pdf_is_not_accepted_as_damage_photos() -> None:
+    with pytest.raises(UploadRejected, match="application/pdf is not accepted"):
+        validate_upload(PDF, "application/pdf", "p.pdf", kind=DocumentKind.DAMAGE_PHOTOS)
+
+
+def test_text_is_accepted_as_a_customer_attestation() -> None:
+    upload = validate_upload(TEXT, None, None, kind=DocumentKind.CUSTOMER_ATTESTATION)
+    assert upload.content_type == "text/plain"
+
+
+def test_text_is_not_accepted_as_proof_of_value() -> None:
+    with pytest.raises(UploadRejected):
+        validate_upload(TEXT, "text/plain", "r.txt", kind=DocumentKind.PROOF_OF_VALUE)
+
+
+def test_markup_is_not_accepted_as_text() -> None:
+    html = b"<html><script>alert(1)</script></html>"
+    with pytest.raises(UploadRejected, match="unsupported content"):
+        validate_upload(html, "text/plain", "a.txt", kind=DocumentKind.CUSTOMER_ATTESTATION)
+
+
+def test_binary_that_is_valid_utf8_is_not_text() -> None:
+    assert detect_content_type(b"abc\x00\x01def") is None
+
+
+# --- file names -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("declared", "sanitized"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\win.ini", "win.ini"),
+        ("C:\\Users\\ann\\photo.JPG", "photo.jpg"),
+        ("CON.txt", "_CON.txt"),
+        ("lpt1", "_lpt1"),
+        ("a\x00b.pdf", "ab.pdf"),
+        (".htaccess", "htaccess"),
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),
+        ("re<ce>ipt?.pdf", "re_ce_ipt_.pdf"),
+        ("photo.with a space", "photo.with a space"),
+        ("Zoë's box.png", "Zoë's box.png"),
+    ],
+)
+def test_hostile_names_are_disarmed(declared: str, sanitized: str) -> None:
+    assert sanitize_filename(declared) == sanitized
+
+
+@pytest.mark.parametrize(
+    "declared", ["", None, "..", "...", "/", "\\", "\x00\x01", "\u202e", " . "]
+)
+def test_a_name_with_nothing_usable_left_is_none(declared: str | None) -> None:
+    assert sanitize_filename(declared) is None
+
+
+def test_long_name_is_cut_to_100_characters_keeping_the_extension() -> None:
+    name = sanitize_filename("a" * 300 + ".pdf")
+    assert name == "a" * 96 + ".pdf"
+
+
+def test_name_is_sanitized_on_the_way_into_the_reference(store: LocalDocumentStore) -> None:
+    ref = store.put(PNG, kind=DocumentKind.DAMAGE_PHOTOS, declared_name="..\\..\\CON.png")
+    assert ref.original_name_sanitized == "_CON.png"
+
+
+# --- checklists -----------------------------------------------------------------------------
+
+
+def test_every_claim_type_has_a_checklist() -> None:
+    assert set(CLAIM_CHECKLISTS) == set(ClaimType)
+
+
+def test_only_theft_needs_a_police_report() -> None:
+    needing = {t for t, kinds in CLAIM_CHECKLISTS.items() if DocumentKind.POLICE_REPORT in kinds}
+    assert needing == {ClaimType.THEFT}
+
+
+def test_only_damaged_needs_damage_photos() -> None:
+    needing = {t for t, kinds in CLAIM_CHECKLISTS.items() if DocumentKind.DAMAGE_PHOTOS in kinds}
+    assert needing == {ClaimType.DAMAGED}
