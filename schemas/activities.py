@@ -8,9 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from schemas.cases import Address, Customer, FailedAttempt, RedeliveryChoice
+from schemas.documents import DocumentRef
 from schemas.enums import ContactKind, MessageStatus, ShipmentStatus
 
-RecipientRole = Literal["customer", "dispatcher", "client_contact", "driver"]
+RecipientRole = Literal["customer", "dispatcher", "client_contact", "driver", "claims_desk"]
 
 
 class Recipient(BaseModel):
@@ -46,6 +47,9 @@ class MessageRequest(BaseModel):
     to: Recipient
     context: dict[str, Any] = Field(default_factory=dict)
     link: SignedLink | None = None
+    attachments: list[DocumentRef] = Field(
+        default_factory=list, description="Stored documents to attach (e.g. a claim package)."
+    )
 
 
 class MessageResult(BaseModel):

@@ -67,6 +67,14 @@ class CaseStatus(DescribedEnum):
         "returning_to_sender",
         "The parcel is being sent back to the client shipper.",
     )
+    GATHERING_EVIDENCE = (
+        "gathering_evidence",
+        "Collecting the claim's evidence before the filing deadline.",
+    )
+    AWAITING_DECISION = (
+        "awaiting_decision",
+        "Filed with the carrier or insurer; waiting for their decision.",
+    )
     CLOSED = "closed", "Finished; the resolution says how."
     CANCELLED = "cancelled", "Cancelled by ops before it finished."
 
@@ -78,6 +86,9 @@ class CaseStatus(DescribedEnum):
 class Resolution(DescribedEnum):
     DELIVERED = "delivered", "The parcel was delivered."
     RETURNED_TO_SENDER = "returned_to_sender", "The parcel went back to the client shipper."
+    PAID = "paid", "The claim was approved and paid."
+    DENIED = "denied", "The claim was denied."
+    WITHDRAWN = "withdrawn", "The claim was withdrawn before a decision."
     CANCELLED = "cancelled", "Ops cancelled the case."
 
 

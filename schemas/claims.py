@@ -1,0 +1,126 @@
+"""The damage / loss claim case: its policy, workflow input, updates and activity contracts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from schemas.cases import Customer, Model
+from schemas.documents import ClaimPackageInput, ClaimType, DocumentKind, DocumentRef
+from schemas.enums import DescribedEnum
+
+
+class ReportedBy(DescribedEnum):
+    CUSTOMER = "customer", "The customer reported it."
+    CLIENT = "client", "The client shipper reported it."
+    OPS = "ops", "Our own staff found it."
+
+
+class ClaimDecision(DescribedEnum):
+    APPROVED = "approved", "The carrier or insurer pays the claim; the case closes as paid."
+    DENIED = "denied", "The claim is refused; the case closes as denied."
+    MORE_INFORMATION = (
+        "more_information",
+        "More evidence is needed; the case goes back to gathering it.",
+    )
+
+
+class ClaimPolicy(BaseModel):
+    """Defaults from DESIGN.md: file within 72 h of the delivery event, reminders at 24 h and
+    48 h, escalation 12 h before the deadline; decision follow-ups every 7 days."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    filing_window: timedelta = Field(timedelta(hours=72), description="Deadline after the event.")
+    reminders_after: tuple[timedelta, ...] = Field(
+        (timedelta(hours=24), timedelta(hours=48)),
+        description="Remind whoever still owes an item this long after the delivery event.",
+    )
+    escalate_before_deadline: timedelta = Field(
+        timedelta(hours=12), description="Escalate to the claims desk this long before it."
+    )
+    decision_follow_up: timedelta = Field(
+        timedelta(days=7), description="Chase the claims contact this often while waiting."
+    )
+
+
+class DamageClaimInput(Model):
+    shipment_id: str
+    client_id: str
+    depot_id: str
+    claim_type: ClaimType
+    reported_by: ReportedBy
+    delivery_event_at: AwareDatetime
+    declared_value: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    description: str = Field("", max_length=5000)
+    customer: Customer | None = None
+    driver_id: str | None = None
+    linked_case_id: str | None = Field(None, description="The failed-delivery case, if any.")
+    policy: ClaimPolicy = ClaimPolicy()
+    opened_by: str = "system"
+
+
+class AddDocumentInput(Model):
+    """The `add_document` update: a stored document for one checklist item."""
+
+    document: DocumentRef
+    by: str = "ops"
+
+
+class FileClaimInput(Model):
+    """The `file_claim` update: ops file now; every missing item needs its reason."""
+
+    missing_reasons: dict[DocumentKind, str] = Field(default_factory=dict)
+    by: str = "ops"
+
+
+class DecisionInput(Model):
+    """The `record_decision` update: the carrier's or insurer's answer."""
+
+    decision: ClaimDecision
+    amount: Decimal | None = Field(None, gt=0, max_digits=12, decimal_places=2)
+    reason: str | None = Field(None, max_length=2000)
+    requested: list[DocumentKind] = Field(
+        default_factory=list, description="more_information: the items asked for."
+    )
+    by: str = "ops"
+
+    @model_validator(mode="after")
+    def _fields_for_decision(self) -> DecisionInput:
+        if self.decision is ClaimDecision.APPROVED and self.amount is None:
+            raise ValueError("amount required when decision is approved")
+        if self.decision is ClaimDecision.DENIED and not self.reason:
+            raise ValueError("reason required when decision is denied")
+        if self.decision is ClaimDecision.MORE_INFORMATION and not self.requested:
+            raise ValueError("requested required when decision is more_information")
+        return self
+
+
+# --- activity contracts -------------------------------------------------------------------
+
+
+class GatherEvidenceRequest(BaseModel):
+    """`gather_system_evidence`: documents the system holds itself (attempt records, proof of
+    delivery or the statement that there is none), stored and returned as references."""
+
+    case_id: str
+    shipment_id: str
+    kinds: list[DocumentKind]
+
+
+class GatheredEvidence(BaseModel):
+    documents: list[DocumentRef] = Field(default_factory=list)
+
+
+class CompilePackageRequest(BaseModel):
+    """`compile_claim_package`: build the ZIP (cover sheet + documents), store it, return it."""
+
+    summary: ClaimPackageInput
+    documents: list[DocumentRef]
+
+
+class CompiledPackage(BaseModel):
+    package: DocumentRef
