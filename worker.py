@@ -15,27 +15,34 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.claims import ClaimActivities
 from activities.messaging import MessagingActivities
 from activities.records import RecordActivities
 from core.db import SessionFactory, make_engine, make_session_factory
+from core.documents import LocalDocumentStore
 from core.settings import Settings
 from core.temporal import connect
+from workflows.damage_claim import DamageClaimWorkflow
 from workflows.failed_delivery import FailedDeliveryWorkflow
 
-WORKFLOWS: Sequence[type] = (FailedDeliveryWorkflow,)
+WORKFLOWS: Sequence[type] = (FailedDeliveryWorkflow, DamageClaimWorkflow)
 
 log = logging.getLogger("casedesk.worker")
 
 
 def build_activities(settings: Settings, sessions: SessionFactory) -> list[Callable[..., Any]]:
     records = RecordActivities(sessions)
-    messaging = MessagingActivities.from_settings(settings, sessions=sessions)
+    documents = LocalDocumentStore.from_settings(settings)
+    messaging = MessagingActivities.from_settings(settings, sessions=sessions, documents=documents)
+    claims = ClaimActivities(sessions=sessions, documents=documents)
     return [
         records.record_case,
         records.record_failed_attempt,
         records.schedule_redelivery,
         records.update_shipment_status,
         messaging.send_message,
+        claims.gather_system_evidence,
+        claims.compile_claim_package,
     ]
 
 

@@ -12,7 +12,6 @@ kind), so nothing the uploader chose decides a path. The same input gives the sa
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -21,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from temporalio.exceptions import ApplicationError
 
+from activities.documents import check_integrity
 from activities.rendering import human_datetime
 from core.uploads import EXTENSIONS, sanitize_filename
 from schemas.documents import CLAIM_CHECKLISTS, ClaimPackageInput, DocumentKind, DocumentRef
 
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
-DOCUMENT_INTEGRITY = "DocumentIntegrity"  # stored bytes do not match the reference's checksum
 NO_REASON = "No reason given."
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a ZIP entry can carry
 
@@ -59,15 +57,6 @@ def _kind_order(summary: ClaimPackageInput) -> list[DocumentKind]:
     return [*checklist, *(kind for kind in DocumentKind if kind not in checklist)]
 
 
-def _check_integrity(ref: DocumentRef, data: bytes) -> None:
-    if len(data) != ref.size_bytes or hashlib.sha256(data).hexdigest() != ref.sha256:
-        raise ApplicationError(
-            f"document {ref.id} ({ref.kind.value}) does not match its checksum",
-            type=DOCUMENT_INTEGRITY,
-            non_retryable=True,
-        )
-
-
 def _missing_reason(summary: ClaimPackageInput, kind: DocumentKind) -> str:
     return summary.missing_reasons.get(kind, "").strip() or NO_REASON
 
@@ -82,7 +71,7 @@ def _place(
     placed: list[PackagedDocument] = []
     counts: dict[DocumentKind, int] = {}
     for ref, data in ranked:
-        _check_integrity(ref, data)
+        check_integrity(ref, data)
         counts[ref.kind] = counts.get(ref.kind, 0) + 1
         label = sanitize_filename(ref.original_name_sanitized)
         stem = label.rsplit(".", 1)[0] if label and "." in label else label

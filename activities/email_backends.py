@@ -8,14 +8,25 @@ show. `SendGridBackend` hands the message to SendGrid. Both raise one of two exc
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import urllib.error
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import sendgrid
 from python_http_client.exceptions import HTTPError
-from sendgrid.helpers.mail import CustomArg, From, Mail, To
+from sendgrid.helpers.mail import (
+    Attachment,
+    CustomArg,
+    Disposition,
+    FileContent,
+    FileName,
+    FileType,
+    From,
+    Mail,
+    To,
+)
 
 from core.settings import Settings
 
@@ -25,6 +36,14 @@ logger = logging.getLogger(__name__)
 # Retried (Temporal backs off) rather than failing each message for good and escalating every
 # case, until someone fixes the key.
 KEY_REJECTED_STATUSES = frozenset({401, 403})
+
+
+class EmailAttachment(NamedTuple):
+    """A file sent with the message: its bytes were checked against the document's checksum."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,7 @@ class OutgoingEmail:
     subject: str
     text: str
     html: str
+    attachments: tuple[EmailAttachment, ...] = ()
 
 
 class EmailRejected(Exception):
@@ -59,7 +79,8 @@ class EmailBackend(Protocol):
 
 
 class OutboxSink:
-    """Delivers nothing: the outbox row is the delivered message (embedded/local default)."""
+    """Delivers nothing: the outbox row is the delivered message (embedded/local default).
+    Attachments stay in the document store; the row names them."""
 
     name = "outbox"
 
@@ -99,6 +120,16 @@ class SendGridBackend:
         )
         # Comes back on SendGrid's event webhook, so a bounce can be matched to the outbox row.
         mail.custom_arg = CustomArg("message_key", email.key)
+        # add_attachment inserts at the front of the list: add them last first to keep order.
+        for attachment in reversed(email.attachments):
+            mail.add_attachment(
+                Attachment(
+                    FileContent(base64.b64encode(attachment.data).decode("ascii")),
+                    FileName(attachment.filename),
+                    FileType(attachment.content_type),
+                    Disposition("attachment"),
+                )
+            )
         return mail
 
     def _post(self, payload: dict[str, object]) -> str:

@@ -25,7 +25,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.documents import download_name, load_document
 from activities.email_backends import (
+    EmailAttachment,
     EmailBackend,
     EmailBackendUnavailable,
     EmailRejected,
@@ -36,11 +38,13 @@ from activities.errors import EMAIL_REJECTED, RECIPIENT_NOT_FOUND, TEMPLATE_ERRO
 from activities.rendering import EmailRenderer, RenderedEmail, TemplateRenderError
 from activities.sql import insert_ignore
 from core.db import SessionFactory
+from core.documents import DocumentStore, LocalDocumentStore
 from core.security import sign_link
 from core.settings import Settings
 from schemas.activities import MessageRequest, MessageResult, Recipient
+from schemas.documents import DocumentRef
 from schemas.enums import MessageStatus
-from schemas.tables import ClientContact, Depot, Driver, Message
+from schemas.tables import ClientContact, Depot, Driver, Message, TeamContact, TeamRole
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,17 @@ async def resolve_recipient(session: AsyncSession, to: Recipient) -> ResolvedRec
         if driver is None:
             raise _not_found(f"driver {to.driver_id!r} not found")
         return ResolvedRecipient(driver.email, driver.name)
+    if to.role == "claims_desk":
+        team = (
+            select(TeamContact)
+            .where(TeamContact.role == TeamRole.CLAIMS_DESK)
+            .order_by(TeamContact.name)  # type: ignore[arg-type]
+            .limit(1)
+        )
+        desk = (await session.exec(team)).first()
+        if desk is None:
+            raise _not_found("no claims desk contact on file")
+        return ResolvedRecipient(desk.email, desk.name)
     raise _not_found(f"unknown recipient role {to.role!r}")
 
 
@@ -109,8 +124,10 @@ class MessagingActivities:
         link_secret: bytes,
         public_base_url: str,
         trace_url_for: Callable[[str], str],
+        documents: DocumentStore | None = None,
     ) -> None:
         self._sessions = sessions
+        self._documents = documents
         self._renderer = renderer
         self._backend = backend
         self._link_secret = link_secret
@@ -119,9 +136,15 @@ class MessagingActivities:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, sessions: SessionFactory, backend: EmailBackend | None = None
+        cls,
+        settings: Settings,
+        *,
+        sessions: SessionFactory,
+        backend: EmailBackend | None = None,
+        documents: DocumentStore | None = None,
     ) -> MessagingActivities:
         return cls(
+            documents=documents or LocalDocumentStore.from_settings(settings),
             sessions=sessions,
             renderer=EmailRenderer(),
             backend=backend or build_backend(settings),
@@ -138,6 +161,7 @@ class MessagingActivities:
                 return self._result(row, duplicate=True)
             recipient = await resolve_recipient(session, request.to)
             rendered = self._render(request, recipient)
+            attachments = await self._attachments(request.attachments)
             content = self._content(request, recipient, rendered)
             row, claimed = await self._claim_outbox_row(session, request.key, content)
             if not claimed:  # another attempt sent it meanwhile
@@ -153,6 +177,7 @@ class MessagingActivities:
                         subject=row.subject,
                         text=row.text_body,
                         html=row.html_body,
+                        attachments=attachments,
                     )
                 )
             except EmailRejected as err:
@@ -234,6 +259,18 @@ class MessagingActivities:
         except TemplateRenderError as err:
             raise ApplicationError(str(err), type=TEMPLATE_ERROR, non_retryable=True) from None
 
+    async def _attachments(self, refs: list[DocumentRef]) -> tuple[EmailAttachment, ...]:
+        """Every attachment read and checked before the outbox row is written: a missing or
+        altered document fails the message for good and nothing is sent."""
+        return tuple(
+            [
+                EmailAttachment(
+                    download_name(ref), ref.content_type, await load_document(self._documents, ref)
+                )
+                for ref in refs
+            ]
+        )
+
     def _content(
         self, request: MessageRequest, recipient: ResolvedRecipient, rendered: RenderedEmail
     ) -> dict[str, Any]:
@@ -247,6 +284,18 @@ class MessagingActivities:
             "subject": rendered.subject[:300],
             "text_body": rendered.text,
             "html_body": rendered.html,
+            "attachments": [
+                {
+                    "id": ref.id,
+                    "kind": ref.kind.value,
+                    "name": download_name(ref),
+                    "content_type": ref.content_type,
+                    "sha256": ref.sha256,
+                    "size_bytes": ref.size_bytes,
+                }
+                for ref in request.attachments
+            ]
+            or None,
             "backend": self._backend.name,
             "status": MessageStatus.PENDING,
             "error": None,

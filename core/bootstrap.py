@@ -26,7 +26,16 @@ from core.migrate import upgrade_database
 from core.security import hash_api_key, new_api_key
 from core.settings import Settings
 from schemas.enums import ContactKind, DriverStatus, Role
-from schemas.tables import ApiKey, Client, ClientContact, Depot, Driver, PickupPoint
+from schemas.tables import (
+    ApiKey,
+    Client,
+    ClientContact,
+    Depot,
+    Driver,
+    PickupPoint,
+    TeamContact,
+    TeamRole,
+)
 
 DEV_KEY_FILENAME = "dev-api-key"
 DEV_KEY_NAME = "dev admin (make run)"
@@ -50,15 +59,18 @@ def dev_key_path(settings: Settings) -> Path:
     return settings.data_dir / DEV_KEY_FILENAME
 
 
-def demo_data() -> list[Client | ClientContact | Depot | PickupPoint | Driver]:
-    """The demo client, depot, pickup points and drivers (fictional people)."""
+DemoRow = Client | ClientContact | Depot | PickupPoint | Driver | TeamContact
+
+
+def demo_data() -> list[DemoRow]:
+    """The demo client, depot, pickup points, drivers and our claims desk (fictional people)."""
     contacts = {
         ContactKind.SHIPMENT_NOTIFICATIONS: ("Demo Shop Notifications", "shipping"),
         ContactKind.BILLING: ("Demo Shop Accounts", "accounts"),
         ContactKind.ACCOUNT_MANAGER: ("Avery Example (account manager)", "avery.example"),
         ContactKind.CLAIMS: ("Demo Insurance Claims Desk", "claims"),
     }
-    rows: list[Client | ClientContact | Depot | PickupPoint | Driver] = [
+    rows: list[DemoRow] = [
         Client(id=DEMO_CLIENT_ID, name="Demo Shop Ltd"),
         *(
             ClientContact(
@@ -109,6 +121,14 @@ def demo_data() -> list[Client | ClientContact | Depot | PickupPoint | Driver]:
         )
         for driver_id, name, local, phone in drivers
     ]
+    rows.append(
+        TeamContact(
+            role=TeamRole.CLAIMS_DESK,
+            name="Casedesk Claims Desk (demo)",
+            email="claims-desk@example.com",
+            phone="+44 20 7946 0002",
+        )
+    )
     return rows
 
 

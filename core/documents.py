@@ -5,7 +5,11 @@
 `root/<first two hex digits of the id>/<id>`, written atomically (temp file + `os.replace`)
 with mode 0600. The path is built from the generated id only, never from the client's file
 name. Calls are blocking file I/O: run them in a sync activity or a thread
-(`fastapi.concurrency.run_in_threadpool`).
+(`asyncio.to_thread`, `fastapi.concurrency.run_in_threadpool`).
+
+Evidence goes in through `put`, which checks the bytes against what the kind accepts; the
+claim packages casedesk compiles itself go in through `put_package` (ZIP only, never offered
+to uploaders).
 """
 
 from __future__ import annotations
@@ -17,10 +21,20 @@ import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from core.uploads import DEFAULT_MAX_UPLOAD_BYTES, validate_upload
+from core.uploads import (
+    DEFAULT_MAX_UPLOAD_BYTES,
+    ZIP,
+    ZIP_MAGIC,
+    UploadRejected,
+    sanitize_filename,
+    validate_upload,
+)
 from schemas.documents import DocumentKind, DocumentRef
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 
 class DocumentNotFound(LookupError):
@@ -30,6 +44,10 @@ class DocumentNotFound(LookupError):
 class DocumentStore(Protocol):
     def put(self, data: bytes, *, kind: DocumentKind, declared_name: str | None) -> DocumentRef:
         """Validate `data` by content for `kind` (UploadRejected if refused) and store it."""
+        ...
+
+    def put_package(self, data: bytes, *, name: str) -> DocumentRef:
+        """Store a compiled claim package: a ZIP (by its bytes), kind OTHER, labelled `name`."""
         ...
 
     def get(self, ref_id: str) -> bytes:
@@ -53,12 +71,32 @@ class LocalDocumentStore:
         self._root = Path(root)
         self._max_bytes = max_bytes
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalDocumentStore:
+        return cls(settings.resolved_documents_dir, max_bytes=settings.max_upload_bytes)
+
     def path_for(self, ref_id: str) -> Path:
         ref_id = _canonical_id(ref_id)
         return self._root / ref_id[:2] / ref_id
 
     def put(self, data: bytes, *, kind: DocumentKind, declared_name: str | None) -> DocumentRef:
         upload = validate_upload(data, None, declared_name, kind=kind, max_bytes=self._max_bytes)
+        return self._store(
+            data, kind=kind, content_type=upload.content_type, label=upload.sanitized_name
+        )
+
+    def put_package(self, data: bytes, *, name: str) -> DocumentRef:
+        # No size limit here: casedesk built the package, and each document in it passed the
+        # upload limit when it was stored.
+        if not data.startswith(ZIP_MAGIC):
+            raise UploadRejected("package", "a claim package must be a ZIP archive")
+        return self._store(
+            data, kind=DocumentKind.OTHER, content_type=ZIP, label=sanitize_filename(name)
+        )
+
+    def _store(
+        self, data: bytes, *, kind: DocumentKind, content_type: str, label: str | None
+    ) -> DocumentRef:
         ref_id = str(uuid.uuid4())
         path = self.path_for(ref_id)
         self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -79,9 +117,9 @@ class LocalDocumentStore:
             id=ref_id,
             kind=kind,
             sha256=hashlib.sha256(data).hexdigest(),
-            content_type=upload.content_type,
-            size_bytes=upload.size_bytes,
-            original_name_sanitized=upload.sanitized_name,
+            content_type=content_type,
+            size_bytes=len(data),
+            original_name_sanitized=label,
             stored_at=datetime.now(UTC),
         )
 

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     # in the data directory; production refuses to start without one.
     link_secret: SecretStr | None = None
 
+    # Claim evidence and compiled claim packages (the document store); <data_dir>/documents
+    # when unset.
+    documents_dir: Path | None = None
+    # The largest document an upload (or a generated document) may be.
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
         if self.environment == "production":
@@ -85,6 +91,10 @@ class Settings(BaseSettings):
     @property
     def resolved_temporal_ui_url(self) -> str:
         return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+
+    @property
+    def resolved_documents_dir(self) -> Path:
+        return self.documents_dir or self.data_dir / "documents"
 
     @cached_property
     def resolved_link_secret(self) -> bytes:

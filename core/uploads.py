@@ -23,6 +23,10 @@ WEBP = "image/webp"
 HEIC = "image/heic"
 HEIF = "image/heif"
 TEXT = "text/plain"
+# Only for the claim packages casedesk compiles itself (`DocumentStore.put_package`): uploads
+# never accept archives.
+ZIP = "application/zip"
+ZIP_MAGIC = b"PK\x03\x04"
 
 IMAGES = frozenset({PNG, JPEG, WEBP, HEIC, HEIF})
 EXTENSIONS = {
@@ -33,6 +37,7 @@ EXTENSIONS = {
     HEIC: "heic",
     HEIF: "heif",
     TEXT: "txt",
+    ZIP: "zip",
 }
 
 ALLOWED_CONTENT_TYPES: dict[DocumentKind, frozenset[str]] = {

@@ -21,6 +21,7 @@ from schemas.enums import (
     CaseStatus,
     CaseType,
     ContactKind,
+    DescribedEnum,
     DriverStatus,
     MessageStatus,
     Resolution,
@@ -86,6 +87,31 @@ class ClientContact(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     client_id: str = Field(foreign_key="clients.id", index=True, max_length=64)
     kind: ContactKind = Field(sa_type=_enum(ContactKind))
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class TeamRole(DescribedEnum):
+    """Our own teams that cases hand work to (not a client's contacts)."""
+
+    CLAIMS_DESK = (
+        "claims_desk",
+        "Our claims desk: takes over claims at risk of missing the deadline.",
+    )
+    ONBOARDING_COORDINATOR = (
+        "onboarding_coordinator",
+        "Coordinates new drivers' documents and approvals.",
+    )
+
+
+class TeamContact(SQLModel, table=True):
+    """Who answers for one of our teams; messages to the role go to the first one by name."""
+
+    __tablename__ = "team_contacts"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    role: TeamRole = Field(index=True, sa_type=_enum(TeamRole))
     name: str = Field(max_length=200)
     email: str = Field(max_length=254)
     phone: str | None = Field(default=None, max_length=40)
@@ -224,6 +250,11 @@ class Message(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None, max_length=200)
     error: str | None = Field(default=None, max_length=2000)
     send_attempts: int = 0
+    # The attached documents: [{"id", "kind", "name", "sha256"}, ...]; the bytes stay in the
+    # document store.
+    attachments: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

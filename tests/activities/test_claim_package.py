@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from activities.claim_package import DOCUMENT_INTEGRITY, build_claim_package
+from activities.claim_package import build_claim_package
+from activities.errors import DOCUMENT_INTEGRITY
 from core.documents import LocalDocumentStore
 from schemas.cases import TimelineEvent
 from schemas.documents import ClaimPackageInput, ClaimType, DocumentKind, DocumentRef

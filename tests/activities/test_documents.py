@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.documents import DocumentNotFound, LocalDocumentStore
+from core.settings import Settings
 from core.uploads import UploadRejected, detect_content_type, sanitize_filename, validate_upload
 from schemas.documents import CLAIM_CHECKLISTS, ClaimType, DocumentKind
 
@@ -216,3 +217,68 @@ def test_only_theft_needs_a_police_report() -> None:
 def test_only_damaged_needs_damage_photos() -> None:
     needing = {t for t, kinds in CLAIM_CHECKLISTS.items() if DocumentKind.DAMAGE_PHOTOS in kinds}
     assert needing == {ClaimType.DAMAGED}
+
+
+# --- compiled packages ------------------------------------------------------------------------
+
+ZIP = b"PK\x03\x04" + bytes(26) + b"cover.txt"
+
+
+def test_package_is_stored_as_a_zip_of_kind_other(store: LocalDocumentStore) -> None:
+    ref = store.put_package(ZIP, name="claim-package-SHP-1.zip")
+
+    assert (ref.kind, ref.content_type) == (DocumentKind.OTHER, "application/zip")
+    assert ref.original_name_sanitized == "claim-package-SHP-1.zip"
+    assert ref.sha256 == hashlib.sha256(ZIP).hexdigest()
+    assert store.get(ref.id) == ZIP
+
+
+@pytest.mark.parametrize(
+    "data", [PDF, PNG, b"PK\x05\x06" + bytes(18)], ids=["pdf", "png", "empty-zip"]
+)
+def test_package_that_is_not_a_zip_is_refused(store: LocalDocumentStore, data: bytes) -> None:
+    with pytest.raises(UploadRejected):
+        store.put_package(data, name="claim-package.zip")
+
+
+def test_package_name_is_sanitized_and_never_a_path(
+    store: LocalDocumentStore, tmp_path: Path
+) -> None:
+    ref = store.put_package(ZIP, name="../../etc/claim.zip")
+
+    assert ref.original_name_sanitized == "claim.zip"
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [ref.id]
+
+
+def test_package_is_not_bound_by_the_upload_limit(store: LocalDocumentStore) -> None:
+    big = ZIP + bytes(4096)  # the fixture's store takes uploads of up to 1024 bytes
+
+    assert store.put_package(big, name="big.zip").size_bytes == len(big)
+
+
+def test_uploads_never_accept_a_zip(store: LocalDocumentStore) -> None:
+    with pytest.raises(UploadRejected):
+        store.put(ZIP, kind=DocumentKind.OTHER, declared_name="package.zip")
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def test_store_from_settings_defaults_under_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path, max_upload_bytes=10)
+
+    store = LocalDocumentStore.from_settings(settings)
+    ref = store.put_package(ZIP, name="p.zip")
+
+    assert settings.resolved_documents_dir == tmp_path / "documents"
+    assert (tmp_path / "documents" / ref.id[:2] / ref.id).is_file()
+    with pytest.raises(UploadRejected, match="larger than 10 bytes"):
+        store.put(PDF, kind=DocumentKind.OTHER, declared_name=None)
+
+
+def test_documents_dir_setting_moves_the_store(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", documents_dir=elsewhere)
+
+    assert settings.resolved_documents_dir == elsewhere
+    assert settings.max_upload_bytes == 20 * 1024 * 1024

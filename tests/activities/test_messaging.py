@@ -18,9 +18,11 @@ from activities.errors import RECIPIENT_NOT_FOUND, TEMPLATE_ERROR
 from activities.messaging import MessagingActivities, resolve_recipient
 from activities.rendering import EmailRenderer
 from core.db import SessionFactory
+from core.documents import DocumentStore
 from core.security import verify_link
 from schemas.activities import MessageRequest, Recipient, SignedLink
 from schemas.enums import ContactKind, MessageStatus
+from schemas.tables import TeamContact, TeamRole
 from tests.activities.conftest import CLIENT_ID, DEPOT_ID, DRIVER_ID, outbox
 
 SECRET = b"test-link-secret-that-is-long-enough"
@@ -44,7 +46,10 @@ def backend() -> RecordingBackend:
 
 
 def messaging(
-    sessions: SessionFactory, backend: object, renderer: EmailRenderer | None = None
+    sessions: SessionFactory,
+    backend: object,
+    renderer: EmailRenderer | None = None,
+    documents: DocumentStore | None = None,
 ) -> MessagingActivities:
     return MessagingActivities(
         sessions=sessions,
@@ -53,6 +58,7 @@ def messaging(
         link_secret=SECRET,
         public_base_url="https://casedesk.example/",
         trace_url_for=lambda workflow_id: f"https://temporal.example/workflows/{workflow_id}",
+        documents=documents,
     )
 
 
@@ -226,8 +232,15 @@ async def test_recipient_is_resolved_for_each_role(
             "'billing'",
         ),
         (Recipient(role="driver", driver_id="drv-unknown"), "'drv-unknown'"),
+        (Recipient(role="claims_desk"), "claims desk"),
     ],
-    ids=["customer-without-email", "unknown-depot", "no-billing-contact", "unknown-driver"],
+    ids=[
+        "customer-without-email",
+        "unknown-depot",
+        "no-billing-contact",
+        "unknown-driver",
+        "no-claims-desk",
+    ],
 )
 async def test_missing_recipient_fails_without_retry_and_sends_nothing(
     reference_data, backend, activity_env, to, names
@@ -239,6 +252,31 @@ async def test_missing_recipient_fails_without_retry_and_sends_nothing(
     assert failure.value.non_retryable
     assert names in str(failure.value)
     assert backend.sent == [] and await outbox(reference_data) == []
+
+
+async def test_claims_desk_is_the_first_claims_desk_contact_by_name(
+    reference_data, backend, activity_env
+):
+    async with reference_data() as session:
+        session.add_all(
+            [
+                TeamContact(role=TeamRole.CLAIMS_DESK, name="Yara Claims", email="y@example.com"),
+                TeamContact(role=TeamRole.CLAIMS_DESK, name="Bea Claims", email="b@example.com"),
+                TeamContact(
+                    role=TeamRole.ONBOARDING_COORDINATOR, name="Al Onboard", email="a@example.com"
+                ),
+            ]
+        )
+        await session.commit()
+
+    result = await activity_env.run(
+        messaging(reference_data, backend).send_message, notice(Recipient(role="claims_desk"))
+    )
+
+    [row] = await outbox(reference_data)
+    assert result.recipient_email == "b@example.com"
+    assert (backend.sent[0].to_email, backend.sent[0].to_name) == ("b@example.com", "Bea Claims")
+    assert row.recipient_role == "claims_desk"
 
 
 # --- rendering ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,15 @@ from temporalio.worker import Replayer, Worker
 from temporalio.workflow import NondeterminismError
 
 from schemas.cases import CancelInput, EscalateInput, NoteInput
+from schemas.claims import DecisionInput
+from schemas.documents import DocumentKind
 from schemas.enums import CaseStatus
+from tests.workflows.claim_fakes import ClaimWorld
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.known_bad import SkipsTheAttemptRecord
+from tests.workflows.test_damage_claim import PEOPLE_ITEMS, open_claim, supply, until
 from tests.workflows.test_failed_delivery import case_input, choice, outcome, wait_for_status
+from workflows.damage_claim import DamageClaimWorkflow
 from workflows.failed_delivery import FailedDeliveryWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -79,8 +85,45 @@ async def test_record_history(time_env, task_queue, name):
     (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
+async def _claim_more_information_then_paid(env, handle) -> None:
+    await supply(handle, *PEOPLE_ITEMS)
+    await until(handle, lambda s: s.status is CaseStatus.AWAITING_DECISION)
+    await env.sleep(timedelta(days=8))  # one follow-up
+    await handle.execute_update(
+        DamageClaimWorkflow.record_decision,
+        DecisionInput(decision="more_information", requested=[DocumentKind.POLICE_REPORT]),
+    )
+    await until(handle, lambda s: s.details["round"] == 2)
+    await supply(handle, DocumentKind.POLICE_REPORT)
+    await until(handle, lambda s: s.status is CaseStatus.AWAITING_DECISION)
+    await handle.execute_update(
+        DamageClaimWorkflow.record_decision,
+        DecisionInput(decision="approved", amount=Decimal("129.90")),
+    )
+
+
+CLAIM_SCENARIOS = {"damage_claim_more_information_then_paid": _claim_more_information_then_paid}
+
+
+@pytest.mark.skipif(not os.environ.get("CASEDESK_RECORD_HISTORIES"), reason="recording only")
+@pytest.mark.parametrize("name", CLAIM_SCENARIOS)
+async def test_record_claim_history(time_env, task_queue, name):
+    world = ClaimWorld()
+    async with Worker(
+        time_env.client,
+        task_queue=task_queue,
+        workflows=[DamageClaimWorkflow],
+        activities=world.activities(),
+    ):
+        handle = await open_claim(time_env, task_queue)
+        await CLAIM_SCENARIOS[name](time_env, handle)
+        await handle.result()
+        history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
 def _histories() -> list[Path]:
-    return sorted(HISTORIES.glob("failed_delivery_*.json"))
+    return sorted(HISTORIES.glob("*.json"))
 
 
 def _load(path: Path) -> WorkflowHistory:
@@ -88,12 +131,15 @@ def _load(path: Path) -> WorkflowHistory:
 
 
 def test_histories_are_committed():
-    assert {p.stem for p in _histories()} == set(SCENARIOS)
+    assert {p.stem for p in _histories()} == set(SCENARIOS) | set(CLAIM_SCENARIOS)
 
 
 @pytest.mark.parametrize("path", _histories(), ids=lambda p: p.stem)
 async def test_committed_history_replays_against_the_current_code(path: Path):
-    replayer = Replayer(workflows=[FailedDeliveryWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[FailedDeliveryWorkflow, DamageClaimWorkflow],
+        data_converter=pydantic_data_converter,
+    )
     result = await replayer.replay_workflow(_load(path))
     assert result.replay_failure is None
 
@@ -101,4 +147,6 @@ async def test_committed_history_replays_against_the_current_code(path: Path):
 async def test_an_incompatible_change_is_caught_by_replay():
     replayer = Replayer(workflows=[SkipsTheAttemptRecord], data_converter=pydantic_data_converter)
     with pytest.raises(NondeterminismError):
-        await replayer.replay_workflow(_load(_histories()[0]))
+        await replayer.replay_workflow(
+            _load(HISTORIES / "failed_delivery_delivered_after_reminder.json")
+        )

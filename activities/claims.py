@@ -1,0 +1,174 @@
+"""Claim activities: the evidence casedesk holds itself, and the compiled claim package.
+
+Documents go to the document store and come back to the workflow as `DocumentRef`s only.
+The store does blocking file I/O, so every call to it runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import jinja2
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.claim_package import build_claim_package, claim_package_templates
+from activities.documents import load_document
+from activities.errors import DOCUMENT_REJECTED, UNKNOWN_REFERENCE
+from activities.pdf import render_pdf
+from activities.rendering import failure_reason_text, human_datetime
+from core.db import SessionFactory
+from core.documents import DocumentStore
+from core.uploads import UploadRejected
+from schemas.claims import (
+    CompiledPackage,
+    CompilePackageRequest,
+    GatheredEvidence,
+    GatherEvidenceRequest,
+)
+from schemas.documents import DocumentKind, DocumentRef
+from schemas.tables import DeliveryAttempt, Shipment
+
+SYSTEM_EVIDENCE = (DocumentKind.ATTEMPT_RECORD, DocumentKind.PROOF_OF_DELIVERY)
+"""The kinds `gather_system_evidence` can produce; others are left to people."""
+
+
+def _money(cents: int, currency: str) -> str:
+    return f"{Decimal(cents) / 100:.2f} {currency}"
+
+
+def _header(request: GatherEvidenceRequest, shipment: Shipment, as_of: datetime) -> list[str]:
+    return [
+        f"Case: {request.case_id}",
+        f"Shipment: {shipment.id}",
+        f"Client: {shipment.client_id}",
+        f"Depot: {shipment.depot_id}",
+        f"Shipment status: {shipment.status.value} ({shipment.status.description})",
+        f"Produced by casedesk from its own records as of {human_datetime(as_of)}.",
+        "",
+    ]
+
+
+def attempt_record_pdf(
+    request: GatherEvidenceRequest,
+    shipment: Shipment,
+    attempts: list[DeliveryAttempt],
+    as_of: datetime,
+) -> bytes:
+    """Every recorded failed attempt: time, number, reason, driver and the fee charged."""
+    lines = _header(request, shipment, as_of)
+    if not attempts:
+        lines.append("No failed delivery attempt is on record for this shipment.")
+    else:
+        lines.append(f"{len(attempts)} failed delivery attempt(s) on record:")
+        for attempt in attempts:
+            lines += [
+                "",
+                f"Attempt {attempt.attempt_number} at {human_datetime(attempt.attempted_at)}",
+                f"    Reason: {attempt.reason} - {failure_reason_text(attempt.reason)}",
+                f"    Driver: {attempt.driver_id}",
+                f"    Fee: {_money(attempt.fee_cents, attempt.currency)}",
+            ]
+    return render_pdf(lines, title=f"Delivery attempt record - shipment {shipment.id}")
+
+
+def no_proof_of_delivery_pdf(
+    request: GatherEvidenceRequest, shipment: Shipment, as_of: datetime
+) -> bytes:
+    """casedesk holds no signature, photo or GPS hand-over record: the carrier needs the
+    statement that there is none, with the shipment's status."""
+    lines = _header(request, shipment, as_of)
+    lines += [
+        f"No proof of delivery is on record for shipment {shipment.id} "
+        f"as of {human_datetime(as_of)}.",
+        "",
+        f"The shipment's last recorded status is {shipment.status.value}: "
+        f"{shipment.status.description}",
+        f"Failed delivery attempts recorded: {shipment.failed_attempts}.",
+        f"Shipment record last updated {human_datetime(shipment.updated_at)}.",
+    ]
+    return render_pdf(lines, title=f"Proof of delivery statement - shipment {shipment.id}")
+
+
+def _rejected(what: str, err: UploadRejected) -> ApplicationError:
+    # The store refuses the same bytes every time (too large for the limit, say): do not retry.
+    return ApplicationError(f"{what}: {err.reason}", type=DOCUMENT_REJECTED, non_retryable=True)
+
+
+class ClaimActivities:
+    """Built once in worker.py with the database sessions and the document store."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionFactory,
+        documents: DocumentStore,
+        templates: jinja2.Environment | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._documents = documents
+        self._templates = templates or claim_package_templates()
+
+    @activity.defn
+    async def gather_system_evidence(self, request: GatherEvidenceRequest) -> GatheredEvidence:
+        """Attempt records and the proof-of-delivery statement for the shipment, stored; any
+        other kind asked for is skipped (the driver, customer or ops provide those)."""
+        kinds = [kind for kind in dict.fromkeys(request.kinds) if kind in SYSTEM_EVIDENCE]
+        async with self._sessions() as session:
+            shipment = await session.get(Shipment, request.shipment_id)
+            if shipment is None:
+                raise ApplicationError(
+                    f"shipment {request.shipment_id!r} not found",
+                    type=UNKNOWN_REFERENCE,
+                    non_retryable=True,
+                )
+            attempts = await self._attempts(session, request.shipment_id)
+        as_of = datetime.now(UTC).replace(microsecond=0)
+
+        documents: list[DocumentRef] = []
+        for kind in kinds:
+            if kind is DocumentKind.ATTEMPT_RECORD:
+                data = attempt_record_pdf(request, shipment, attempts, as_of)
+                name = f"attempt-record-{shipment.id}.pdf"
+            else:
+                data = no_proof_of_delivery_pdf(request, shipment, as_of)
+                name = f"proof-of-delivery-statement-{shipment.id}.pdf"
+            try:
+                ref = await asyncio.to_thread(
+                    self._documents.put, data, kind=kind, declared_name=name
+                )
+            except UploadRejected as err:
+                raise _rejected(f"{kind.value} for {shipment.id}", err) from None
+            documents.append(ref)
+        activity.logger.info(
+            "gathered %s for %s", [ref.kind.value for ref in documents], request.case_id
+        )
+        return GatheredEvidence(documents=documents)
+
+    @activity.defn
+    async def compile_claim_package(self, request: CompilePackageRequest) -> CompiledPackage:
+        """The ZIP of the cover sheet and every document (each checked against its checksum
+        first: a missing or altered one fails for good), stored in the document store."""
+        documents = [(ref, await load_document(self._documents, ref)) for ref in request.documents]
+        package = await asyncio.to_thread(
+            build_claim_package, request.summary, documents, templates=self._templates
+        )
+        name = f"claim-package-{request.summary.shipment_id}.zip"
+        try:
+            ref = await asyncio.to_thread(self._documents.put_package, package, name=name)
+        except UploadRejected as err:
+            raise _rejected(f"claim package for {request.summary.case_id}", err) from None
+        return CompiledPackage(package=ref)
+
+    @staticmethod
+    async def _attempts(session: AsyncSession, shipment_id: str) -> list[DeliveryAttempt]:
+        statement = (
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.shipment_id == shipment_id)
+            .order_by(DeliveryAttempt.attempt_number)  # type: ignore[arg-type]
+        )
+        return list((await session.exec(statement)).all())

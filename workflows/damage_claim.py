@@ -1,0 +1,528 @@
+"""The damage / loss claim case: evidence against a filing deadline, then a decision.
+
+The filing deadline is the delivery event plus the policy's filing window (72 h). The case
+gathers what the system holds itself (attempt records, proof of delivery or the statement that
+there is none), asks the driver for damage photos and the customer for an attestation and
+proof of value by email with a signed upload link, reminds whoever still owes an item 24 h and
+48 h after the delivery event, and escalates to the claims desk 12 h before the deadline if
+anything is missing. A claim reported after the deadline is opened, marked late and escalated
+at once; a deadline that passes with items missing is escalated and the case keeps waiting for
+the evidence or for ops to file.
+
+When the checklist is complete, or ops file early and say why items are missing, the claim
+package (cover sheet + documents) is compiled and emailed to the client's claims contact.
+The case then waits for the decision, following up every 7 days: approved closes it as paid,
+denied as denied; more information sends it back to gathering. Withdrawing closes it as
+withdrawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.claims import ClaimActivities
+    from schemas.activities import MessageRequest, Recipient, SignedLink
+    from schemas.cases import CaseSnapshot, CaseState
+    from schemas.claims import (
+        AddDocumentInput,
+        ClaimDecision,
+        CompilePackageRequest,
+        DamageClaimInput,
+        DecisionInput,
+        FileClaimInput,
+        GatherEvidenceRequest,
+    )
+    from schemas.documents import (
+        CLAIM_CHECKLISTS,
+        EVIDENCE_SOURCES,
+        ClaimPackageInput,
+        DocumentKind,
+        DocumentRef,
+    )
+    from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
+
+from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
+
+INVALID_REQUEST = "InvalidRequest"
+UPLOAD_LINK = "claim-upload"
+# An upload link stays usable at least this long, even when the deadline is closer.
+MIN_LINK_LIFETIME = timedelta(hours=48)
+
+
+@workflow.defn
+class DamageClaimWorkflow(CaseWorkflow):
+    """One claim per shipment (`damage-claim-{shipment_id}`)."""
+
+    case_type = CaseType.DAMAGE_CLAIM
+
+    @workflow.init
+    def __init__(self, input: DamageClaimInput) -> None:
+        self._input = input
+        self._policy = input.policy
+        self._round = 1
+        self._anchor = input.delivery_event_at  # reminders count from here (round 1)
+        self._deadline = input.delivery_event_at + input.policy.filing_window
+        self._checklist: list[DocumentKind] = list(CLAIM_CHECKLISTS[input.claim_type])
+        self._documents: dict[DocumentKind, list[DocumentRef]] = {}
+        self._late = False
+        self._file_request: FileClaimInput | None = None
+        self._decision: DecisionInput | None = None
+        self._package: DocumentRef | None = None
+        self._filed_at: datetime | None = None
+        self._open_case(
+            business_key=input.shipment_id,
+            client_id=input.client_id,
+            subject=f"Claim for shipment {input.shipment_id}: {input.claim_type.value}",
+            details=self._details(),
+        )
+
+    @workflow.run
+    async def run(self, input: DamageClaimInput) -> CaseSnapshot:
+        self._event(
+            "opened",
+            f"Claim opened ({input.claim_type.description}) reported by {input.reported_by.value}",
+            actor=input.opened_by,
+            policy=input.policy.model_dump(mode="json"),
+            linked_case_id=input.linked_case_id,
+        )
+        self._late = workflow.now() >= self._deadline
+        self._case.details = self._details()
+        await self._sync()
+        if self._late:
+            reason = f"Reported after the filing deadline ({self._deadline.isoformat()})"
+            seq = await self._flag_escalation(reason)
+            await self._notify_escalation(reason, key=f"late-{seq}")
+        while not self._cancel_request:
+            await self._gather()
+            if self._cancel_request:
+                break
+            await self._file()
+            decision = await self._await_decision()
+            if decision is None:
+                break
+            if decision.decision is ClaimDecision.APPROVED:
+                await self._set_status(
+                    CaseStatus.CLOSED,
+                    f"Approved: {decision.amount} {self._input.currency} to be paid",
+                    actor=decision.by,
+                    resolution=Resolution.PAID,
+                )
+                break
+            if decision.decision is ClaimDecision.DENIED:
+                await self._set_status(
+                    CaseStatus.CLOSED,
+                    f"Denied: {decision.reason}",
+                    actor=decision.by,
+                    resolution=Resolution.DENIED,
+                )
+                break
+            self._reopen(decision)
+        if self._cancel_request and not self._case.status.is_terminal:
+            await self._close_cancelled()
+        return await self._finish()
+
+    # --- gathering -------------------------------------------------------------------------
+
+    def _missing(self) -> list[DocumentKind]:
+        return [kind for kind in self._checklist if not self._documents.get(kind)]
+
+    async def _gather(self) -> None:
+        """Collect evidence until the checklist is complete or ops file (or withdraw)."""
+        self._file_request = None
+        self._case.details = self._details()
+        await self._set_status(
+            CaseStatus.GATHERING_EVIDENCE,
+            f"Gathering evidence: {len(self._missing())} of {len(self._checklist)} items missing",
+            deadline_at=self._deadline,
+        )
+        system_kinds = [k for k in self._missing() if EVIDENCE_SOURCES[k] == "system"]
+        if system_kinds:
+            gathered = await workflow.execute_activity_method(
+                ClaimActivities.gather_system_evidence,
+                GatherEvidenceRequest(
+                    case_id=self._case.case_id,
+                    shipment_id=self._input.shipment_id,
+                    kinds=system_kinds,
+                ),
+                **RECORD_OPTIONS,
+            )
+            for document in gathered.documents:
+                self._add(document, by="system")
+        await self._request_evidence("request")
+
+        def ready() -> bool:
+            return not self._missing() or self._file_request is not None
+
+        follow_ups = [
+            FollowUp(self._anchor + after, f"reminder {i}", self._reminder(i))
+            for i, after in enumerate(self._policy.reminders_after, start=1)
+        ]
+        follow_ups.append(
+            FollowUp(
+                self._deadline - self._policy.escalate_before_deadline,
+                "escalate to the claims desk",
+                self._escalate_missing,
+            )
+        )
+        now = workflow.now()
+        ahead = [step for step in follow_ups if step.at > now]
+        deadline_ahead = self._deadline > now
+        done = await self._wait(
+            ready,
+            follow_ups=ahead,
+            give_up_at=self._deadline if deadline_ahead else None,
+            give_up_label="filing deadline",
+        )
+        if not done:
+            missing = ", ".join(k.value for k in self._missing())
+            reason = f"The filing deadline passed with items missing: {missing}"
+            seq = await self._flag_escalation(reason)
+            await self._notify_escalation(reason, key=f"r{self._round}/deadline-{seq}")
+            await self._wait(ready, give_up_at=None)
+
+    def _owed_by(self, source: str) -> list[DocumentKind]:
+        return [k for k in self._missing() if EVIDENCE_SOURCES[k] == source]
+
+    async def _request_evidence(self, step: str) -> None:
+        """Ask the driver and the customer for what they still owe (one email each)."""
+        link_until = max(self._deadline, workflow.now() + MIN_LINK_LIFETIME)
+
+        def template_for(who: str) -> str:
+            return (
+                f"claims/evidence_request_{who}"
+                if step == "request"
+                else "claims/evidence_reminder"
+            )
+
+        photos = self._owed_by("driver")
+        if photos and self._input.driver_id:
+            await self._send(
+                self._evidence_message(
+                    f"r{self._round}/{step}/driver",
+                    template_for("driver"),
+                    Recipient(role="driver", driver_id=self._input.driver_id),
+                    photos,
+                    link_until,
+                ),
+                describe=f"the evidence {step} to the driver",
+            )
+        customer_items = self._owed_by("customer")
+        customer = self._input.customer
+        if customer_items and customer:
+            await self._send(
+                self._evidence_message(
+                    f"r{self._round}/{step}/customer",
+                    template_for("customer"),
+                    Recipient(role="customer", email=customer.email, name=customer.name),
+                    customer_items,
+                    link_until,
+                ),
+                describe=f"the evidence {step} to the customer",
+            )
+
+    def _evidence_message(
+        self,
+        step: str,
+        template: str,
+        to: Recipient,
+        kinds: list[DocumentKind],
+        link_until: datetime,
+    ) -> MessageRequest:
+        request = self._message(
+            step,
+            template,
+            to,
+            **self._context(),
+            missing=[kind.description for kind in kinds],
+        )
+        request.link = SignedLink(
+            purpose=UPLOAD_LINK,
+            expires_at=link_until,
+            data={"kinds": [kind.value for kind in kinds], "round": self._round},
+        )
+        return request
+
+    def _reminder(self, number: int) -> Callable[[], Awaitable[None]]:
+        async def remind() -> None:
+            await self._request_evidence(f"reminder-{number}")
+
+        return remind
+
+    async def _escalate_missing(self) -> None:
+        if not self._missing():
+            return
+        hours = self._policy.escalate_before_deadline / timedelta(hours=1)
+        missing = ", ".join(k.value for k in self._missing())
+        reason = f"{hours:g} h before the filing deadline, items are missing: {missing}"
+        seq = await self._flag_escalation(reason)
+        await self._send(
+            self._message(
+                f"r{self._round}/claims-desk-{seq}",
+                "claims/claims_desk_escalation",
+                Recipient(role="claims_desk"),
+                **self._context(),
+                escalation_reason=reason,
+                missing=[k.description for k in self._missing()],
+            ),
+            describe="the escalation to the claims desk",
+        )
+
+    def _add(self, document: DocumentRef, *, by: str) -> None:
+        self._documents.setdefault(document.kind, []).append(document)
+        self._event(
+            "document_added",
+            f"{document.kind.description.split(' (')[0]} added",
+            actor=by,
+            document_id=document.id,
+            document_kind=document.kind.value,
+            sha256=document.sha256,
+        )
+        self._case.details = self._details()
+
+    # --- filing and the decision -----------------------------------------------------------
+
+    async def _file(self) -> None:
+        reasons = self._file_request.missing_reasons if self._file_request else {}
+        documents = [ref for refs in self._documents.values() for ref in refs]
+        compiled = await workflow.execute_activity_method(
+            ClaimActivities.compile_claim_package,
+            CompilePackageRequest(
+                summary=ClaimPackageInput(
+                    case_id=self._case.case_id,
+                    shipment_id=self._input.shipment_id,
+                    client_id=self._input.client_id,
+                    claim_type=self._input.claim_type,
+                    description=self._input.description,
+                    declared_value=self._input.declared_value,
+                    currency=self._input.currency,
+                    delivery_event_at=self._input.delivery_event_at,
+                    filing_deadline_at=self._deadline,
+                    late=self._late,
+                    reported_by=self._input.reported_by.value,
+                    reported_at=self._case.opened_at,
+                    compiled_at=workflow.now(),
+                    timeline=list(self._timeline),
+                    missing_reasons={k: reasons.get(k, "") for k in self._missing()},
+                ),
+                documents=documents,
+            ),
+            **RECORD_OPTIONS,
+        )
+        self._package = compiled.package
+        self._filed_at = workflow.now()
+        self._case.details = self._details()
+        filing = self._message(
+            f"r{self._round}/filed",
+            "claims/claim_filed",
+            Recipient(
+                role="client_contact",
+                client_id=self._input.client_id,
+                contact_kind=ContactKind.CLAIMS,
+            ),
+            **self._context(),
+            filed_at=self._filed_at.isoformat(),
+            missing=[f"{k.value}: {reasons.get(k, '')}" for k in self._missing()],
+        )
+        filing.attachments = [compiled.package]
+        await self._send(filing, describe="the claim package to the claims contact")
+        await self._set_status(
+            CaseStatus.AWAITING_DECISION,
+            "Filed"
+            + (f" with {len(self._missing())} items missing" if self._missing() else " complete")
+            + "; waiting for the decision",
+            actor=self._file_request.by if self._file_request else "system",
+            package_id=compiled.package.id,
+        )
+
+    async def _await_decision(self) -> DecisionInput | None:
+        """Wait for the decision, following up every `decision_follow_up`; None if withdrawn."""
+        follow_up = 0
+        while True:
+            answered = await self._wait(
+                lambda: self._decision is not None,
+                give_up_at=workflow.now() + self._policy.decision_follow_up,
+                give_up_label="follow up with the claims contact",
+            )
+            if self._cancel_request:
+                return None
+            if answered:
+                decision, self._decision = self._decision, None
+                return decision
+            follow_up += 1
+            await self._send(
+                self._message(
+                    f"r{self._round}/follow-up-{follow_up}",
+                    "claims/decision_follow_up",
+                    Recipient(
+                        role="client_contact",
+                        client_id=self._input.client_id,
+                        contact_kind=ContactKind.CLAIMS,
+                    ),
+                    **self._context(),
+                    filed_at=self._filed_at.isoformat() if self._filed_at else None,
+                    days_waiting=(workflow.now() - self._filed_at).days if self._filed_at else 0,
+                ),
+                describe=f"follow-up {follow_up} to the claims contact",
+            )
+
+    def _reopen(self, decision: DecisionInput) -> None:
+        """More information requested: those items are gathered again, with a fresh window."""
+        self._round += 1
+        self._anchor = workflow.now()
+        self._deadline = self._anchor + self._policy.filing_window
+        for kind in decision.requested:
+            if kind not in self._checklist:
+                self._checklist.append(kind)
+            self._documents.pop(kind, None)
+        self._package = None
+        self._event(
+            "more_information",
+            "More information requested: " + ", ".join(k.value for k in decision.requested),
+            actor=decision.by,
+            reason=decision.reason,
+        )
+
+    # --- messages and state ----------------------------------------------------------------
+
+    def _context(self) -> dict[str, object]:
+        inp = self._input
+        return {
+            "shipment_id": inp.shipment_id,
+            "claim_type": inp.claim_type.value,
+            "declared_value": str(inp.declared_value),
+            "currency": inp.currency,
+            "deadline": self._deadline.isoformat(),
+            "late": self._late,
+            "description": inp.description,
+        }
+
+    async def _notify_escalation(self, reason: str, *, key: str) -> None:
+        await self._send(
+            self._message(
+                key,
+                "case/escalation",
+                Recipient(role="claims_desk"),
+                **self._context(),
+                escalation_reason=reason,
+            ),
+            describe="the escalation to the claims desk",
+        )
+
+    def _details(self) -> dict[str, object]:
+        inp = self._input
+        return {
+            "shipment_id": inp.shipment_id,
+            "depot_id": inp.depot_id,
+            "claim_type": inp.claim_type.value,
+            "reported_by": inp.reported_by.value,
+            "declared_value": str(inp.declared_value),
+            "currency": inp.currency,
+            "delivery_event_at": inp.delivery_event_at.isoformat(),
+            "late": self._late,
+            "round": self._round,
+            "checklist": {
+                kind.value: "present" if self._documents.get(kind) else "missing"
+                for kind in self._checklist
+            },
+            "documents": [
+                {"id": ref.id, "kind": ref.kind.value, "sha256": ref.sha256}
+                for refs in self._documents.values()
+                for ref in refs
+            ],
+            "package_id": self._package.id if self._package else None,
+            "filed_at": self._filed_at.isoformat() if self._filed_at else None,
+            "linked_case_id": inp.linked_case_id,
+        }
+
+    def allowed_actions(self) -> list[str]:
+        actions = super().allowed_actions()
+        if self._case.status.is_terminal or self._finishing():
+            return actions
+        status = self._case.status
+        if status is CaseStatus.GATHERING_EVIDENCE and self._file_request is None:
+            actions += ["documents", "file"]
+        elif status is CaseStatus.AWAITING_DECISION and self._decision is None:
+            actions.append("decision")
+        return actions
+
+    def _finishing(self) -> bool:
+        decided = self._decision is not None and self._decision.decision in (
+            ClaimDecision.APPROVED,
+            ClaimDecision.DENIED,
+        )
+        return super()._finishing() or decided
+
+    async def _close_cancelled(self) -> None:
+        """A claim is withdrawn, not cancelled: it closes with the `withdrawn` resolution."""
+        assert self._cancel_request is not None
+        await self._set_status(
+            CaseStatus.CLOSED,
+            f"Withdrawn: {self._cancel_request.reason}",
+            actor=self._cancel_request.by,
+            resolution=Resolution.WITHDRAWN,
+        )
+
+    # --- updates ---------------------------------------------------------------------------
+
+    @workflow.update
+    async def add_document(self, upload: AddDocumentInput) -> CaseState:
+        """A stored document for a checklist item (from ops, the driver or the customer)."""
+        self._add(upload.document, by=upload.by)
+        await self._sync()
+        return self._ack()
+
+    @add_document.validator
+    def _validate_add_document(self, upload: AddDocumentInput) -> None:
+        self._require("documents")
+
+    @workflow.update
+    async def file_claim(self, request: FileClaimInput) -> CaseState:
+        """Ops file now, with the reason for every missing item."""
+        self._file_request = request
+        self._event("file_requested", "Ops asked to file now", actor=request.by)
+        return self._ack()
+
+    @file_claim.validator
+    def _validate_file_claim(self, request: FileClaimInput) -> None:
+        self._require("file")
+        unexplained = [
+            k.value for k in self._missing() if not request.missing_reasons.get(k, "").strip()
+        ]
+        if unexplained:
+            raise ApplicationError(
+                f"missing_reasons must say why each missing item is missing: "
+                f"{', '.join(unexplained)}",
+                {"field": "missing_reasons"},
+                type=INVALID_REQUEST,
+                non_retryable=True,
+            )
+
+    @workflow.update
+    async def record_decision(self, decision: DecisionInput) -> CaseState:
+        """The carrier's or insurer's decision."""
+        self._decision = decision
+        self._event(
+            "decision",
+            f"Decision: {decision.decision.description.split(';')[0]}",
+            actor=decision.by,
+            decision=decision.decision.value,
+            amount=str(decision.amount) if decision.amount is not None else None,
+            reason=decision.reason,
+        )
+        return self._ack()
+
+    @record_decision.validator
+    def _validate_record_decision(self, decision: DecisionInput) -> None:
+        self._require("decision")
+        if decision.decision is ClaimDecision.APPROVED and decision.amount is None:
+            raise ApplicationError(
+                "amount required when decision is approved",
+                {"field": "amount"},
+                type=INVALID_REQUEST,
+                non_retryable=True,
+            )
