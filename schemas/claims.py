@@ -53,14 +53,28 @@ class DamageClaimInput(Model):
     claim_type: ClaimType
     reported_by: ReportedBy
     delivery_event_at: AwareDatetime
-    declared_value: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    declared_value: Decimal | None = Field(
+        None,
+        gt=0,
+        max_digits=12,
+        decimal_places=2,
+        description="None when not declared yet (a claim opened by a failed-delivery case); "
+        "the proof of value establishes it.",
+    )
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     description: str = Field("", max_length=5000)
     customer: Customer | None = None
     driver_id: str | None = None
     linked_case_id: str | None = Field(None, description="The failed-delivery case, if any.")
     policy: ClaimPolicy = ClaimPolicy()
     opened_by: str = "system"
+
+
+    @model_validator(mode="after")
+    def _currency_with_value(self) -> DamageClaimInput:
+        if self.declared_value is not None and self.currency is None:
+            raise ValueError("currency required when declared_value is given")
+        return self
 
 
 class AddDocumentInput(Model):

@@ -117,8 +117,10 @@ class ClaimPackageInput(Model):
     client_id: str
     claim_type: ClaimType
     description: str = Field("", max_length=5000)
-    declared_value: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    declared_value: Decimal | None = Field(
+        None, ge=0, max_digits=14, decimal_places=2, description="None: not declared yet."
+    )
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     delivery_event_at: AwareDatetime
     filing_deadline_at: AwareDatetime
     late: bool = False

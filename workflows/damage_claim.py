@@ -108,7 +108,7 @@ class DamageClaimWorkflow(CaseWorkflow):
             if decision.decision is ClaimDecision.APPROVED:
                 await self._set_status(
                     CaseStatus.CLOSED,
-                    f"Approved: {decision.amount} {self._input.currency} to be paid",
+                    f"Approved: {decision.amount} {self._input.currency or ''} to be paid",
                     actor=decision.by,
                     resolution=Resolution.PAID,
                 )
@@ -394,7 +394,7 @@ class DamageClaimWorkflow(CaseWorkflow):
         return {
             "shipment_id": inp.shipment_id,
             "claim_type": inp.claim_type.value,
-            "declared_value": str(inp.declared_value),
+            "declared_value": str(inp.declared_value) if inp.declared_value else None,
             "currency": inp.currency,
             "deadline": self._deadline.isoformat(),
             "late": self._late,
@@ -420,7 +420,7 @@ class DamageClaimWorkflow(CaseWorkflow):
             "depot_id": inp.depot_id,
             "claim_type": inp.claim_type.value,
             "reported_by": inp.reported_by.value,
-            "declared_value": str(inp.declared_value),
+            "declared_value": str(inp.declared_value) if inp.declared_value else None,
             "currency": inp.currency,
             "delivery_event_at": inp.delivery_event_at.isoformat(),
             "late": self._late,

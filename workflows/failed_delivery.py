@@ -17,7 +17,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.records import RecordActivities
@@ -39,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
         RedeliveryBooked,
         RedeliveryChoice,
     )
+    from schemas.claims import DamageClaimInput, ReportedBy
+    from schemas.documents import ClaimType
     from schemas.enums import (
         CaseStatus,
         CaseType,
@@ -51,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.case import ACTION_NOT_ALLOWED, RECORD_OPTIONS, CaseWorkflow, FollowUp
+from workflows.damage_claim import DamageClaimWorkflow
 
 INVALID_REQUEST = "InvalidRequest"
 RESCHEDULE_LINK = "reschedule"
@@ -78,6 +82,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         # True from a new attempt until the customer is asked: no choice or outcome for the
         # previous attempt may slip in while the new one is being recorded.
         self._recording = False
+        self._claim_case_id: str | None = None
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
@@ -149,6 +154,8 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         if attempt.reason is FailureReason.DAMAGED and not self._damage_reported:
             self._damage_reported = True
             self._event("damage_reported", "Parcel reported damaged; flagged for a damage claim")
+            if workflow.patched("open-damage-claim"):
+                await self._open_damage_claim(attempt)
         self._case.subject = self._subject()
         self._case.details = self._details()
         inp = self._input
@@ -167,6 +174,41 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             ),
             **RECORD_OPTIONS,
         )
+
+    async def _open_damage_claim(self, attempt: FailedAttempt) -> None:
+        """A damaged parcel opens the claim for its shipment (a child workflow that outlives
+        this case), or links to the claim already open for it."""
+        inp = self._input
+        claim_id = CaseType.DAMAGE_CLAIM.workflow_id(inp.shipment_id)
+        note = f": {attempt.note}" if attempt.note else ""
+        try:
+            await workflow.start_child_workflow(
+                DamageClaimWorkflow.run,
+                DamageClaimInput(
+                    shipment_id=inp.shipment_id,
+                    client_id=inp.client_id,
+                    depot_id=inp.depot_id,
+                    claim_type=ClaimType.DAMAGED,
+                    reported_by=ReportedBy.OPS,
+                    delivery_event_at=attempt.attempted_at,
+                    description=f"Found damaged on delivery attempt {attempt.attempt_number}{note}",
+                    customer=inp.customer,
+                    driver_id=attempt.driver_id,
+                    linked_case_id=self._case.case_id,
+                    opened_by=self._case.case_id,
+                ),
+                id=claim_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+            self._event("claim_opened", f"Damage claim {claim_id} opened", claim_case_id=claim_id)
+        except WorkflowAlreadyStartedError:
+            self._event(
+                "claim_linked",
+                f"Linked to the open damage claim {claim_id}",
+                claim_case_id=claim_id,
+            )
+        self._claim_case_id = claim_id
+        self._case.details = self._details()
 
     async def _ask_customer(self) -> bool:
         """Send the reschedule link and wait for a choice (or a new attempt), reminding and
@@ -433,6 +475,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             "currency": self._policy.currency,
             "redelivery": booking.summary if booking else None,
             "redelivery_option": self._choice.option.value if self._choice else None,
+            "claim_case_id": self._claim_case_id,
         }
 
     def allowed_actions(self) -> list[str]:

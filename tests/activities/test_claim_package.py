@@ -156,6 +156,13 @@ def test_cover_states_the_claim_summary(documents: Documents) -> None:
     assert "Filed:            On time" in cover
 
 
+def test_cover_says_when_no_value_is_declared_yet(documents: Documents) -> None:
+    package = build_claim_package(summary(declared_value=None, currency=None), documents)
+    archive = open_zip(package)
+    assert "Declared value:   not declared yet" in archive.read("cover.txt").decode()
+    assert "not declared yet" in archive.read("cover.html").decode()
+
+
 def test_cover_marks_a_late_claim(documents: Documents) -> None:
     package = build_claim_package(summary(late=True), documents)
     assert "LATE: after the filing deadline" in open_zip(package).read("cover.txt").decode()

@@ -30,17 +30,20 @@ from schemas.cases import (
     NoteInput,
     RedeliveryChoice,
 )
+from schemas.claims import DamageClaimInput
 from schemas.enums import CaseStatus, FailureReason, Resolution, ShipmentStatus
 from schemas.policies import FailedDeliveryPolicy
+from tests.workflows.claim_fakes import ClaimWorld
 from tests.workflows.fakes import FakeWorld
+from workflows.damage_claim import DamageClaimWorkflow
 from workflows.failed_delivery import FailedDeliveryWorkflow
 
 HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
-def world() -> FakeWorld:
-    return FakeWorld()
+def world() -> ClaimWorld:
+    return ClaimWorld()  # the failed-delivery fakes plus the claim's (a damaged parcel opens one)
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ async def worker(
     async with Worker(
         time_env.client,
         task_queue=task_queue,
-        workflows=[FailedDeliveryWorkflow],
+        workflows=[FailedDeliveryWorkflow, DamageClaimWorkflow],
         activities=world.activities(),
     ) as running:
         yield running
@@ -348,13 +351,51 @@ async def test_later_failed_attempt_is_delivered_to_the_open_case(
     assert current.deadline_at > current.opened_at + timedelta(days=5) - HOUR
 
 
-async def test_damaged_attempt_is_flagged_for_the_claims_process(time_env, task_queue, worker):
-    handle = await open_case(
-        time_env, task_queue, case_input(unique("S"), reason=FailureReason.DAMAGED)
-    )
+async def test_a_damaged_parcel_opens_the_damage_claim_for_the_shipment(
+    time_env, task_queue, worker
+):
+    inp = case_input(unique("S"), reason=FailureReason.DAMAGED)
+    handle = await open_case(time_env, task_queue, inp)
     current = await state(handle)
+
+    claim_id = f"damage-claim-{inp.shipment_id}"
     assert current.details["damage_reported"] is True
-    assert "damage_reported" in [e.kind for e in current.timeline]
+    assert current.details["claim_case_id"] == claim_id
+    assert "claim_opened" in [e.kind for e in current.timeline]
+    claim = time_env.client.get_workflow_handle(claim_id)
+    for _ in range(200):
+        claim_state = await claim.query(DamageClaimWorkflow.state)
+        if claim_state.status is CaseStatus.GATHERING_EVIDENCE:
+            break
+        await asyncio.sleep(0.02)
+    assert claim_state.details["linked_case_id"] == handle.id
+    assert claim_state.details["claim_type"] == "damaged"
+    assert claim_state.details["declared_value"] is None
+    assert claim_state.deadline_at == inp.attempt.attempted_at + timedelta(hours=72)
+
+
+async def test_a_damaged_parcel_links_to_a_claim_already_open(time_env, task_queue, worker):
+    inp = case_input(unique("S"), reason=FailureReason.DAMAGED)
+    claim_id = f"damage-claim-{inp.shipment_id}"
+    await time_env.client.start_workflow(
+        DamageClaimWorkflow.run,
+        DamageClaimInput(
+            shipment_id=inp.shipment_id,
+            client_id=inp.client_id,
+            depot_id=inp.depot_id,
+            claim_type="damaged",
+            reported_by="customer",
+            delivery_event_at=inp.attempt.attempted_at,
+        ),
+        id=claim_id,
+        task_queue=task_queue,
+    )
+    handle = await open_case(time_env, task_queue, inp)
+    current = await state(handle)
+
+    assert current.details["claim_case_id"] == claim_id
+    assert "claim_linked" in [e.kind for e in current.timeline]
+    assert "claim_opened" not in [e.kind for e in current.timeline]
 
 
 # --- ops actions and their rules --------------------------------------------------------------
