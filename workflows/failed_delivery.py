@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -198,6 +199,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                     opened_by=self._case.case_id,
                 ),
                 id=claim_id,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # one claim per shipment
                 parent_close_policy=ParentClosePolicy.ABANDON,
             )
             self._event("claim_opened", f"Damage claim {claim_id} opened", claim_case_id=claim_id)
