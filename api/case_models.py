@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.models import SAFE_ID
 from schemas.cases import Address, Customer
+from schemas.claims import ClaimDecision, ReportedBy
+from schemas.documents import ClaimType, DocumentKind
 from schemas.enums import (
     CaseStatus,
     CaseType,
@@ -43,7 +46,53 @@ class FailedDeliveryOpen(In):
     note: str | None = Field(None, max_length=1000)
 
 
+class DamageClaimOpen(In):
+    """A damaged, lost or stolen parcel, as ops, the client or the customer report it."""
+
+    shipment_id: str = Field(
+        pattern=SAFE_ID, description="Becomes the case id `damage-claim-{shipment_id}`."
+    )
+    client_id: str = Field(min_length=1, max_length=64)
+    claim_type: ClaimType
+    reported_by: ReportedBy
+    delivery_event_at: AwareDatetime = Field(
+        description="The delivery event the claim is about (with a time zone offset); the "
+        "filing deadline runs from it."
+    )
+    declared_value: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. GBP.")
+    description: str = Field(min_length=1, max_length=5000)
+    customer: Customer | None = Field(
+        None, description="Defaults to the customer on the shipment's record, if there is one."
+    )
+    driver_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="The driver asked for damage photos; the case's depot is theirs.",
+    )
+
+
 # --- actions ------------------------------------------------------------------------------
+
+
+class FileClaimIn(In):
+    missing_reasons: dict[DocumentKind, Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=dict,
+        description="Why each checklist item still missing is missing (every one needs a "
+        "reason), e.g. {'damage_photos': 'driver off sick'}.",
+    )
+
+
+class DecisionIn(In):
+    decision: ClaimDecision
+    amount: Decimal | None = Field(
+        None, gt=0, max_digits=12, decimal_places=2, description="Required when approved."
+    )
+    reason: str | None = Field(None, max_length=2000, description="Required when denied.")
+    requested: list[DocumentKind] = Field(
+        default_factory=list, description="Required for more_information: the items asked for."
+    )
 
 
 class DeliveryOutcomeIn(In):

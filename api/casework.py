@@ -40,6 +40,7 @@ from api.errors import (
 )
 from core.settings import Settings
 from schemas.cases import CaseSnapshot, CaseState
+from schemas.enums import CaseType
 from schemas.tables import Case, Message, TimelineEntry
 
 STATE_QUERY = "state"
@@ -180,6 +181,29 @@ async def _state_after_update(
     return fresh if fresh is not None else applied
 
 
+PACKAGE_KIND = "claim_package"
+
+
+def case_documents(
+    case_type: CaseType, case_id: str, details: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The documents a case holds, as its details list them, each with its download URL: a
+    claim's evidence and, once filed, its claim package (kind `claim_package`)."""
+    if case_type is not CaseType.DAMAGE_CLAIM:
+        return []
+    listed: list[dict[str, Any]] = [
+        {"id": doc["id"], "kind": doc.get("kind"), "sha256": doc.get("sha256")}
+        for doc in details.get("documents") or []
+        if isinstance(doc, dict) and doc.get("id")
+    ]
+    package_id = details.get("package_id")
+    if package_id:
+        listed.append({"id": package_id, "kind": PACKAGE_KIND, "sha256": None})
+    for doc in listed:
+        doc["download_url"] = f"/cases/{case_id}/documents/{doc['id']}"
+    return listed
+
+
 def detail_from_state(
     state: CaseState, messages: list[CaseMessage], settings: Settings, now: datetime
 ) -> CaseDetail:
@@ -187,6 +211,7 @@ def detail_from_state(
         **_summary_fields(state, settings, now),
         details=state.details,
         allowed_actions=state.allowed_actions,
+        documents=case_documents(state.case_type, state.case_id, state.details),
         timeline=[TimelineItem.model_validate(e.model_dump()) for e in state.timeline],
         messages=messages,
         live=True,
@@ -205,6 +230,7 @@ async def detail_from_row(
         **summary_from_row(row, settings, now).model_dump(),
         details=row.details,
         allowed_actions=[],
+        documents=case_documents(row.type, row.id, row.details),
         timeline=[TimelineItem.model_validate(e, from_attributes=True) for e in entries.all()],
         messages=await case_messages(session, row.id),
         live=False,

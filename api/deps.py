@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import Problem, problem_from_temporal, temporal_call, temporal_unreachable
 from api.errors import unknown_case as unknown_case_problem
 from core.db import SessionFactory
+from core.documents import DocumentStore
 from core.security import hash_api_key
 from core.settings import Settings
 from schemas.enums import Role
@@ -44,6 +45,12 @@ def get_temporal(request: Request) -> Client:
     if client is None:  # neither injected nor built yet: the lifespan has not run
         raise temporal_unreachable()
     return client
+
+
+def get_documents(request: Request) -> DocumentStore:
+    """The document store (claim evidence and packages); blocking: call it in a thread."""
+    store: DocumentStore = request.app.state.documents
+    return store
 
 
 def now() -> datetime:
@@ -69,6 +76,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 Now = Annotated[datetime, Depends(now)]
 TimeoutsDep = Annotated[Timeouts, Depends(get_timeouts)]
+DocumentsDep = Annotated[DocumentStore, Depends(get_documents)]
 
 
 # --- auth ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from api.routes import (
     clients,
     console,
     customer,
+    damage_claims,
     depots,
     drivers,
     failed_deliveries,
@@ -32,6 +33,7 @@ from api.routes import (
     messages,
 )
 from core.db import make_engine, make_session_factory
+from core.documents import DocumentStore, LocalDocumentStore
 from core.settings import Settings
 from core.temporal import connect
 
@@ -47,6 +49,7 @@ def create_app(
     *,
     temporal: Client | None = None,
     engine: AsyncEngine | None = None,
+    documents: DocumentStore | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
 
@@ -77,6 +80,8 @@ def create_app(
     app.state.engine = None
     app.state.sessions = None
     app.state.timeouts = DEFAULT_TIMEOUTS
+    # Claim evidence: the same store the worker's activities use (settings.documents_dir).
+    app.state.documents = documents or LocalDocumentStore.from_settings(settings)
     # Autoescaped Jinja2 environment for the customer pages, built once.
     app.state.templates = Jinja2Templates(directory=PAGES_DIR)
     if engine is not None:
@@ -87,6 +92,7 @@ def create_app(
         health,
         cases,
         failed_deliveries,
+        damage_claims,
         messages,
         clients,
         depots,

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,14 @@ def sign_link(
 def verify_link(
     secret: bytes, token: str, *, purpose: str, now: datetime | None = None
 ) -> LinkClaims:
+    return verify_link_for(secret, token, purposes=(purpose,), now=now)
+
+
+def verify_link_for(
+    secret: bytes, token: str, *, purposes: Collection[str], now: datetime | None = None
+) -> LinkClaims:
+    """`verify_link` for a page that serves several purposes: the token must be signed, name
+    one of `purposes` and not be expired; `claims.purpose` says which one it is."""
     try:
         body, signature = token.split(".")
         expected = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
@@ -81,7 +90,7 @@ def verify_link(
         )
     except (ValueError, KeyError, TypeError):
         raise InvalidToken("This link is not valid.") from None
-    if claims.purpose != purpose:
+    if not isinstance(claims.purpose, str) or claims.purpose not in purposes:
         raise InvalidToken("This link is not valid for this page.")
     if claims.expires_at <= (now or datetime.now(UTC)):
         raise InvalidToken("This link has expired.")

@@ -69,7 +69,6 @@ class DamageClaimInput(Model):
     policy: ClaimPolicy = ClaimPolicy()
     opened_by: str = "system"
 
-
     @model_validator(mode="after")
     def _currency_with_value(self) -> DamageClaimInput:
         if self.declared_value is not None and self.currency is None:

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.claims import ClaimActivities
@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.claims import (
         AddDocumentInput,
         ClaimDecision,
+        CompiledPackage,
         CompilePackageRequest,
         DamageClaimInput,
         DecisionInput,
@@ -74,6 +75,9 @@ class DamageClaimWorkflow(CaseWorkflow):
         self._decision: DecisionInput | None = None
         self._package: DocumentRef | None = None
         self._filed_at: datetime | None = None
+        # Set when the package could not be built: wait for a person (a new document or a
+        # new file request) instead of compiling the same inputs again.
+        self._package_failed = False
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
@@ -101,7 +105,8 @@ class DamageClaimWorkflow(CaseWorkflow):
             await self._gather()
             if self._cancel_request:
                 break
-            await self._file()
+            if not await self._file():
+                continue  # the package could not be built (escalated): gather again
             decision = await self._await_decision()
             if decision is None:
                 break
@@ -142,21 +147,29 @@ class DamageClaimWorkflow(CaseWorkflow):
         )
         system_kinds = [k for k in self._missing() if EVIDENCE_SOURCES[k] == "system"]
         if system_kinds:
-            gathered = await workflow.execute_activity_method(
-                ClaimActivities.gather_system_evidence,
-                GatherEvidenceRequest(
-                    case_id=self._case.case_id,
-                    shipment_id=self._input.shipment_id,
-                    kinds=system_kinds,
-                ),
-                **RECORD_OPTIONS,
-            )
-            for document in gathered.documents:
-                self._add(document, by="system")
+            try:
+                gathered = await workflow.execute_activity_method(
+                    ClaimActivities.gather_system_evidence,
+                    GatherEvidenceRequest(
+                        case_id=self._case.case_id,
+                        shipment_id=self._input.shipment_id,
+                        kinds=system_kinds,
+                    ),
+                    **RECORD_OPTIONS,
+                )
+            except ActivityError as err:
+                # e.g. no shipment record: a person supplies these items instead.
+                reason = f"Could not gather the system's evidence: {err.cause}"
+                seq = await self._flag_escalation(reason)
+                await self._notify_escalation(reason, key=f"r{self._round}/gather-failed-{seq}")
+            else:
+                for document in gathered.documents:
+                    self._add(document, by="system")
         await self._request_evidence("request")
 
         def ready() -> bool:
-            return not self._missing() or self._file_request is not None
+            complete = not self._missing() and not self._package_failed
+            return complete or self._file_request is not None
 
         follow_ups = [
             FollowUp(self._anchor + after, f"reminder {i}", self._reminder(i))
@@ -273,6 +286,7 @@ class DamageClaimWorkflow(CaseWorkflow):
         )
 
     def _add(self, document: DocumentRef, *, by: str) -> None:
+        self._package_failed = False
         self._documents.setdefault(document.kind, []).append(document)
         self._event(
             "document_added",
@@ -286,33 +300,19 @@ class DamageClaimWorkflow(CaseWorkflow):
 
     # --- filing and the decision -----------------------------------------------------------
 
-    async def _file(self) -> None:
+    async def _file(self) -> bool:
+        """Compile the package and send it to the claims contact; False (escalated) when the
+        package cannot be built, e.g. a stored document is missing or corrupt."""
         reasons = self._file_request.missing_reasons if self._file_request else {}
         documents = [ref for refs in self._documents.values() for ref in refs]
-        compiled = await workflow.execute_activity_method(
-            ClaimActivities.compile_claim_package,
-            CompilePackageRequest(
-                summary=ClaimPackageInput(
-                    case_id=self._case.case_id,
-                    shipment_id=self._input.shipment_id,
-                    client_id=self._input.client_id,
-                    claim_type=self._input.claim_type,
-                    description=self._input.description,
-                    declared_value=self._input.declared_value,
-                    currency=self._input.currency,
-                    delivery_event_at=self._input.delivery_event_at,
-                    filing_deadline_at=self._deadline,
-                    late=self._late,
-                    reported_by=self._input.reported_by.value,
-                    reported_at=self._case.opened_at,
-                    compiled_at=workflow.now(),
-                    timeline=list(self._timeline),
-                    missing_reasons={k: reasons.get(k, "") for k in self._missing()},
-                ),
-                documents=documents,
-            ),
-            **RECORD_OPTIONS,
-        )
+        try:
+            compiled = await self._compile(reasons, documents)
+        except ActivityError as err:
+            reason = f"Could not compile the claim package: {err.cause}"
+            seq = await self._flag_escalation(reason)
+            await self._notify_escalation(reason, key=f"r{self._round}/package-failed-{seq}")
+            self._package_failed = True
+            return False
         self._package = compiled.package
         self._filed_at = workflow.now()
         self._case.details = self._details()
@@ -337,6 +337,35 @@ class DamageClaimWorkflow(CaseWorkflow):
             + "; waiting for the decision",
             actor=self._file_request.by if self._file_request else "system",
             package_id=compiled.package.id,
+        )
+        return True
+
+    async def _compile(
+        self, reasons: dict[DocumentKind, str], documents: list[DocumentRef]
+    ) -> CompiledPackage:
+        return await workflow.execute_activity_method(
+            ClaimActivities.compile_claim_package,
+            CompilePackageRequest(
+                summary=ClaimPackageInput(
+                    case_id=self._case.case_id,
+                    shipment_id=self._input.shipment_id,
+                    client_id=self._input.client_id,
+                    claim_type=self._input.claim_type,
+                    description=self._input.description,
+                    declared_value=self._input.declared_value,
+                    currency=self._input.currency,
+                    delivery_event_at=self._input.delivery_event_at,
+                    filing_deadline_at=self._deadline,
+                    late=self._late,
+                    reported_by=self._input.reported_by.value,
+                    reported_at=self._case.opened_at,
+                    compiled_at=workflow.now(),
+                    timeline=list(self._timeline),
+                    missing_reasons={k: reasons.get(k, "") for k in self._missing()},
+                ),
+                documents=documents,
+            ),
+            **RECORD_OPTIONS,
         )
 
     async def _await_decision(self) -> DecisionInput | None:
@@ -484,6 +513,7 @@ class DamageClaimWorkflow(CaseWorkflow):
     async def file_claim(self, request: FileClaimInput) -> CaseState:
         """Ops file now, with the reason for every missing item."""
         self._file_request = request
+        self._package_failed = False
         self._event("file_requested", "Ops asked to file now", actor=request.by)
         return self._ack()
 

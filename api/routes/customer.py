@@ -1,27 +1,40 @@
-"""The customer's reschedule page, `/r/{token}`: no login, no JavaScript.
+"""The pages behind signed links, `/r/{token}`: no login, no JavaScript.
 
-The token is signed, single-purpose and expires with the customer's window; it names the case
-and the attempt it answers. A tampered link gets a 400 page, an expired one 410; every other
-outcome is a page too, never JSON or a stack trace: `CustomerPageRoute` turns whatever the
-shared code raises (a `Problem`, a Temporal error, a bug) into the notice page with its status."""
+The token is signed, names one purpose and expires with the customer's window; it names the
+case and the attempt it answers. `reschedule` links show the reschedule form (here),
+`claim-upload` links the claim's upload form (`api/claim_page.py`). A tampered link gets a
+400 page, an expired one 410; every other outcome is a page too, never JSON or a stack trace:
+`CustomerPageRoute` (`api/pages.py`) turns whatever the shared code raises (a `Problem`, a
+Temporal error, a bug) into the notice page with its status."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
 
+from api import claim_page
 from api.casework import query_state, run_update
-from api.deps import CaseRef, Now, SessionDep, SettingsDep, TemporalDep, Timeouts, TimeoutsDep
-from api.errors import Problem, field_errors, problem_from_temporal
-from core.security import InvalidToken, LinkClaims, verify_link
+from api.deps import (
+    CaseRef,
+    DocumentsDep,
+    Now,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    Timeouts,
+    TimeoutsDep,
+)
+from api.errors import Problem, field_errors
+from api.pages import CustomerPageRoute, PageError, link_state, page_for
+from api.pages import notice as _notice
+from api.pages import render as _render
+from core.security import InvalidToken, LinkClaims, verify_link_for
 from schemas.cases import CaseState, RedeliveryChoice
 from schemas.enums import CaseStatus, RedeliveryOption, TimeWindow
 from schemas.tables import PickupPoint, Shipment
@@ -29,6 +42,12 @@ from schemas.tables import PickupPoint, Shipment
 log = logging.getLogger("casedesk.api")
 
 RESCHEDULE = "reschedule"
+PURPOSES = (RESCHEDULE, claim_page.CLAIM_UPLOAD)
+_EXPIRED = {
+    RESCHEDULE: "The time to choose a new delivery has passed. Please contact the sender.",
+    claim_page.CLAIM_UPLOAD: "The time to send documents for this claim has passed. "
+    "Please contact the sender.",
+}
 _LONG_AGO = datetime(1970, 1, 2, tzinfo=UTC)  # checks signature and purpose, not expiry
 _LABELS = {
     "option": "Your choice",
@@ -45,93 +64,25 @@ _LABELS = {
 }
 
 
-class PageError(Exception):
-    """Stop and show a page (an error, or a notice instead of the form)."""
-
-    def __init__(self, status: int, heading: str, message: str, state: CaseState | None = None):
-        super().__init__(message)
-        self.status, self.heading, self.message, self.state = status, heading, message, state
-
-
-def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
-    return request.app.state.templates.TemplateResponse(request, name, context, status_code=status)
-
-
-def _notice(request: Request, err: PageError) -> HTMLResponse:
-    status_text = err.state.status.description if err.state else None
-    context = {"heading": err.heading, "message": err.message, "status_text": status_text}
-    return _render(request, "notice.html", context, err.status)
-
-
-_TRY_AGAIN = "We cannot show your delivery right now. Please try again in a few minutes."
-
-
-def page_for(problem: Problem) -> PageError:
-    """The customer's page for a problem the shared code raised (its detail is for ops)."""
-    if problem.status == 404:
-        return PageError(404, "We could not find this delivery", "Please contact the sender.")
-    if problem.status == 409:
-        message = "This delivery cannot be changed now. Please check our latest email."
-        return PageError(409, "This delivery has moved on", message)
-    if problem.status == 504:
-        message = (
-            "We could not confirm your choice in time. It may still have been saved: please "
-            "open this link again in a few minutes to check before choosing again."
-        )
-        return PageError(504, "Please check again shortly", message)
-    if problem.status in (502, 503):
-        return PageError(problem.status, "Please try again shortly", _TRY_AGAIN)
-    message = "Something went wrong on our side. Please try again later or contact the sender."
-    return PageError(problem.status, "Sorry, this page is not available", message)
-
-
-class CustomerPageRoute(APIRoute):
-    """The customer's routes answer with a page, whatever the code under them raises."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def page_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except PageError as err:
-                return _notice(request, err)
-            except Problem as problem:
-                return _notice(request, page_for(problem))
-            except Exception as exc:  # never JSON or a stack trace for the customer
-                mapped = problem_from_temporal(exc)
-                if mapped is None:
-                    log.exception("unhandled error on %s %s", request.method, request.url.path)
-                    mapped = Problem(500, "an unexpected error occurred")
-                return _notice(request, page_for(mapped))
-
-        return page_handler
-
-
 router = APIRouter(prefix="/r", tags=["customer pages"], route_class=CustomerPageRoute)
 
 
 def _verify(settings: SettingsDep, token: str, now: datetime) -> LinkClaims:
+    """The link's claims (its purpose says which page it opens); a 400 page when it is not a
+    valid link for these pages, 410 when it has expired."""
     secret = settings.resolved_link_secret
     try:
-        verify_link(secret, token, purpose=RESCHEDULE, now=_LONG_AGO)
+        signed = verify_link_for(secret, token, purposes=PURPOSES, now=_LONG_AGO)
     except InvalidToken as err:
         raise PageError(400, "This link is not valid", err.reason) from None
     try:
-        return verify_link(secret, token, purpose=RESCHEDULE, now=now)
+        return verify_link_for(secret, token, purposes=PURPOSES, now=now)
     except InvalidToken:
-        message = "The time to choose a new delivery has passed. Please contact the sender."
-        raise PageError(410, "This link has expired", message) from None
+        raise PageError(410, "This link has expired", _EXPIRED[signed.purpose]) from None
 
 
 async def _state(temporal: TemporalDep, claims: LinkClaims, timeouts: Timeouts) -> CaseState:
-    try:
-        state = await query_state(temporal.get_workflow_handle(claims.case_id), timeouts)
-    except Problem as problem:
-        raise page_for(problem) from None
-    if state is None:  # nobody answered in time
-        raise PageError(503, "Please try again shortly", _TRY_AGAIN)
-    return state
+    return await link_state(temporal, claims, timeouts)
 
 
 def _not_waiting(state: CaseState, attempt: int) -> PageError | None:
@@ -200,7 +151,11 @@ async def _form_page(
     return _render(request, "reschedule_form.html", context, 422 if error else 200)
 
 
-@router.get("/{token}", response_class=HTMLResponse, summary="The customer's reschedule page")
+@router.get(
+    "/{token}",
+    response_class=HTMLResponse,
+    summary="The page a signed link opens: reschedule a delivery, or send claim documents",
+)
 async def reschedule_page(
     token: str,
     request: Request,
@@ -213,6 +168,8 @@ async def reschedule_page(
     try:
         claims = _verify(settings, token, now)
         state = await _state(temporal, claims, timeouts)
+        if claims.purpose == claim_page.CLAIM_UPLOAD:
+            return claim_page.upload_page(request, settings, state, claims)
         not_waiting = _not_waiting(state, int(claims.data.get("attempt", 0)))
     except PageError as err:
         return _notice(request, err)
@@ -260,7 +217,11 @@ def _confirmation(choice: RedeliveryChoice, point: PickupPoint | None) -> str:
     )
 
 
-@router.post("/{token}", response_class=HTMLResponse, summary="The customer's answer")
+@router.post(
+    "/{token}",
+    response_class=HTMLResponse,
+    summary="The answer: a reschedule choice (form), or a claim document (multipart)",
+)
 async def reschedule_answer(
     token: str,
     request: Request,
@@ -269,10 +230,16 @@ async def reschedule_answer(
     temporal: TemporalDep,
     now: Now,
     timeouts: TimeoutsDep,
+    store: DocumentsDep,
 ) -> HTMLResponse:
     try:
         claims = _verify(settings, token, now)
         state = await _state(temporal, claims, timeouts)
+        if claims.purpose == claim_page.CLAIM_UPLOAD:
+            case = CaseRef(claims.case_id, None, temporal)
+            return await claim_page.upload_answer(
+                request, settings, state, claims, case, store, timeouts
+            )
     except PageError as err:
         return _notice(request, err)
     raw = await request.form()

@@ -156,7 +156,7 @@ async def test_sendgrid_receives_each_attachment_base64_encoded(
     reference_data, store, receipt, package, fake_sendgrid: FakeSendGrid, activity_env
 ):
     backend = SendGridBackend(
-        api_key="SG.test", from_email="casedesk@example.com", host=fake_sendgrid.url, timeout=5
+        api_key="SG.test", from_email="casedesk@example.com", host=fake_sendgrid.url, timeout=30
     )
 
     await activity_env.run(

@@ -29,7 +29,7 @@ def sendgrid_backend(fake_sendgrid: FakeSendGrid) -> SendGridBackend:
         from_email="casedesk@example.com",
         from_name="casedesk",
         host=fake_sendgrid.url,
-        timeout=5,
+        timeout=30,  # generous: the suite runs on 2 busy cores; timeouts have their own test
     )
 
 

@@ -31,7 +31,16 @@ from core.db import SessionFactory, make_engine
 from core.security import hash_api_key, new_api_key
 from core.settings import Settings
 from schemas.enums import ContactKind, Role
-from schemas.tables import ApiKey, Client, ClientContact, Depot, Driver, PickupPoint
+from schemas.tables import (
+    ApiKey,
+    Client,
+    ClientContact,
+    Depot,
+    Driver,
+    PickupPoint,
+    TeamContact,
+    TeamRole,
+)
 from worker import build_worker
 
 LINK_SECRET = "test-link-secret-that-is-long-enough-0123456789"
@@ -57,7 +66,8 @@ def settings(tmp_path: Path, database_url: str, task_queue: str) -> Settings:
 
 @pytest.fixture
 async def reference_data(sessions: SessionFactory) -> None:
-    """A client with contacts, two depots with dispatchers, drivers and pickup points."""
+    """A client with contacts (including its claims address), two depots with dispatchers,
+    drivers, pickup points and our claims desk."""
     async with sessions() as session:
         session.add(Client(id=CLIENT_ID, name="Acme Retail"))
         session.add_all(
@@ -94,6 +104,15 @@ async def reference_data(sessions: SessionFactory) -> None:
                     kind=ContactKind.ACCOUNT_MANAGER,
                     name="Adam Manager",
                     email="adam@acme.example",
+                ),
+                ClientContact(
+                    client_id=CLIENT_ID,
+                    kind=ContactKind.CLAIMS,
+                    name="Carrier Claims",
+                    email="claims@carrier.example",
+                ),
+                TeamContact(
+                    role=TeamRole.CLAIMS_DESK, name="Cleo Claims", email="claims-desk@example.com"
                 ),
                 Driver(id=DRIVER_ID, name="Dee Driver", email="dee@example.com", depot_id=DEPOT_ID),
                 Driver(

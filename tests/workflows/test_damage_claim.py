@@ -350,3 +350,39 @@ async def test_a_decision_before_filing_is_refused(time_env, task_queue, worker)
             DecisionInput(decision="denied", reason="x"),
         )
     assert "'decision' is not allowed while the case is gathering_evidence" in str(err.value.cause)
+
+
+# --- failures reach a person, the case never dies ---------------------------------------------
+
+
+async def test_evidence_the_system_cannot_gather_is_escalated_and_left_to_people(
+    time_env, task_queue, worker, world
+):
+    world.gather_failure = "shipment S-x not found"
+    handle = await open_claim(time_env, task_queue, event_age=HOUR)
+    current = await until(handle, lambda s: s.escalated)
+
+    assert "Could not gather the system's evidence" in (current.escalation_reason or "")
+    assert current.status is CaseStatus.GATHERING_EVIDENCE
+    assert current.details["checklist"]["attempt_record"] == "missing"
+    assert await sent(world, "/r1/gather-failed-")
+    await supply(handle, DocumentKind.ATTEMPT_RECORD, DocumentKind.PROOF_OF_DELIVERY, *PEOPLE_ITEMS)
+    await until(handle, lambda s: s.status is CaseStatus.AWAITING_DECISION)
+
+
+async def test_a_package_that_cannot_be_built_is_escalated_and_waits_for_a_person(
+    time_env, task_queue, worker, world
+):
+    world.package_failures = 1
+    handle = await open_claim(time_env, task_queue, event_age=HOUR)
+    await supply(handle, *PEOPLE_ITEMS)
+    current = await until(
+        handle, lambda s: "compile the claim package" in (s.escalation_reason or "")
+    )
+
+    assert current.status is CaseStatus.GATHERING_EVIDENCE
+    await asyncio.sleep(0.3)
+    assert len(world.packages) == 1  # no retry loop: it waits for a person
+    await handle.execute_update(DamageClaimWorkflow.file_claim, FileClaimInput(by="ops:kim"))
+    await until(handle, lambda s: s.status is CaseStatus.AWAITING_DECISION)
+    assert len(world.packages) == 2

@@ -1,0 +1,125 @@
+"""Reading one uploaded file from a multipart form without ever holding more than the upload
+limit, and storing it in the document store.
+
+FastAPI's `UploadFile` parameters would parse the whole body before the route runs, so the
+upload routes read the form themselves: a declared `Content-Length` above the limit is refused
+before a byte is read, the body stream is cut off once it passes the limit (a chunked upload
+has no length to check), and the file part is read in chunks up to the limit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import Message, Receive
+
+from api.errors import Problem
+from core.documents import DocumentStore
+from core.uploads import UploadRejected
+from schemas.documents import DocumentKind, DocumentRef
+
+# Room for the boundaries, part headers and the small text fields around the file.
+FORM_OVERHEAD = 16 * 1024
+_CHUNK = 64 * 1024
+
+
+class UploadTooLarge(Exception):
+    """The body or the file is larger than the upload limit (nothing was stored)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"the file is larger than {max_bytes} bytes")
+        self.max_bytes = max_bytes
+        self.reason = f"the file is larger than the {max_bytes}-byte limit"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+@dataclass
+class UploadForm:
+    """The text fields of the form and the one file (None when no file part was sent)."""
+
+    fields: Mapping[str, str] = field(default_factory=dict)
+    data: bytes | None = None
+    filename: str | None = None
+    declared_type: str | None = None
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    received = 0
+
+    async def capped_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge
+        return message
+
+    return capped_receive
+
+
+async def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await upload.read(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise UploadTooLarge(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_upload_form(request: Request, *, max_bytes: int) -> UploadForm:
+    """The form of a multipart upload with one `file`; UploadTooLarge beyond `max_bytes`.
+
+    A malformed multipart body is Starlette's 400 (HTTPException); a body that is not
+    multipart reads as an empty form (the route then says which fields are missing)."""
+    limit = max_bytes + FORM_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise UploadTooLarge(max_bytes)
+    capped = Request(request.scope, _capped(request.receive, limit))
+    try:
+        form = await capped.form(max_files=1, max_fields=10, max_part_size=FORM_OVERHEAD)
+    except _BodyTooLarge:
+        raise UploadTooLarge(max_bytes) from None
+    try:
+        result = UploadForm(
+            fields={k: v.strip() for k, v in form.multi_items() if isinstance(v, str)}
+        )
+        file = form.get("file")
+        if isinstance(file, UploadFile):
+            result.data = await _read_capped(file, max_bytes)
+            result.filename = file.filename
+            result.declared_type = file.content_type
+        return result
+    finally:
+        await form.close()
+
+
+def too_large_problem(err: UploadTooLarge) -> Problem:
+    return Problem(413, f"file: {err.reason}", errors=[{"field": "file", "message": err.reason}])
+
+
+async def store_upload(
+    store: DocumentStore, data: bytes, *, kind: DocumentKind, filename: str | None
+) -> DocumentRef:
+    """Check the bytes for `kind` and store them (in a thread: the store does file I/O).
+    UploadRejected names the field and says why."""
+    return await run_in_threadpool(store.put, data, kind=kind, declared_name=filename)
+
+
+__all__ = [
+    "UploadForm",
+    "UploadRejected",
+    "UploadTooLarge",
+    "read_upload_form",
+    "store_upload",
+    "too_large_problem",
+]
