@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.claim_package import build_claim_package, claim_package_templates
 from activities.documents import load_document
-from activities.errors import DOCUMENT_REJECTED, UNKNOWN_REFERENCE
+from activities.errors import DOCUMENT_REJECTED
 from activities.pdf import render_pdf
 from activities.rendering import failure_reason_text, human_datetime
 from core.db import SessionFactory
@@ -41,21 +41,31 @@ def _money(cents: int, currency: str) -> str:
     return f"{Decimal(cents) / 100:.2f} {currency}"
 
 
-def _header(request: GatherEvidenceRequest, shipment: Shipment, as_of: datetime) -> list[str]:
+def _header(
+    request: GatherEvidenceRequest, shipment: Shipment | None, as_of: datetime
+) -> list[str]:
+    produced = f"Produced by casedesk from its own records as of {human_datetime(as_of)}."
+    if shipment is None:
+        return [
+            f"Case: {request.case_id}",
+            f"Shipment: {request.shipment_id} (casedesk holds no record of this shipment)",
+            produced,
+            "",
+        ]
     return [
         f"Case: {request.case_id}",
         f"Shipment: {shipment.id}",
         f"Client: {shipment.client_id}",
         f"Depot: {shipment.depot_id}",
         f"Shipment status: {shipment.status.value} ({shipment.status.description})",
-        f"Produced by casedesk from its own records as of {human_datetime(as_of)}.",
+        produced,
         "",
     ]
 
 
 def attempt_record_pdf(
     request: GatherEvidenceRequest,
-    shipment: Shipment,
+    shipment: Shipment | None,
     attempts: list[DeliveryAttempt],
     as_of: datetime,
 ) -> bytes:
@@ -73,15 +83,22 @@ def attempt_record_pdf(
                 f"    Driver: {attempt.driver_id}",
                 f"    Fee: {_money(attempt.fee_cents, attempt.currency)}",
             ]
-    return render_pdf(lines, title=f"Delivery attempt record - shipment {shipment.id}")
+    return render_pdf(lines, title=f"Delivery attempt record - shipment {request.shipment_id}")
 
 
 def no_proof_of_delivery_pdf(
-    request: GatherEvidenceRequest, shipment: Shipment, as_of: datetime
+    request: GatherEvidenceRequest, shipment: Shipment | None, as_of: datetime
 ) -> bytes:
     """casedesk holds no signature, photo or GPS hand-over record: the carrier needs the
     statement that there is none, with the shipment's status."""
     lines = _header(request, shipment, as_of)
+    title = f"Proof of delivery statement - shipment {request.shipment_id}"
+    if shipment is None:
+        lines.append(
+            f"No proof of delivery is on record for shipment {request.shipment_id} "
+            f"as of {human_datetime(as_of)}: casedesk has no record of the shipment."
+        )
+        return render_pdf(lines, title=title)
     lines += [
         f"No proof of delivery is on record for shipment {shipment.id} "
         f"as of {human_datetime(as_of)}.",
@@ -91,7 +108,7 @@ def no_proof_of_delivery_pdf(
         f"Failed delivery attempts recorded: {shipment.failed_attempts}.",
         f"Shipment record last updated {human_datetime(shipment.updated_at)}.",
     ]
-    return render_pdf(lines, title=f"Proof of delivery statement - shipment {shipment.id}")
+    return render_pdf(lines, title=title)
 
 
 def _rejected(what: str, err: UploadRejected) -> ApplicationError:
@@ -119,13 +136,9 @@ class ClaimActivities:
         other kind asked for is skipped (the driver, customer or ops provide those)."""
         kinds = [kind for kind in dict.fromkeys(request.kinds) if kind in SYSTEM_EVIDENCE]
         async with self._sessions() as session:
+            # No shipment record (a claim for a parcel we never attempted) is itself the
+            # system's evidence: the statements say so instead of failing the claim.
             shipment = await session.get(Shipment, request.shipment_id)
-            if shipment is None:
-                raise ApplicationError(
-                    f"shipment {request.shipment_id!r} not found",
-                    type=UNKNOWN_REFERENCE,
-                    non_retryable=True,
-                )
             attempts = await self._attempts(session, request.shipment_id)
         as_of = datetime.now(UTC).replace(microsecond=0)
 
@@ -133,16 +146,16 @@ class ClaimActivities:
         for kind in kinds:
             if kind is DocumentKind.ATTEMPT_RECORD:
                 data = attempt_record_pdf(request, shipment, attempts, as_of)
-                name = f"attempt-record-{shipment.id}.pdf"
+                name = f"attempt-record-{request.shipment_id}.pdf"
             else:
                 data = no_proof_of_delivery_pdf(request, shipment, as_of)
-                name = f"proof-of-delivery-statement-{shipment.id}.pdf"
+                name = f"proof-of-delivery-statement-{request.shipment_id}.pdf"
             try:
                 ref = await asyncio.to_thread(
                     self._documents.put, data, kind=kind, declared_name=name
                 )
             except UploadRejected as err:
-                raise _rejected(f"{kind.value} for {shipment.id}", err) from None
+                raise _rejected(f"{kind.value} for {request.shipment_id}", err) from None
             documents.append(ref)
         activity.logger.info(
             "gathered %s for %s", [ref.kind.value for ref in documents], request.case_id

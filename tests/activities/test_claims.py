@@ -14,7 +14,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.claims import ClaimActivities
-from activities.errors import DOCUMENT_INTEGRITY, DOCUMENT_MISSING, UNKNOWN_REFERENCE
+from activities.errors import DOCUMENT_INTEGRITY, DOCUMENT_MISSING
 from activities.rendering import human_datetime
 from core.db import SessionFactory
 from core.documents import LocalDocumentStore
@@ -192,16 +192,18 @@ async def test_nothing_to_gather_stores_nothing(claims, tmp_path, activity_env):
     assert not (tmp_path / "documents").exists()
 
 
-async def test_unknown_shipment_fails_without_retry(claims, activity_env):
-    with pytest.raises(ApplicationError) as failure:
-        await activity_env.run(
-            claims.gather_system_evidence,
-            gather(DocumentKind.ATTEMPT_RECORD, shipment_id="SHP-404"),
-        )
+async def test_a_shipment_without_a_record_gets_statements_saying_so(claims, store, activity_env):
+    gathered = await activity_env.run(
+        claims.gather_system_evidence,
+        gather(DocumentKind.ATTEMPT_RECORD, DocumentKind.PROOF_OF_DELIVERY, shipment_id="SHP-404"),
+    )
 
-    assert failure.value.type == UNKNOWN_REFERENCE
-    assert failure.value.non_retryable
-    assert "SHP-404" in str(failure.value)
+    attempt_record, statement = gathered.documents
+    attempt_text = pdf_text(store.get(attempt_record.id))
+    statement_text = pdf_text(store.get(statement.id))
+    assert "Shipment: SHP-404 (casedesk holds no record of this shipment)" in attempt_text
+    assert "No failed delivery attempt is on record for this shipment." in attempt_text
+    assert any("casedesk has no record of the shipment" in line for line in statement_text)
 
 
 # --- compile_claim_package ------------------------------------------------------------------
