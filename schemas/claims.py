@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from schemas.cases import Customer, Model
 from schemas.documents import ClaimPackageInput, ClaimType, DocumentKind, DocumentRef
 from schemas.enums import DescribedEnum
+from schemas.policies import ClaimPolicy
 
 
 class ReportedBy(DescribedEnum):
@@ -24,25 +24,6 @@ class ClaimDecision(DescribedEnum):
     MORE_INFORMATION = (
         "more_information",
         "More evidence is needed; the case goes back to gathering it.",
-    )
-
-
-class ClaimPolicy(BaseModel):
-    """Defaults from DESIGN.md: file within 72 h of the delivery event, reminders at 24 h and
-    48 h, escalation 12 h before the deadline; decision follow-ups every 7 days."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    filing_window: timedelta = Field(timedelta(hours=72), description="Deadline after the event.")
-    reminders_after: tuple[timedelta, ...] = Field(
-        (timedelta(hours=24), timedelta(hours=48)),
-        description="Remind whoever still owes an item this long after the delivery event.",
-    )
-    escalate_before_deadline: timedelta = Field(
-        timedelta(hours=12), description="Escalate to the claims desk this long before it."
-    )
-    decision_follow_up: timedelta = Field(
-        timedelta(days=7), description="Chase the claims contact this often while waiting."
     )
 
 

@@ -51,8 +51,28 @@ class FailedDeliveryPolicy(BaseModel):
         return self
 
 
+class ClaimPolicy(BaseModel):
+    """Defaults from DESIGN.md: file within 72 h of the delivery event, reminders at 24 h and
+    48 h, escalation 12 h before the deadline; decision follow-ups every 7 days."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    filing_window: timedelta = Field(timedelta(hours=72), description="Deadline after the event.")
+    reminders_after: tuple[timedelta, ...] = Field(
+        (timedelta(hours=24), timedelta(hours=48)),
+        description="Remind whoever still owes an item this long after the delivery event.",
+    )
+    escalate_before_deadline: timedelta = Field(
+        timedelta(hours=12), description="Escalate to the claims desk this long before it."
+    )
+    decision_follow_up: timedelta = Field(
+        timedelta(days=7), description="Chase the claims contact this often while waiting."
+    )
+
+
 POLICY_TYPES: dict[CaseType, type[BaseModel]] = {
     CaseType.FAILED_DELIVERY: FailedDeliveryPolicy,
+    CaseType.DAMAGE_CLAIM: ClaimPolicy,
 }
 
 

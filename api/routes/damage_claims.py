@@ -39,13 +39,13 @@ from core.uploads import ZIP, ZIP_MAGIC, detect_content_type
 from schemas.cases import Customer
 from schemas.claims import (
     AddDocumentInput,
-    ClaimPolicy,
     DamageClaimInput,
     DecisionInput,
     FileClaimInput,
 )
 from schemas.documents import DocumentKind, DocumentRef
 from schemas.enums import CaseStatus, CaseType
+from schemas.policies import resolve_policy
 from schemas.tables import Case, Client, Driver, Shipment
 from workflows.damage_claim import DamageClaimWorkflow
 
@@ -112,9 +112,7 @@ async def _claim_input(
         customer=body.customer or _shipment_customer(shipment),
         driver_id=driver.id if driver else None,
         linked_case_id=linked.id if linked else None,
-        # The default policy for every client: unlike failed deliveries, a client's
-        # `policy_overrides` (resolve_policy) are not applied to claims yet.
-        policy=ClaimPolicy(),
+        policy=resolve_policy(CaseType.DAMAGE_CLAIM, client.policy_overrides),
         opened_by=opened_by,
     )
 
@@ -125,8 +123,8 @@ async def _claim_input(
     summary="Open a damage or loss claim",
     description="The filing deadline is the delivery event plus the filing window (72 h); a "
     "claim reported after it is still opened, marked late and escalated at once. The depot "
-    "is the driver's, else the shipment record's. The client's policy overrides do not "
-    "apply to claims yet: every claim runs on the default claim policy.",
+    "is the driver's, else the shipment record's. The claim runs on the client's claim "
+    "policy (`policy_overrides.damage_claim`) over the defaults.",
     responses={200: {"description": "The shipment already has a claim; it is returned."}},
 )
 async def open_damage_claim(

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from core.settings import Settings
+from schemas.tables import Client
 from tests.api.claims import (
     EXE,
     MAX_UPLOAD,
@@ -19,7 +20,7 @@ from tests.api.claims import (
     png,
     wait_until,
 )
-from tests.api.conftest import OTHER_DEPOT_ID, OTHER_DRIVER_ID, Api, assert_problem
+from tests.api.conftest import CLIENT_ID, OTHER_DEPOT_ID, OTHER_DRIVER_ID, Api, assert_problem
 
 REASONS = {
     "damage_photos": "The driver left before taking photos.",
@@ -93,6 +94,25 @@ async def test_opening_a_claim_is_201_and_a_repeat_returns_it_with_200(api: Api,
     assert again.status_code == 200, again.text
     assert again.json()["case_id"] == case_id
     assert "location" not in again.headers
+
+
+async def test_the_clients_claim_policy_sets_the_filing_window(api: Api, sessions):
+    async with sessions() as session:
+        client = await session.get(Client, CLIENT_ID)
+        assert client is not None
+        client.policy_overrides = {"damage_claim": {"filing_window": "PT48H"}}
+        session.add(client)
+        await session.commit()
+    body = claim()
+
+    response = await api.post("/cases/damage-claims", json=body)
+
+    assert response.status_code == 201, response.text
+    detail = await wait_until(
+        api, response.json()["case_id"], lambda b: b["status"] == "gathering_evidence", "gathered"
+    )
+    event = datetime.fromisoformat(body["delivery_event_at"])
+    assert datetime.fromisoformat(detail["deadline_at"]) == event + timedelta(hours=48)
 
 
 async def test_the_customer_defaults_to_the_shipment_record(api: Api, sessions):
