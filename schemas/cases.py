@@ -22,7 +22,7 @@ from schemas.enums import (
     Resolution,
     TimeWindow,
 )
-from schemas.policies import FailedDeliveryPolicy
+from schemas.policies import ClaimPolicy, FailedDeliveryPolicy
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Text = Field(min_length=1, max_length=200)
@@ -83,6 +83,10 @@ class FailedDeliveryInput(Model):
     address: Address
     attempt: FailedAttempt
     policy: FailedDeliveryPolicy = FailedDeliveryPolicy()
+    claim_policy: ClaimPolicy = Field(
+        default_factory=ClaimPolicy,
+        description="The client's claim policy, for the claim a damaged parcel opens.",
+    )
     opened_by: str = "system"
 
 

@@ -196,6 +196,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                     customer=inp.customer,
                     driver_id=attempt.driver_id,
                     linked_case_id=self._case.case_id,
+                    policy=inp.claim_policy,
                     opened_by=self._case.case_id,
                 ),
                 id=claim_id,

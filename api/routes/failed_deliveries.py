@@ -38,8 +38,9 @@ async def _case_input(
         raise invalid_fields(errors)
     try:
         policy = resolve_policy(CaseType.FAILED_DELIVERY, client.policy_overrides)
+        claim_policy = resolve_policy(CaseType.DAMAGE_CLAIM, client.policy_overrides)
     except ValidationError:
-        message = f"client '{client.id}' has an invalid failed_delivery policy override"
+        message = f"client '{client.id}' has an invalid policy override"
         raise invalid_fields([{"field": "client_id", "message": message}]) from None
     return FailedDeliveryInput(
         shipment_id=body.shipment_id,
@@ -49,6 +50,7 @@ async def _case_input(
         address=body.address,
         attempt=_attempt(body),
         policy=policy,
+        claim_policy=claim_policy,
         opened_by=opened_by,
     )
 

@@ -32,7 +32,7 @@ from schemas.cases import (
 )
 from schemas.claims import DamageClaimInput
 from schemas.enums import CaseStatus, FailureReason, Resolution, ShipmentStatus
-from schemas.policies import FailedDeliveryPolicy
+from schemas.policies import ClaimPolicy, FailedDeliveryPolicy
 from tests.workflows.claim_fakes import ClaimWorld
 from tests.workflows.fakes import FakeWorld
 from workflows.damage_claim import DamageClaimWorkflow
@@ -372,6 +372,22 @@ async def test_a_damaged_parcel_opens_the_damage_claim_for_the_shipment(
     assert claim_state.details["claim_type"] == "damaged"
     assert claim_state.details["declared_value"] is None
     assert claim_state.deadline_at == inp.attempt.attempted_at + timedelta(hours=72)
+
+
+async def test_the_claim_a_damaged_parcel_opens_runs_on_the_clients_claim_policy(
+    time_env, task_queue, worker
+):
+    inp = case_input(unique("S"), reason=FailureReason.DAMAGED).model_copy(
+        update={"claim_policy": ClaimPolicy(filing_window=timedelta(hours=48))}
+    )
+    await open_case(time_env, task_queue, inp)
+    claim = time_env.client.get_workflow_handle(f"damage-claim-{inp.shipment_id}")
+    for _ in range(200):
+        claim_state = await claim.query(DamageClaimWorkflow.state)
+        if claim_state.deadline_at is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert claim_state.deadline_at == inp.attempt.attempted_at + timedelta(hours=48)
 
 
 async def test_a_damaged_parcel_links_to_a_claim_already_open(time_env, task_queue, worker):
