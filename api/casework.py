@@ -12,12 +12,14 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
+    Client,
     RPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.exceptions import TemporalError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.case_models import CaseDetail, CaseMessage, CaseSummary, TimelineItem
@@ -39,8 +41,9 @@ from api.errors import (
     unknown_case,
 )
 from core.settings import Settings
+from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, ESCALATED
 from schemas.cases import CaseSnapshot, CaseState
-from schemas.enums import CaseType
+from schemas.enums import CaseStatus, CaseType
 from schemas.tables import Case, Message, TimelineEntry
 
 STATE_QUERY = "state"
@@ -101,6 +104,43 @@ async def case_messages(session: AsyncSession, case_id: str) -> list[CaseMessage
         select(Message).where(Message.case_id == case_id).order_by(col(Message.created_at))
     )
     return [CaseMessage.model_validate(row, from_attributes=True) for row in rows.all()]
+
+
+async def start_case(
+    temporal: Client,
+    run: Any,
+    case_input: BaseModel,
+    *,
+    case_type: CaseType,
+    case_id: str,
+    client_id: str,
+    task_queue: str,
+    deadline: datetime | None = None,
+) -> bool:
+    """Start a case's workflow, its search attributes set from the first moment (so the
+    Temporal UI can filter it before the worker has run). False when the business key
+    already has a case: one case per key, ever (REJECT_DUPLICATE)."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(CASE_TYPE, case_type.value),
+        SearchAttributePair(CASE_STATUS, CaseStatus.OPEN.value),
+        SearchAttributePair(CLIENT_ID, client_id),
+        SearchAttributePair(ESCALATED, False),
+    ]
+    if deadline is not None:
+        pairs.append(SearchAttributePair(DEADLINE_AT, deadline))
+    try:
+        with temporal_call():
+            await temporal.start_workflow(
+                run,
+                case_input,
+                id=case_id,
+                task_queue=task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(pairs),
+            )
+    except WorkflowAlreadyStartedError:
+        return False
+    return True
 
 
 _CALLER_ERRORS = (

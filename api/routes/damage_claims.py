@@ -17,14 +17,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.documents import download_name
 from api.case_models import CaseDetail, DamageClaimOpen, DecisionIn, FileClaimIn
-from api.casework import CaseReader, Reader, query_state, require_state, run_update
+from api.casework import CaseReader, Reader, query_state, require_state, run_update, start_case
 from api.deps import CaseRef, CurrentCase, DocumentsDep, OpsKey, TemporalDep, ViewerKey
-from api.errors import Problem, invalid, invalid_fields, temporal_call, temporal_unreachable
+from api.errors import Problem, invalid, invalid_fields, temporal_unreachable
 from api.routes.cases import Act
 from api.uploads import (
     UploadRejected,
@@ -34,7 +32,6 @@ from api.uploads import (
     too_large_problem,
 )
 from core.documents import DocumentNotFound
-from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, ESCALATED
 from core.uploads import ZIP, ZIP_MAGIC, detect_content_type
 from schemas.cases import Customer
 from schemas.claims import (
@@ -137,25 +134,17 @@ async def open_damage_claim(
     case_input = await _claim_input(body, reader, f"ops:{key.name}")
     case = CaseRef(CLAIM.workflow_id(body.shipment_id), None, temporal)
     deadline = case_input.delivery_event_at + case_input.policy.filing_window
-    try:
-        with temporal_call():
-            await temporal.start_workflow(
-                DamageClaimWorkflow.run,
-                case_input,
-                id=case.case_id,
-                task_queue=reader.settings.temporal_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(CASE_TYPE, CLAIM.value),
-                        SearchAttributePair(CASE_STATUS, CaseStatus.OPEN.value),
-                        SearchAttributePair(CLIENT_ID, case_input.client_id),
-                        SearchAttributePair(DEADLINE_AT, deadline),
-                        SearchAttributePair(ESCALATED, False),
-                    ]
-                ),
-            )
-    except WorkflowAlreadyStartedError:
+    started = await start_case(
+        temporal,
+        DamageClaimWorkflow.run,
+        case_input,
+        case_type=CLAIM,
+        case_id=case.case_id,
+        client_id=case_input.client_id,
+        task_queue=reader.settings.temporal_task_queue,
+        deadline=deadline,
+    )
+    if not started:
         # One claim per shipment: a repeat (or a second report) gets the existing case.
         response.status_code = status.HTTP_200_OK
         return await reader.detail(case)

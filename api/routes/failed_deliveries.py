@@ -6,14 +6,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 from pydantic import ValidationError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.case_models import CaseDetail, FailedDeliveryOpen
-from api.casework import CaseReader, Reader, query_state, run_update
+from api.casework import CaseReader, Reader, query_state, run_update, start_case
 from api.deps import CaseRef, OpsKey, SessionDep, TemporalDep
-from api.errors import Problem, invalid_fields, temporal_call, temporal_unreachable
-from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, ESCALATED
+from api.errors import Problem, invalid_fields, temporal_unreachable
 from schemas.cases import FailedAttempt, FailedAttemptReport, FailedDeliveryInput
 from schemas.enums import CaseStatus, CaseType
 from schemas.policies import resolve_policy
@@ -82,24 +79,16 @@ async def open_failed_delivery(
     case_input = await _case_input(body, reader.session, by)
     case_type = CaseType.FAILED_DELIVERY
     case = CaseRef(case_type.workflow_id(body.shipment_id), None, temporal)
-    try:
-        with temporal_call():
-            await temporal.start_workflow(
-                FailedDeliveryWorkflow.run,
-                case_input,
-                id=case.case_id,
-                task_queue=reader.settings.temporal_task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(CASE_TYPE, case_type.value),
-                        SearchAttributePair(CASE_STATUS, CaseStatus.OPEN.value),
-                        SearchAttributePair(CLIENT_ID, case_input.client_id),
-                        SearchAttributePair(ESCALATED, False),
-                    ]
-                ),
-            )
-    except WorkflowAlreadyStartedError:
+    started = await start_case(
+        temporal,
+        FailedDeliveryWorkflow.run,
+        case_input,
+        case_type=case_type,
+        case_id=case.case_id,
+        client_id=case_input.client_id,
+        task_queue=reader.settings.temporal_task_queue,
+    )
+    if not started:
         response.status_code = status.HTTP_200_OK
         return await _existing_case(case, body, by, reader)
 
