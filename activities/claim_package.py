@@ -21,9 +21,8 @@ from typing import Any
 
 import jinja2
 
-from activities.documents import check_integrity
+from activities.documents import check_integrity, download_name
 from activities.rendering import human_datetime
-from core.uploads import EXTENSIONS, sanitize_filename
 from schemas.documents import CLAIM_CHECKLISTS, ClaimPackageInput, DocumentKind, DocumentRef
 
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -73,10 +72,7 @@ def _place(
     for ref, data in ranked:
         check_integrity(ref, data)
         counts[ref.kind] = counts.get(ref.kind, 0) + 1
-        label = sanitize_filename(ref.original_name_sanitized)
-        stem = label.rsplit(".", 1)[0] if label and "." in label else label
-        extension = EXTENSIONS.get(ref.content_type, "bin")
-        name = f"{counts[ref.kind]}-{stem or ref.kind.value}.{extension}"
+        name = f"{counts[ref.kind]}-{download_name(ref)}"
         placed.append(PackagedDocument(ref, data, f"documents/{ref.kind.value}/{name}"))
     return placed
 

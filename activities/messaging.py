@@ -36,7 +36,7 @@ from activities.email_backends import (
 )
 from activities.errors import EMAIL_REJECTED, RECIPIENT_NOT_FOUND, TEMPLATE_ERROR
 from activities.rendering import EmailRenderer, RenderedEmail, TemplateRenderError
-from activities.sql import insert_ignore
+from activities.sql import clip, insert_ignore
 from core.db import SessionFactory
 from core.documents import DocumentStore, LocalDocumentStore
 from core.security import sign_link
@@ -106,10 +106,6 @@ async def resolve_recipient(session: AsyncSession, to: Recipient) -> ResolvedRec
             raise _not_found("no claims desk contact on file")
         return ResolvedRecipient(desk.email, desk.name)
     raise _not_found(f"unknown recipient role {to.role!r}")
-
-
-def _clip(text: str | None, length: int) -> str | None:
-    return None if text is None else text[:length]
 
 
 class MessagingActivities:
@@ -182,19 +178,19 @@ class MessagingActivities:
                 )
             except EmailRejected as err:
                 row.status = MessageStatus.FAILED
-                row.error = _clip(str(err), 2000)
+                row.error = clip(str(err), 2000)
                 session.add(row)
                 await session.commit()
                 raise ApplicationError(str(err), type=EMAIL_REJECTED, non_retryable=True) from None
             except EmailBackendUnavailable as err:
-                row.error = _clip(f"attempt {row.send_attempts}: {err}", 2000)
+                row.error = clip(f"attempt {row.send_attempts}: {err}", 2000)
                 session.add(row)
                 await session.commit()
                 raise  # retryable: the row stays pending and the next attempt reuses it
 
             row.status = MessageStatus.SENT
             row.sent_at = datetime.now(UTC)
-            row.provider_message_id = _clip(provider_id, 200) or None
+            row.provider_message_id = clip(provider_id, 200) or None
             row.error = None
             session.add(row)
             await session.commit()
@@ -279,7 +275,7 @@ class MessagingActivities:
             "case_id": request.case_id,
             "template": request.template,
             "recipient_role": request.to.role,
-            "recipient_name": _clip(recipient.name, 200),
+            "recipient_name": clip(recipient.name, 200),
             "recipient_email": recipient.email,
             "subject": rendered.subject[:300],
             "text_body": rendered.text,

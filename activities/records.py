@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import UNKNOWN_REFERENCE
 from activities.redelivery import plan_redelivery
-from activities.sql import insert_ignore
+from activities.sql import clip, insert_ignore
 from core.db import SessionFactory
 from schemas.activities import AttemptRecord, RedeliveryBooking, ShipmentStatusUpdate
 from schemas.cases import CaseRecord, CaseSnapshot, RedeliveryBooked
@@ -53,16 +53,6 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-@overload
-def _clip(text: str, length: int) -> str: ...
-@overload
-def _clip(text: str | None, length: int) -> str | None: ...
-def _clip(text: str | None, length: int) -> str | None:
-    """The index is a projection: a long text is cut to its column rather than failing the
-    write forever on PostgreSQL (SQLite would not notice)."""
-    return None if text is None else text[:length]
-
-
 def _case_columns(snapshot: CaseSnapshot) -> dict[str, Any]:
     return {
         "type": snapshot.case_type,
@@ -70,14 +60,14 @@ def _case_columns(snapshot: CaseSnapshot) -> dict[str, Any]:
         "resolution": snapshot.resolution,
         "business_key": snapshot.business_key,
         "client_id": snapshot.client_id,
-        "subject": _clip(snapshot.subject, 300),
+        "subject": clip(snapshot.subject, 300),
         "opened_at": _utc(snapshot.opened_at),
         "closed_at": _utc(snapshot.closed_at),
         "deadline_at": _utc(snapshot.deadline_at),
         "escalated": snapshot.escalated,
-        "escalation_reason": _clip(snapshot.escalation_reason, 1000),
-        "assignee": _clip(snapshot.assignee, 200),
-        "next_step": _clip(snapshot.next_step, 300),
+        "escalation_reason": clip(snapshot.escalation_reason, 1000),
+        "assignee": clip(snapshot.assignee, 200),
+        "next_step": clip(snapshot.next_step, 300),
         "next_step_at": _utc(snapshot.next_step_at),
         "details": snapshot.model_dump(mode="json")["details"],
         "version": snapshot.version,
@@ -128,9 +118,9 @@ class RecordActivities:
                                 "case_id": snapshot.case_id,
                                 "seq": event.seq,
                                 "at": _utc(event.at),
-                                "kind": _clip(event.kind, 64),
-                                "summary": _clip(event.summary, 1000),
-                                "actor": _clip(event.actor, 200),
+                                "kind": clip(event.kind, 64),
+                                "summary": clip(event.summary, 1000),
+                                "actor": clip(event.actor, 200),
                                 "data": event.model_dump(mode="json")["data"],
                             }
                             for event in events.values()

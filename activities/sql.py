@@ -7,7 +7,7 @@ have it) and a conditional `UPDATE … WHERE` are each atomic on their own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,3 +26,13 @@ def insert_ignore(
     if bind is not None and bind.dialect.name != "sqlite":
         raise NotImplementedError(f"no INSERT … ON CONFLICT for {bind.dialect.name!r}")
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+@overload
+def clip(text: str, length: int) -> str: ...
+@overload
+def clip(text: str | None, length: int) -> str | None: ...
+def clip(text: str | None, length: int) -> str | None:
+    """Cut a text to its column: a too-long value would fail the write forever on
+    PostgreSQL (SQLite would not notice), and a projection or outbox row must not."""
+    return None if text is None else text[:length]

@@ -7,9 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
-from api.models import SAFE_ID
+from api.models import SAFE_ID, In
 from schemas.cases import Address, Customer
 from schemas.claims import ClaimDecision, ReportedBy
 from schemas.documents import ClaimType, DocumentKind
@@ -21,11 +21,6 @@ from schemas.enums import (
     MessageStatus,
     Resolution,
 )
-
-
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
 
 # --- opening a case -----------------------------------------------------------------------
 

@@ -179,7 +179,9 @@ async def require_state(handle: WorkflowHandle[Any, Any], timeouts: Timeouts) ->
     return state
 
 
-async def run_update(case: CaseRef, name: str, arg: BaseModel, timeouts: Timeouts) -> CaseState:
+async def run_update(
+    case: CaseRef, name: str, arg: BaseModel, timeouts: Timeouts, *, refresh: bool = True
+) -> CaseState:
     """Execute the update `name` and return the case's state after it.
 
     The update's own result leaves out the timeline (so the workflow's history does not grow
@@ -199,6 +201,8 @@ async def run_update(case: CaseRef, name: str, arg: BaseModel, timeouts: Timeout
         if not (isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND):
             raise (problem_from_temporal(err) or err) from None
     else:
+        if not refresh:  # the caller needs no timeline: spare the extra query
+            return applied
         return await _state_after_update(case.handle, applied, timeouts)
     try:
         execution_status = await workflow_status(case.client, case.case_id)

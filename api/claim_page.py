@@ -177,7 +177,7 @@ async def upload_answer(
     # store unreferenced: an orphan, harmless.
     try:
         after = await run_update(
-            case, "add_document", AddDocumentInput(document=ref, by=BY), timeouts
+            case, "add_document", AddDocumentInput(document=ref, by=BY), timeouts, refresh=False
         )
     except Problem as problem:
         if problem.status == 422:

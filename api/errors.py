@@ -29,11 +29,11 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows.case import ACTION_NOT_ALLOWED, INVALID_REQUEST  # the validators' failure types
+
 log = logging.getLogger("casedesk.api")
 
 PROBLEM_JSON = "application/problem+json"
-ACTION_NOT_ALLOWED = "ActionNotAllowed"  # the workflows' validator failure types
-INVALID_REQUEST = "InvalidRequest"
 
 _SLUGS = {
     400: "bad-request",

@@ -46,7 +46,6 @@ class UploadForm:
     fields: Mapping[str, str] = field(default_factory=dict)
     data: bytes | None = None
     filename: str | None = None
-    declared_type: str | None = None
 
 
 def _capped(receive: Receive, limit: int) -> Receive:
@@ -97,7 +96,6 @@ async def read_upload_form(request: Request, *, max_bytes: int) -> UploadForm:
         if isinstance(file, UploadFile):
             result.data = await _read_capped(file, max_bytes)
             result.filename = file.filename
-            result.declared_type = file.content_type
         return result
     finally:
         await form.close()

@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.uploads import DEFAULT_MAX_UPLOAD_BYTES
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CASEDESK_", env_file=".env", extra="ignore")
@@ -58,7 +60,7 @@ class Settings(BaseSettings):
     # when unset.
     documents_dir: Path | None = None
     # The largest document an upload (or a generated document) may be.
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, gt=0)
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

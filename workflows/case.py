@@ -41,7 +41,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.enums import CaseStatus, CaseType, Resolution
 
+# Validator failure types; the API maps them to 409 and 422 (api/errors.py).
 ACTION_NOT_ALLOWED = "ActionNotAllowed"
+INVALID_REQUEST = "InvalidRequest"
 
 # Database writes retry until the database is back: a case never skips a record.
 RECORD_OPTIONS: dict[str, Any] = {

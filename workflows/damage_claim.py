@@ -47,9 +47,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
 
-from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
+from workflows.case import INVALID_REQUEST, RECORD_OPTIONS, CaseWorkflow, FollowUp
 
-INVALID_REQUEST = "InvalidRequest"
 UPLOAD_LINK = "claim-upload"
 # An upload link stays usable at least this long, even when the deadline is closer.
 MIN_LINK_LIFETIME = timedelta(hours=48)
@@ -145,7 +144,7 @@ class DamageClaimWorkflow(CaseWorkflow):
             f"Gathering evidence: {len(self._missing())} of {len(self._checklist)} items missing",
             deadline_at=self._deadline,
         )
-        system_kinds = [k for k in self._missing() if EVIDENCE_SOURCES[k] == "system"]
+        system_kinds = self._owed_by("system")
         if system_kinds:
             try:
                 gathered = await workflow.execute_activity_method(

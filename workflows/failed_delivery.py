@@ -54,10 +54,15 @@ with workflow.unsafe.imports_passed_through():
         ShipmentStatus,
     )
 
-from workflows.case import ACTION_NOT_ALLOWED, RECORD_OPTIONS, CaseWorkflow, FollowUp
+from workflows.case import (
+    ACTION_NOT_ALLOWED,
+    INVALID_REQUEST,
+    RECORD_OPTIONS,
+    CaseWorkflow,
+    FollowUp,
+)
 from workflows.damage_claim import DamageClaimWorkflow
 
-INVALID_REQUEST = "InvalidRequest"
 RESCHEDULE_LINK = "reschedule"
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
+from sqlmodel import col, select
 
 from api.case_models import CaseDetail, FailedDeliveryOpen
 from api.casework import Reader
@@ -47,7 +48,7 @@ from api.routes.clients import list_clients
 from api.routes.depots import list_pickup_points
 from api.routes.drivers import list_drivers
 from api.routes.failed_deliveries import open_failed_delivery
-from api.routes.messages import list_messages
+from api.routes.messages import message_out
 from schemas.enums import (
     CaseStatus,
     CaseType,
@@ -56,7 +57,7 @@ from schemas.enums import (
     RedeliveryOption,
     TimeWindow,
 )
-from schemas.tables import Shipment
+from schemas.tables import Message, Shipment
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
 router_options: dict[str, Any] = {"response_class": HTMLResponse, "include_in_schema": False}
@@ -213,9 +214,11 @@ async def _case_page(
 ) -> HTMLResponse:
     reader = act.reader
     detail = detail or await reader.detail(case)
-    messages = await list_messages(
-        session=reader.session, key=user.key, page=ALL, case_id=detail.case_id
+    # The bodies (for the <details> view) are not in the case detail: one ordered read.
+    message_rows = await reader.session.exec(
+        select(Message).where(Message.case_id == detail.case_id).order_by(col(Message.created_at))
     )
+    messages = [message_out(row, user.key) for row in message_rows.all()]
     actions = [name for name in ACTIONS if user.can_act and name in detail.allowed_actions]
     pickup_points: list[Any] = []
     country = "US"
@@ -231,7 +234,7 @@ async def _case_page(
     context = {
         "user": user,
         "case": detail,
-        "messages": list(reversed(messages.items)),  # oldest first, like the timeline
+        "messages": messages,  # oldest first, like the timeline
         "actions": {name: ACTIONS[name] for name in actions},
         "flash": ACTIONS[done].done if done in ACTIONS else None,
         "error": error,

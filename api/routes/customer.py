@@ -38,10 +38,11 @@ from core.security import InvalidToken, LinkClaims, verify_link_for
 from schemas.cases import CaseState, RedeliveryChoice
 from schemas.enums import CaseStatus, RedeliveryOption, TimeWindow
 from schemas.tables import PickupPoint, Shipment
+from workflows.failed_delivery import RESCHEDULE_LINK
 
 log = logging.getLogger("casedesk.api")
 
-RESCHEDULE = "reschedule"
+RESCHEDULE = RESCHEDULE_LINK  # the purpose the workflow signs its links with
 PURPOSES = (RESCHEDULE, claim_page.CLAIM_UPLOAD)
 _EXPIRED = {
     RESCHEDULE: "The time to choose a new delivery has passed. Please contact the sender.",
@@ -267,7 +268,7 @@ async def reschedule_answer(
 
     case = CaseRef(claims.case_id, None, temporal)
     try:
-        await run_update(case, "choose_redelivery", choice, timeouts)
+        await run_update(case, "choose_redelivery", choice, timeouts, refresh=False)
     except Problem as problem:
         if problem.status == 422:
             return await again(f"Please check your answer: {problem.detail}")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import ValidationError
 
 from api.case_models import CaseDetail, FailedDeliveryOpen
-from api.casework import CaseReader, Reader, query_state, run_update, start_case
+from api.casework import CaseReader, Reader, detail_from_row, query_state, run_update, start_case
 from api.deps import CaseRef, OpsKey, SessionDep, TemporalDep
 from api.errors import Problem, invalid_fields, temporal_unreachable
 from schemas.cases import FailedAttempt, FailedAttemptReport, FailedDeliveryInput
@@ -117,6 +117,8 @@ async def _existing_case(
         current = int(case.row.details.get("attempt_number", 1))
         terminal = case.row.status.is_terminal
     if body.attempt_number <= current:
+        if case.row is not None:  # the worker did not answer: don't ask (and wait) again
+            return await detail_from_row(reader.session, case.row, reader.settings, reader.now)
         return await reader.detail(case, state)
     if terminal:
         raise Problem(
