@@ -7,6 +7,7 @@ workflow, and runs until interrupted.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
 from collections.abc import Callable, Sequence
@@ -22,10 +23,17 @@ from core.db import SessionFactory, make_engine, make_session_factory
 from core.documents import LocalDocumentStore
 from core.settings import Settings
 from core.temporal import connect
-from workflows.damage_claim import DamageClaimWorkflow
-from workflows.failed_delivery import FailedDeliveryWorkflow
+from schemas.case_types import CASE_TYPES, CaseTypeSpec
 
-WORKFLOWS: Sequence[type] = (FailedDeliveryWorkflow, DamageClaimWorkflow)
+
+def workflow_class(spec: CaseTypeSpec) -> type:
+    """The workflow class the registry names for a case type (`module:Class`)."""
+    module, _, name = spec.workflow.partition(":")
+    cls: type = getattr(importlib.import_module(module), name)
+    return cls
+
+
+WORKFLOWS: Sequence[type] = tuple(workflow_class(spec) for spec in CASE_TYPES.values())
 
 log = logging.getLogger("casedesk.worker")
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import jinja2
 
-from activities.documents import check_integrity, download_name
+from activities.documents import check_integrity
 from activities.rendering import human_datetime
+from core.uploads import download_name
 from schemas.documents import CLAIM_CHECKLISTS, ClaimPackageInput, DocumentKind, DocumentRef
 
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"

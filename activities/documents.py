@@ -11,7 +11,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import DOCUMENT_INTEGRITY, DOCUMENT_MISSING
 from core.documents import DocumentNotFound, DocumentStore
-from core.uploads import EXTENSIONS, sanitize_filename
 from schemas.documents import DocumentRef
 
 
@@ -44,11 +43,3 @@ async def load_document(store: DocumentStore | None, ref: DocumentRef) -> bytes:
         ) from None
     check_integrity(ref, data)
     return data
-
-
-def download_name(ref: DocumentRef) -> str:
-    """A file name for a recipient: the sanitized label's stem (or the kind) and the
-    extension of the detected content type, so the uploader's extension never decides it."""
-    label = sanitize_filename(ref.original_name_sanitized)
-    stem = label.rsplit(".", 1)[0] if label and "." in label else label
-    return f"{stem or ref.kind.value}.{EXTENSIONS.get(ref.content_type, 'bin')}"

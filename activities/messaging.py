@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.documents import download_name, load_document
+from activities.documents import load_document
 from activities.email_backends import (
     EmailAttachment,
     EmailBackend,
@@ -41,6 +41,7 @@ from core.db import SessionFactory
 from core.documents import DocumentStore, LocalDocumentStore
 from core.security import sign_link
 from core.settings import Settings
+from core.uploads import download_name
 from schemas.activities import MessageRequest, MessageResult, Recipient
 from schemas.documents import DocumentRef
 from schemas.enums import MessageStatus

@@ -1,123 +1,14 @@
-"""What the case endpoints take and return."""
+"""What the case endpoints return (the bodies they take are in `schemas.requests`)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from api.models import SAFE_ID, In
-from schemas.cases import Address, Customer
-from schemas.claims import ClaimDecision, ReportedBy
-from schemas.documents import ClaimType, DocumentKind
-from schemas.enums import (
-    CaseStatus,
-    CaseType,
-    DeliveryOutcome,
-    FailureReason,
-    MessageStatus,
-    Resolution,
-)
-
-# --- opening a case -----------------------------------------------------------------------
-
-
-class FailedDeliveryOpen(In):
-    """A failed delivery attempt, as the routing system or ops report it."""
-
-    shipment_id: str = Field(
-        pattern=SAFE_ID, description="Becomes the case id `failed-delivery-{shipment_id}`."
-    )
-    client_id: str = Field(min_length=1, max_length=64)
-    customer: Customer
-    address: Address
-    attempt_number: int = Field(1, ge=1, le=20)
-    reason: FailureReason
-    driver_id: str = Field(min_length=1, max_length=64)
-    attempted_at: AwareDatetime = Field(description="With a time zone offset.")
-    note: str | None = Field(None, max_length=1000)
-
-
-class DamageClaimOpen(In):
-    """A damaged, lost or stolen parcel, as ops, the client or the customer report it."""
-
-    shipment_id: str = Field(
-        pattern=SAFE_ID, description="Becomes the case id `damage-claim-{shipment_id}`."
-    )
-    client_id: str = Field(min_length=1, max_length=64)
-    claim_type: ClaimType
-    reported_by: ReportedBy
-    delivery_event_at: AwareDatetime = Field(
-        description="The delivery event the claim is about (with a time zone offset); the "
-        "filing deadline runs from it."
-    )
-    declared_value: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. GBP.")
-    description: str = Field(min_length=1, max_length=5000)
-    customer: Customer | None = Field(
-        None, description="Defaults to the customer on the shipment's record, if there is one."
-    )
-    driver_id: str | None = Field(
-        None,
-        min_length=1,
-        max_length=64,
-        description="The driver asked for damage photos; the case's depot is theirs.",
-    )
-
-
-# --- actions ------------------------------------------------------------------------------
-
-
-class FileClaimIn(In):
-    missing_reasons: dict[DocumentKind, Annotated[str, Field(max_length=1000)]] = Field(
-        default_factory=dict,
-        description="Why each checklist item still missing is missing (every one needs a "
-        "reason), e.g. {'damage_photos': 'driver off sick'}.",
-    )
-
-
-class DecisionIn(In):
-    decision: ClaimDecision
-    amount: Decimal | None = Field(
-        None, gt=0, max_digits=12, decimal_places=2, description="Required when approved."
-    )
-    reason: str | None = Field(None, max_length=2000, description="Required when denied.")
-    requested: list[DocumentKind] = Field(
-        default_factory=list, description="Required for more_information: the items asked for."
-    )
-
-
-class DeliveryOutcomeIn(In):
-    outcome: DeliveryOutcome
-    attempted_at: AwareDatetime
-    attempt_number: int | None = Field(
-        None,
-        ge=1,
-        le=20,
-        description="The delivery attempt this outcome is for (the case's "
-        "`details.attempt_number`). The routing system should always send it: an outcome for "
-        "any other attempt (e.g. a retried webhook after the next attempt began) is then "
-        "refused with 409 instead of being applied twice.",
-    )
-    driver_id: str | None = Field(None, max_length=64)
-    reason: FailureReason | None = Field(None, description="Required when the outcome is failed.")
-    note: str | None = Field(None, max_length=1000)
-
-
-class NoteIn(In):
-    text: str = Field(min_length=1, max_length=5000)
-
-
-class AssignIn(In):
-    assignee: str | None = Field(None, max_length=200, description="null unassigns.")
-
-
-class ReasonIn(In):
-    reason: str = Field(min_length=1, max_length=1000)
-
+from schemas.enums import CaseStatus, CaseType, MessageStatus, Resolution
 
 # --- views --------------------------------------------------------------------------------
 

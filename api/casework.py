@@ -1,13 +1,16 @@
 """Reading and acting on cases: the workflow query (live), the SQL index (fallback and
-lists), and updates by name so that every case type goes through the same code."""
+lists), and updates through their typed contracts (`schemas.contracts`), so that every case
+type goes through the same code and nothing here knows a workflow class."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends
+from fastapi import Depends, Response, status
 from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -42,11 +45,13 @@ from api.errors import (
 )
 from core.settings import Settings
 from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, ESCALATED
+from schemas.case_types import CaseTypeSpec, spec_for, spec_for_case_id
 from schemas.cases import CaseSnapshot, CaseState
+from schemas.contracts import STATE_QUERY, UpdateContract
 from schemas.enums import CaseStatus, CaseType
 from schemas.tables import Case, Message, TimelineEntry
 
-STATE_QUERY = "state"
+In = TypeVar("In", bound=BaseModel)
 
 log = logging.getLogger("casedesk.api")
 
@@ -108,10 +113,9 @@ async def case_messages(session: AsyncSession, case_id: str) -> list[CaseMessage
 
 async def start_case(
     temporal: Client,
-    run: Any,
+    spec: CaseTypeSpec,
     case_input: BaseModel,
     *,
-    case_type: CaseType,
     case_id: str,
     client_id: str,
     task_queue: str,
@@ -121,7 +125,7 @@ async def start_case(
     Temporal UI can filter it before the worker has run). False when the business key
     already has a case: one case per key, ever (REJECT_DUPLICATE)."""
     pairs: list[SearchAttributePair[Any]] = [
-        SearchAttributePair(CASE_TYPE, case_type.value),
+        SearchAttributePair(CASE_TYPE, spec.case_type.value),
         SearchAttributePair(CASE_STATUS, CaseStatus.OPEN.value),
         SearchAttributePair(CLIENT_ID, client_id),
         SearchAttributePair(ESCALATED, False),
@@ -131,7 +135,7 @@ async def start_case(
     try:
         with temporal_call():
             await temporal.start_workflow(
-                run,
+                spec.workflow_type,
                 case_input,
                 id=case_id,
                 task_queue=task_queue,
@@ -179,10 +183,31 @@ async def require_state(handle: WorkflowHandle[Any, Any], timeouts: Timeouts) ->
     return state
 
 
+def require_action(case_id: str, action: str) -> CaseTypeSpec:
+    """The case's type, when it has `action`; 409 naming the type and its actions when it
+    does not (the workflow id says which type a case is)."""
+    spec = spec_for_case_id(case_id)
+    if spec is not None and spec.action(action) is not None:
+        return spec
+    if spec is None:
+        raise Problem(409, f"case '{case_id}' is of no known type", slug="action-not-allowed")
+    raise Problem(
+        409,
+        f"a {spec.case_type.value} case has no '{action}' action; its actions are: "
+        + ", ".join(spec.action_names),
+        slug="action-not-allowed",
+    )
+
+
 async def run_update(
-    case: CaseRef, name: str, arg: BaseModel, timeouts: Timeouts, *, refresh: bool = True
+    case: CaseRef,
+    update: UpdateContract[In],
+    arg: In,
+    timeouts: Timeouts,
+    *,
+    refresh: bool = True,
 ) -> CaseState:
-    """Execute the update `name` and return the case's state after it.
+    """Execute `update` and return the case's state after it.
 
     The update's own result leaves out the timeline (so the workflow's history does not grow
     with every action), so the state is queried afresh; when the query does not answer, the
@@ -195,7 +220,7 @@ async def run_update(
     try:
         with temporal_call():
             applied = await case.handle.execute_update(
-                name, arg, result_type=CaseState, rpc_timeout=timeouts.update
+                update.name, arg, result_type=CaseState, rpc_timeout=timeouts.update
             )
     except (WorkflowUpdateFailedError, RPCTimeoutOrCancelledError, RPCError) as err:
         if not (isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND):
@@ -231,9 +256,9 @@ PACKAGE_KIND = "claim_package"
 def case_documents(
     case_type: CaseType, case_id: str, details: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """The documents a case holds, as its details list them, each with its download URL: a
-    claim's evidence and, once filed, its claim package (kind `claim_package`)."""
-    if case_type is not CaseType.DAMAGE_CLAIM:
+    """The documents a case holds, as its details list them (`documents`, and `package_id`
+    once a package is compiled, as kind `claim_package`), each with its download URL."""
+    if not spec_for(case_type).document_kinds:
         return []
     listed: list[dict[str, Any]] = [
         {"id": doc["id"], "kind": doc.get("kind"), "sha256": doc.get("sha256")}
@@ -321,3 +346,69 @@ class CaseReader:
 
 
 Reader = Annotated[CaseReader, Depends()]
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A case about to be opened: its type, its workflow input and what the 201 says when no
+    worker has answered yet (the index has no row then either)."""
+
+    spec: CaseTypeSpec
+    case_input: BaseModel
+    business_key: str
+    client_id: str
+    subject: str
+    deadline_at: datetime | None = None
+
+
+async def open_case(
+    opening: Opening,
+    *,
+    response: Response,
+    temporal: Client,
+    reader: CaseReader,
+    existing: Callable[[CaseRef], Awaitable[CaseDetail]] | None = None,
+) -> CaseDetail:
+    """Start the case (201 with what the workflow knows after its first task: status,
+    deadline, next step, allowed actions), or answer 200 with the case the business key
+    already has (`existing` decides what a repeat means; by default it changes nothing)."""
+    spec = opening.spec
+    case = CaseRef(spec.case_type.workflow_id(opening.business_key), None, temporal)
+    started = await start_case(
+        temporal,
+        spec,
+        opening.case_input,
+        case_id=case.case_id,
+        client_id=opening.client_id,
+        task_queue=reader.settings.temporal_task_queue,
+        deadline=opening.deadline_at,
+    )
+    if not started:
+        response.status_code = status.HTTP_200_OK
+        return await (existing(case) if existing else reader.detail(case))
+    response.headers["Location"] = f"/cases/{case.case_id}"
+    try:
+        return await reader.detail(case)
+    except Problem as problem:
+        if problem.status != 503:
+            raise
+    # Started, but no worker has picked it up yet: answer with what we know.
+    return CaseDetail(
+        case_id=case.case_id,
+        type=spec.case_type,
+        status=CaseStatus.OPEN,
+        resolution=None,
+        business_key=opening.business_key,
+        client_id=opening.client_id,
+        subject=opening.subject,
+        opened_at=reader.now,
+        closed_at=None,
+        deadline_at=opening.deadline_at,
+        overdue=is_overdue(opening.deadline_at, False, reader.now),
+        escalated=False,
+        assignee=None,
+        next_step=None,
+        next_step_at=None,
+        trace_url=reader.settings.trace_url(case.case_id),
+        live=False,
+    )

@@ -23,13 +23,12 @@ from api.uploads import UploadRejected, UploadTooLarge, read_upload_form, store_
 from core.documents import DocumentStore
 from core.security import LinkClaims
 from core.settings import Settings
+from schemas import contracts
 from schemas.cases import CaseState
 from schemas.claims import AddDocumentInput
 from schemas.documents import DocumentKind
 from schemas.enums import CaseStatus, CaseType
-from workflows.damage_claim import UPLOAD_LINK
 
-CLAIM_UPLOAD = UPLOAD_LINK
 BY = "link"
 
 LABELS = {
@@ -177,7 +176,11 @@ async def upload_answer(
     # store unreferenced: an orphan, harmless.
     try:
         after = await run_update(
-            case, "add_document", AddDocumentInput(document=ref, by=BY), timeouts, refresh=False
+            case,
+            contracts.ADD_DOCUMENT,
+            AddDocumentInput(document=ref, by=BY),
+            timeouts,
+            refresh=False,
         )
     except Problem as problem:
         if problem.status == 422:

@@ -29,7 +29,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.case import ACTION_NOT_ALLOWED, INVALID_REQUEST  # the validators' failure types
+from schemas.contracts import ACTION_NOT_ALLOWED, INVALID_REQUEST, failed_field
 
 log = logging.getLogger("casedesk.api")
 
@@ -154,9 +154,7 @@ def problem_from_temporal(exc: BaseException) -> Problem | None:
         if isinstance(cause, ApplicationError) and cause.type == ACTION_NOT_ALLOWED:
             return Problem(409, cause.message, slug="action-not-allowed")
         if isinstance(cause, ApplicationError) and cause.type == INVALID_REQUEST:
-            first = cause.details[0] if cause.details else {}
-            field = first.get("field", "body") if isinstance(first, dict) else "body"
-            return invalid(field, cause.message)
+            return invalid(failed_field(cause.details), cause.message)
         return Problem(500, "the case could not carry out the action")
     if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
         return update_unconfirmed()

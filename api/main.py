@@ -7,6 +7,7 @@ answers `/healthz` (degraded) while Temporal is down; calls that need Temporal a
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -21,14 +22,13 @@ from api.deps import Timeouts
 from api.errors import install_error_handlers
 from api.routes import (
     api_keys,
+    case_types,
     cases,
     clients,
     console,
     customer,
-    damage_claims,
     depots,
     drivers,
-    failed_deliveries,
     health,
     messages,
 )
@@ -36,6 +36,7 @@ from core.db import make_engine, make_session_factory
 from core.documents import DocumentStore, LocalDocumentStore
 from core.settings import Settings
 from core.temporal import connect
+from schemas.case_types import CASE_TYPES
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "templates" / "pages"
 
@@ -88,19 +89,12 @@ def create_app(
         _use_engine(app, engine)
 
     install_error_handlers(app)
-    for module in (
-        health,
-        cases,
-        failed_deliveries,
-        damage_claims,
-        messages,
-        clients,
-        depots,
-        drivers,
-        api_keys,
-        customer,
-        console,
-    ):
+    app.include_router(health.router)
+    app.include_router(case_types.router)
+    app.include_router(cases.router)
+    for spec in CASE_TYPES.values():  # each case type's own endpoints, from the registry
+        app.include_router(importlib.import_module(spec.router).router)
+    for module in (messages, clients, depots, drivers, api_keys, customer, console):
         app.include_router(module.router)
     return app
 

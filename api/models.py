@@ -12,12 +12,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.cases import check_email
+from schemas.cases import SAFE_ID, check_email
 from schemas.enums import ContactKind, DriverStatus, Role
 
 T = TypeVar("T")
 
-SAFE_ID = r"^[A-Za-z0-9._-]{1,64}$"
 SafeId = Field(pattern=SAFE_ID, description="Letters, digits, '-', '_' and '.'; at most 64.")
 
 

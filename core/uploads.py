@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from schemas.documents import DocumentKind
+from schemas.documents import DocumentKind, DocumentRef
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_NAME_LENGTH = 100
@@ -175,3 +175,11 @@ def sanitize_filename(name: str | None) -> str | None:
     suffix = f".{extension.lower()}" if extension else ""
     stem = stem[: MAX_NAME_LENGTH - len(suffix)].rstrip(". ")
     return f"{stem}{suffix}" if stem else None
+
+
+def download_name(ref: DocumentRef) -> str:
+    """A file name for a recipient: the sanitized label's stem (or the kind) and the
+    extension of the detected content type, so the uploader's extension never decides it."""
+    label = sanitize_filename(ref.original_name_sanitized)
+    stem = label.rsplit(".", 1)[0] if label and "." in label else label
+    return f"{stem or ref.kind.value}.{EXTENSIONS.get(ref.content_type, 'bin')}"

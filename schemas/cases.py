@@ -26,6 +26,8 @@ from schemas.policies import ClaimPolicy, FailedDeliveryPolicy
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Text = Field(min_length=1, max_length=200)
+SAFE_ID = r"^[A-Za-z0-9._-]{1,64}$"
+"""Business keys in workflow ids: letters, digits, '-', '_' and '.'; at most 64."""
 
 
 def check_email(value: str) -> str:
@@ -161,6 +163,23 @@ class RedeliveryBooked(Model):
     summary: str
     delivery_date: dt.date
     expected_by: datetime
+
+
+class FailedDeliveryDetails(Model):
+    """A failed-delivery case's `details`: where the shipment stands, and its policy."""
+
+    shipment_id: str
+    depot_id: str
+    attempt_number: int = Field(description="The current attempt.")
+    max_attempts: int
+    last_reason: FailureReason
+    damage_reported: bool = False
+    fees_cents: int = Field(0, description="Failed-attempt fees so far, in minor units.")
+    currency: str
+    redelivery: str | None = Field(None, description="The booked redelivery, in words.")
+    redelivery_option: RedeliveryOption | None = None
+    claim_case_id: str | None = Field(None, description="The damage claim this case opened.")
+    policy: FailedDeliveryPolicy = Field(description="The policy snapshot the case runs on.")
 
 
 # --- common case actions ------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
@@ -55,6 +56,34 @@ class DamageClaimInput(Model):
         if self.declared_value is not None and self.currency is None:
             raise ValueError("currency required when declared_value is given")
         return self
+
+
+class ClaimDocument(Model):
+    """A document the claim holds, as its details list it (no file name, no bytes)."""
+
+    id: str
+    kind: DocumentKind
+    sha256: str
+
+
+class DamageClaimDetails(Model):
+    """A claim's `details`: its evidence checklist, documents and filing, and its policy."""
+
+    shipment_id: str
+    depot_id: str
+    claim_type: ClaimType
+    reported_by: ReportedBy
+    declared_value: str | None = Field(None, description="Decimal string; None: not declared.")
+    currency: str | None = None
+    delivery_event_at: AwareDatetime
+    late: bool = Field(description="Reported after the filing deadline.")
+    round: int = Field(1, description="Gathering round: more information starts the next.")
+    checklist: dict[DocumentKind, Literal["present", "missing"]] = Field(default_factory=dict)
+    documents: list[ClaimDocument] = Field(default_factory=list)
+    package_id: str | None = Field(None, description="The compiled claim package, once filed.")
+    filed_at: AwareDatetime | None = None
+    linked_case_id: str | None = Field(None, description="The failed-delivery case, if any.")
+    policy: ClaimPolicy = Field(description="The policy snapshot the claim runs on.")
 
 
 class AddDocumentInput(Model):

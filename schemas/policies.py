@@ -8,11 +8,8 @@ new cases only and replay stays deterministic. Clients override any field throug
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from schemas.enums import CaseType
 
 
 class FailedDeliveryPolicy(BaseModel):
@@ -68,15 +65,3 @@ class ClaimPolicy(BaseModel):
     decision_follow_up: timedelta = Field(
         timedelta(days=7), description="Chase the claims contact this often while waiting."
     )
-
-
-POLICY_TYPES: dict[CaseType, type[BaseModel]] = {
-    CaseType.FAILED_DELIVERY: FailedDeliveryPolicy,
-    CaseType.DAMAGE_CLAIM: ClaimPolicy,
-}
-
-
-def resolve_policy(case_type: CaseType, overrides: dict[str, Any] | None) -> Any:
-    """The default policy for `case_type` with a client's overrides applied (validated)."""
-    policy_type = POLICY_TYPES[case_type]
-    return policy_type.model_validate((overrides or {}).get(case_type.value, {}))

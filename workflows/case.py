@@ -24,10 +24,13 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     from activities.errors import PERMANENT_MESSAGE_FAILURES
     from activities.messaging import MessagingActivities
     from activities.records import RecordActivities
     from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, ESCALATED
+    from schemas import contracts
     from schemas.activities import MessageRequest, Recipient
     from schemas.cases import (
         AssignInput,
@@ -39,11 +42,8 @@ with workflow.unsafe.imports_passed_through():
         NoteInput,
         TimelineEvent,
     )
-    from schemas.enums import CaseStatus, CaseType, Resolution
-
-# Validator failure types; the API maps them to 409 and 422 (api/errors.py).
-ACTION_NOT_ALLOWED = "ActionNotAllowed"
-INVALID_REQUEST = "InvalidRequest"
+    from schemas.contracts import ActionNotAllowed
+    from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
 
 # Database writes retry until the database is back: a case never skips a record.
 RECORD_OPTIONS: dict[str, Any] = {
@@ -74,11 +74,27 @@ class CaseWorkflow:
     """Base class of every case workflow (not a workflow itself)."""
 
     case_type: ClassVar[CaseType]
+    escalates_to: ClassVar[str]
+    """Who escalations go to, in words ("the depot's dispatcher")."""
+    cancelled_as: ClassVar[tuple[CaseStatus, Resolution, str]] = (
+        CaseStatus.CANCELLED,
+        Resolution.CANCELLED,
+        "Cancelled",
+    )
+    """How `cancel` closes this type: status, resolution and the timeline's word."""
 
     def _open_case(
-        self, *, business_key: str, client_id: str, subject: str, details: dict[str, Any]
+        self,
+        *,
+        business_key: str,
+        client_id: str,
+        subject: str,
+        deadline_at: datetime | None = None,
+        next_step: tuple[str, datetime] | None = None,
     ) -> None:
-        """Called from the subclass's `@workflow.init`: the state exists before any handler."""
+        """Called from the subclass's `@workflow.init`: the state exists before any handler,
+        and already says what the case knows at open (its deadline, its first step), so the
+        API's answer to the opening shows them."""
         self._case = CaseSnapshot(
             case_id=workflow.info().workflow_id,
             case_type=self.case_type,
@@ -87,7 +103,9 @@ class CaseWorkflow:
             client_id=client_id,
             subject=subject,
             opened_at=workflow.now(),
-            details=details,
+            deadline_at=deadline_at,
+            next_step=next_step[0] if next_step else None,
+            next_step_at=next_step[1] if next_step else None,
         )
         self._timeline: list[TimelineEvent] = []
         self._persisted_seq = 0
@@ -96,6 +114,14 @@ class CaseWorkflow:
         # Notifications started by update handlers run beside the handler (an update must
         # not wait on an email that may retry for hours); the run awaits them before ending.
         self._background: list[asyncio.Task[None]] = []
+        self._refresh_details()
+
+    def _details(self) -> BaseModel:
+        """The case type's typed details (`CaseTypeSpec.details`), policy snapshot included."""
+        raise NotImplementedError
+
+    def _refresh_details(self) -> None:
+        self._case.details = self._details().model_dump(mode="json")
 
     # --- what may be done now --------------------------------------------------------------
 
@@ -122,11 +148,7 @@ class CaseWorkflow:
                 state = f"{case.status.value} and closing"
             else:
                 state = case.status.value
-            raise ApplicationError(
-                f"'{action}' is not allowed while the case is {state}",
-                type=ACTION_NOT_ALLOWED,
-                non_retryable=True,
-            )
+            raise ActionNotAllowed(f"'{action}' is not allowed while the case is {state}")
 
     # --- publishing state ------------------------------------------------------------------
 
@@ -215,6 +237,32 @@ class CaseWorkflow:
         await self._sync()
         return seq
 
+    async def _escalate(
+        self,
+        reason: str,
+        *,
+        step: str,
+        numbered: bool = True,
+        template: str = "case/escalation",
+        actor: str = "system",
+        **context: Any,
+    ) -> None:
+        """Flag the case escalated and tell the person this type escalates to (message key
+        `{step}-{seq}`, or `{step}` when not `numbered`)."""
+        seq = await self._flag_escalation(reason, actor=actor)
+        await self._notify_escalation(
+            reason, key=f"{step}-{seq}" if numbered else step, template=template, **context
+        )
+
+    async def _opened(self, summary: str, *, actor: str, policy: BaseModel, **data: Any) -> None:
+        """The first timeline event, with the policy snapshot the case runs on."""
+        self._event("opened", summary, actor=actor, policy=policy.model_dump(mode="json"), **data)
+        self._refresh_details()
+        await self._sync()
+
+    async def _close(self, resolution: Resolution, summary: str, **kwargs: Any) -> None:
+        await self._set_status(CaseStatus.CLOSED, summary, resolution=resolution, **kwargs)
+
     # --- waiting with reminders and escalations -------------------------------------------
 
     async def _wait(
@@ -266,7 +314,8 @@ class CaseWorkflow:
             why = str(cause) if kind in PERMANENT_MESSAGE_FAILURES else "retries exhausted"
             reason = f"Could not send {describe}: {why}"
             await self._flag_escalation(reason)
-            if request.to.role != "dispatcher" and request.template != "case/escalation":
+            to_escalation = request.to.role == self._escalation_recipient().role
+            if not to_escalation and request.template != "case/escalation":
                 step = request.key.removeprefix(f"{self._case.case_id}/")
                 await self._notify_escalation(reason, key=f"{step}/failed")
             return False
@@ -289,13 +338,36 @@ class CaseWorkflow:
             context={"subject": case.subject, **context},
         )
 
-    async def _notify_escalation(self, reason: str, *, key: str) -> None:
-        """Tell the person this case type escalates to. Subclasses name the recipient."""
+    def _context(self) -> dict[str, Any]:
+        """What every message of this case type is rendered with."""
         raise NotImplementedError
+
+    def _escalation_recipient(self) -> Recipient:
+        """The person (by role) this case type escalates to."""
+        raise NotImplementedError
+
+    def _client_contact(self, kind: ContactKind) -> Recipient:
+        return Recipient(role="client_contact", client_id=self._case.client_id, contact_kind=kind)
+
+    async def _notify_escalation(
+        self, reason: str, *, key: str, template: str = "case/escalation", **context: Any
+    ) -> None:
+        """Tell the person this case type escalates to."""
+        await self._send(
+            self._message(
+                key,
+                template,
+                self._escalation_recipient(),
+                **self._context(),
+                escalation_reason=reason,
+                **context,
+            ),
+            describe=f"the escalation to {self.escalates_to}",
+        )
 
     # --- queries and the common updates ----------------------------------------------------
 
-    @workflow.query
+    @workflow.query(name=contracts.STATE_QUERY)
     def state(self) -> CaseState:
         return CaseState(
             **self._case.model_dump(),
@@ -312,7 +384,7 @@ class CaseWorkflow:
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self._background.append(asyncio.create_task(work))
 
-    @workflow.update
+    @workflow.update(name=contracts.ADD_NOTE.name)
     async def add_note(self, note: NoteInput) -> CaseState:
         self._event("note", note.text, actor=note.by)
         await self._sync()
@@ -322,7 +394,7 @@ class CaseWorkflow:
     def _validate_add_note(self, note: NoteInput) -> None:
         self._require("notes")
 
-    @workflow.update
+    @workflow.update(name=contracts.ASSIGN.name)
     async def assign(self, assignment: AssignInput) -> CaseState:
         self._case.assignee = assignment.assignee
         summary = f"Assigned to {assignment.assignee}" if assignment.assignee else "Unassigned"
@@ -334,7 +406,7 @@ class CaseWorkflow:
     def _validate_assign(self, assignment: AssignInput) -> None:
         self._require("assign")
 
-    @workflow.update
+    @workflow.update(name=contracts.ESCALATE.name)
     async def escalate(self, escalation: EscalateInput) -> CaseState:
         seq = await self._flag_escalation(escalation.reason, actor=escalation.by)
         self._spawn(self._notify_escalation(escalation.reason, key=f"escalation-{seq}"))
@@ -344,7 +416,7 @@ class CaseWorkflow:
     def _validate_escalate(self, escalation: EscalateInput) -> None:
         self._require("escalate")
 
-    @workflow.update
+    @workflow.update(name=contracts.CANCEL.name)
     async def cancel(self, request: CancelInput) -> CaseState:
         """Ask the case to stop. The run loop closes it at its next step; this waits up to
         10 s for that and otherwise returns the accepted request (the case is then closing:
@@ -360,18 +432,17 @@ class CaseWorkflow:
     def _validate_cancel(self, request: CancelInput) -> None:
         self._require("cancel")
 
-    async def _close_cancelled(self) -> None:
-        assert self._cancel_request is not None
-        await self._set_status(
-            CaseStatus.CANCELLED,
-            f"Cancelled: {self._cancel_request.reason}",
-            actor=self._cancel_request.by,
-            resolution=Resolution.CANCELLED,
-        )
-
     async def _finish(self) -> CaseSnapshot:
-        """End of run: let in-flight handlers and their notifications complete, return the
-        final snapshot."""
+        """End of run: close a cancelled case the way its type closes, let in-flight
+        handlers and their notifications complete, return the final snapshot."""
+        if self._cancel_request and not self._case.status.is_terminal:
+            status, resolution, word = self.cancelled_as
+            await self._set_status(
+                status,
+                f"{word}: {self._cancel_request.reason}",
+                actor=self._cancel_request.by,
+                resolution=resolution,
+            )
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self._background)
         return self._case

@@ -22,22 +22,26 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.claims import ClaimActivities
+    from schemas import contracts
     from schemas.activities import MessageRequest, Recipient, SignedLink
     from schemas.cases import CaseSnapshot, CaseState
     from schemas.claims import (
         AddDocumentInput,
         ClaimDecision,
+        ClaimDocument,
         CompiledPackage,
         CompilePackageRequest,
+        DamageClaimDetails,
         DamageClaimInput,
         DecisionInput,
         FileClaimInput,
         GatherEvidenceRequest,
     )
+    from schemas.contracts import InvalidRequest
     from schemas.documents import (
         CLAIM_CHECKLISTS,
         EVIDENCE_SOURCES,
@@ -47,9 +51,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
 
-from workflows.case import INVALID_REQUEST, RECORD_OPTIONS, CaseWorkflow, FollowUp
+from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
 
-UPLOAD_LINK = "claim-upload"
 # An upload link stays usable at least this long, even when the deadline is closer.
 MIN_LINK_LIFETIME = timedelta(hours=48)
 
@@ -59,6 +62,8 @@ class DamageClaimWorkflow(CaseWorkflow):
     """One claim per shipment (`damage-claim-{shipment_id}`)."""
 
     case_type = CaseType.DAMAGE_CLAIM
+    escalates_to = "the claims desk"
+    cancelled_as = (CaseStatus.CLOSED, Resolution.WITHDRAWN, "Withdrawn")
 
     @workflow.init
     def __init__(self, input: DamageClaimInput) -> None:
@@ -69,7 +74,6 @@ class DamageClaimWorkflow(CaseWorkflow):
         self._deadline = input.delivery_event_at + input.policy.filing_window
         self._checklist: list[DocumentKind] = list(CLAIM_CHECKLISTS[input.claim_type])
         self._documents: dict[DocumentKind, list[DocumentRef]] = {}
-        self._late = False
         self._file_request: FileClaimInput | None = None
         self._decision: DecisionInput | None = None
         self._package: DocumentRef | None = None
@@ -77,29 +81,27 @@ class DamageClaimWorkflow(CaseWorkflow):
         # Set when the package could not be built: wait for a person (a new document or a
         # new file request) instead of compiling the same inputs again.
         self._package_failed = False
+        self._late = workflow.now() >= self._deadline
+        ahead = [step for step in self._follow_up_plan() if step[1] > workflow.now()]
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
             subject=f"Claim for shipment {input.shipment_id}: {input.claim_type.value}",
-            details=self._details(),
+            deadline_at=self._deadline,
+            next_step=(ahead[0][0], ahead[0][1]) if ahead else None,
         )
 
     @workflow.run
     async def run(self, input: DamageClaimInput) -> CaseSnapshot:
-        self._event(
-            "opened",
+        await self._opened(
             f"Claim opened ({input.claim_type.description}) reported by {input.reported_by.value}",
             actor=input.opened_by,
-            policy=input.policy.model_dump(mode="json"),
+            policy=input.policy,
             linked_case_id=input.linked_case_id,
         )
-        self._late = workflow.now() >= self._deadline
-        self._case.details = self._details()
-        await self._sync()
         if self._late:
             reason = f"Reported after the filing deadline ({self._deadline.isoformat()})"
-            seq = await self._flag_escalation(reason)
-            await self._notify_escalation(reason, key=f"late-{seq}")
+            await self._escalate(reason, step="late")
         while not self._cancel_request:
             await self._gather()
             if self._cancel_request:
@@ -110,24 +112,18 @@ class DamageClaimWorkflow(CaseWorkflow):
             if decision is None:
                 break
             if decision.decision is ClaimDecision.APPROVED:
-                await self._set_status(
-                    CaseStatus.CLOSED,
+                await self._close(
+                    Resolution.PAID,
                     f"Approved: {decision.amount} {self._input.currency or ''} to be paid",
                     actor=decision.by,
-                    resolution=Resolution.PAID,
                 )
                 break
             if decision.decision is ClaimDecision.DENIED:
-                await self._set_status(
-                    CaseStatus.CLOSED,
-                    f"Denied: {decision.reason}",
-                    actor=decision.by,
-                    resolution=Resolution.DENIED,
+                await self._close(
+                    Resolution.DENIED, f"Denied: {decision.reason}", actor=decision.by
                 )
                 break
             self._reopen(decision)
-        if self._cancel_request and not self._case.status.is_terminal:
-            await self._close_cancelled()
         return await self._finish()
 
     # --- gathering -------------------------------------------------------------------------
@@ -138,7 +134,7 @@ class DamageClaimWorkflow(CaseWorkflow):
     async def _gather(self) -> None:
         """Collect evidence until the checklist is complete or ops file (or withdraw)."""
         self._file_request = None
-        self._case.details = self._details()
+        self._refresh_details()
         await self._set_status(
             CaseStatus.GATHERING_EVIDENCE,
             f"Gathering evidence: {len(self._missing())} of {len(self._checklist)} items missing",
@@ -159,8 +155,7 @@ class DamageClaimWorkflow(CaseWorkflow):
             except ActivityError as err:
                 # e.g. no shipment record: a person supplies these items instead.
                 reason = f"Could not gather the system's evidence: {err.cause}"
-                seq = await self._flag_escalation(reason)
-                await self._notify_escalation(reason, key=f"r{self._round}/gather-failed-{seq}")
+                await self._escalate(reason, step=f"r{self._round}/gather-failed")
             else:
                 for document in gathered.documents:
                     self._add(document, by="system")
@@ -170,19 +165,9 @@ class DamageClaimWorkflow(CaseWorkflow):
             complete = not self._missing() and not self._package_failed
             return complete or self._file_request is not None
 
-        follow_ups = [
-            FollowUp(self._anchor + after, f"reminder {i}", self._reminder(i))
-            for i, after in enumerate(self._policy.reminders_after, start=1)
-        ]
-        follow_ups.append(
-            FollowUp(
-                self._deadline - self._policy.escalate_before_deadline,
-                "escalate to the claims desk",
-                self._escalate_missing,
-            )
-        )
         now = workflow.now()
-        ahead = [step for step in follow_ups if step.at > now]
+        ahead = [FollowUp(at, label, action) for label, at, action in self._follow_up_plan()]
+        ahead = [step for step in ahead if step.at > now]
         deadline_ahead = self._deadline > now
         done = await self._wait(
             ready,
@@ -193,9 +178,18 @@ class DamageClaimWorkflow(CaseWorkflow):
         if not done:
             missing = ", ".join(k.value for k in self._missing())
             reason = f"The filing deadline passed with items missing: {missing}"
-            seq = await self._flag_escalation(reason)
-            await self._notify_escalation(reason, key=f"r{self._round}/deadline-{seq}")
+            await self._escalate(reason, step=f"r{self._round}/deadline")
             await self._wait(ready, give_up_at=None)
+
+    def _follow_up_plan(self) -> list[tuple[str, datetime, Callable[[], Awaitable[None]]]]:
+        """This round's reminders and the claims-desk escalation: (label, when, action)."""
+        plan = [
+            (f"reminder {i}", self._anchor + after, self._reminder(i))
+            for i, after in enumerate(self._policy.reminders_after, start=1)
+        ]
+        escalate_at = self._deadline - self._policy.escalate_before_deadline
+        plan.append(("escalate to the claims desk", escalate_at, self._escalate_missing))
+        return plan
 
     def _owed_by(self, source: str) -> list[DocumentKind]:
         return [k for k in self._missing() if EVIDENCE_SOURCES[k] == source]
@@ -253,7 +247,7 @@ class DamageClaimWorkflow(CaseWorkflow):
             missing=[kind.description for kind in kinds],
         )
         request.link = SignedLink(
-            purpose=UPLOAD_LINK,
+            purpose=contracts.CLAIM_UPLOAD_LINK,
             expires_at=link_until,
             data={"kinds": [kind.value for kind in kinds], "round": self._round},
         )
@@ -271,17 +265,11 @@ class DamageClaimWorkflow(CaseWorkflow):
         hours = self._policy.escalate_before_deadline / timedelta(hours=1)
         missing = ", ".join(k.value for k in self._missing())
         reason = f"{hours:g} h before the filing deadline, items are missing: {missing}"
-        seq = await self._flag_escalation(reason)
-        await self._send(
-            self._message(
-                f"r{self._round}/claims-desk-{seq}",
-                "claims/claims_desk_escalation",
-                Recipient(role="claims_desk"),
-                **self._context(),
-                escalation_reason=reason,
-                missing=[k.description for k in self._missing()],
-            ),
-            describe="the escalation to the claims desk",
+        await self._escalate(
+            reason,
+            step=f"r{self._round}/claims-desk",
+            template="claims/claims_desk_escalation",
+            missing=[k.description for k in self._missing()],
         )
 
     def _add(self, document: DocumentRef, *, by: str) -> None:
@@ -295,7 +283,7 @@ class DamageClaimWorkflow(CaseWorkflow):
             document_kind=document.kind.value,
             sha256=document.sha256,
         )
-        self._case.details = self._details()
+        self._refresh_details()
 
     # --- filing and the decision -----------------------------------------------------------
 
@@ -308,21 +296,16 @@ class DamageClaimWorkflow(CaseWorkflow):
             compiled = await self._compile(reasons, documents)
         except ActivityError as err:
             reason = f"Could not compile the claim package: {err.cause}"
-            seq = await self._flag_escalation(reason)
-            await self._notify_escalation(reason, key=f"r{self._round}/package-failed-{seq}")
+            await self._escalate(reason, step=f"r{self._round}/package-failed")
             self._package_failed = True
             return False
         self._package = compiled.package
         self._filed_at = workflow.now()
-        self._case.details = self._details()
+        self._refresh_details()
         filing = self._message(
             f"r{self._round}/filed",
             "claims/claim_filed",
-            Recipient(
-                role="client_contact",
-                client_id=self._input.client_id,
-                contact_kind=ContactKind.CLAIMS,
-            ),
+            self._client_contact(ContactKind.CLAIMS),
             **self._context(),
             filed_at=self._filed_at.isoformat(),
             missing=[f"{k.value}: {reasons.get(k, '')}" for k in self._missing()],
@@ -386,11 +369,7 @@ class DamageClaimWorkflow(CaseWorkflow):
                 self._message(
                     f"r{self._round}/follow-up-{follow_up}",
                     "claims/decision_follow_up",
-                    Recipient(
-                        role="client_contact",
-                        client_id=self._input.client_id,
-                        contact_kind=ContactKind.CLAIMS,
-                    ),
+                    self._client_contact(ContactKind.CLAIMS),
                     **self._context(),
                     filed_at=self._filed_at.isoformat() if self._filed_at else None,
                     days_waiting=(workflow.now() - self._filed_at).days if self._filed_at else 0,
@@ -429,43 +408,35 @@ class DamageClaimWorkflow(CaseWorkflow):
             "description": inp.description,
         }
 
-    async def _notify_escalation(self, reason: str, *, key: str) -> None:
-        await self._send(
-            self._message(
-                key,
-                "case/escalation",
-                Recipient(role="claims_desk"),
-                **self._context(),
-                escalation_reason=reason,
-            ),
-            describe="the escalation to the claims desk",
-        )
+    def _escalation_recipient(self) -> Recipient:
+        return Recipient(role="claims_desk")
 
-    def _details(self) -> dict[str, object]:
+    def _details(self) -> DamageClaimDetails:
         inp = self._input
-        return {
-            "shipment_id": inp.shipment_id,
-            "depot_id": inp.depot_id,
-            "claim_type": inp.claim_type.value,
-            "reported_by": inp.reported_by.value,
-            "declared_value": str(inp.declared_value) if inp.declared_value else None,
-            "currency": inp.currency,
-            "delivery_event_at": inp.delivery_event_at.isoformat(),
-            "late": self._late,
-            "round": self._round,
-            "checklist": {
-                kind.value: "present" if self._documents.get(kind) else "missing"
+        return DamageClaimDetails(
+            shipment_id=inp.shipment_id,
+            depot_id=inp.depot_id,
+            claim_type=inp.claim_type,
+            reported_by=inp.reported_by,
+            declared_value=str(inp.declared_value) if inp.declared_value else None,
+            currency=inp.currency,
+            delivery_event_at=inp.delivery_event_at,
+            late=self._late,
+            round=self._round,
+            checklist={
+                kind: "present" if self._documents.get(kind) else "missing"
                 for kind in self._checklist
             },
-            "documents": [
-                {"id": ref.id, "kind": ref.kind.value, "sha256": ref.sha256}
+            documents=[
+                ClaimDocument(id=ref.id, kind=ref.kind, sha256=ref.sha256)
                 for refs in self._documents.values()
                 for ref in refs
             ],
-            "package_id": self._package.id if self._package else None,
-            "filed_at": self._filed_at.isoformat() if self._filed_at else None,
-            "linked_case_id": inp.linked_case_id,
-        }
+            package_id=self._package.id if self._package else None,
+            filed_at=self._filed_at,
+            linked_case_id=inp.linked_case_id,
+            policy=self._policy,
+        )
 
     def allowed_actions(self) -> list[str]:
         actions = super().allowed_actions()
@@ -485,19 +456,9 @@ class DamageClaimWorkflow(CaseWorkflow):
         )
         return super()._finishing() or decided
 
-    async def _close_cancelled(self) -> None:
-        """A claim is withdrawn, not cancelled: it closes with the `withdrawn` resolution."""
-        assert self._cancel_request is not None
-        await self._set_status(
-            CaseStatus.CLOSED,
-            f"Withdrawn: {self._cancel_request.reason}",
-            actor=self._cancel_request.by,
-            resolution=Resolution.WITHDRAWN,
-        )
-
     # --- updates ---------------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=contracts.ADD_DOCUMENT.name)
     async def add_document(self, upload: AddDocumentInput) -> CaseState:
         """A stored document for a checklist item (from ops, the driver or the customer)."""
         self._add(upload.document, by=upload.by)
@@ -508,7 +469,7 @@ class DamageClaimWorkflow(CaseWorkflow):
     def _validate_add_document(self, upload: AddDocumentInput) -> None:
         self._require("documents")
 
-    @workflow.update
+    @workflow.update(name=contracts.FILE_CLAIM.name)
     async def file_claim(self, request: FileClaimInput) -> CaseState:
         """Ops file now, with the reason for every missing item."""
         self._file_request = request
@@ -523,15 +484,13 @@ class DamageClaimWorkflow(CaseWorkflow):
             k.value for k in self._missing() if not request.missing_reasons.get(k, "").strip()
         ]
         if unexplained:
-            raise ApplicationError(
+            raise InvalidRequest(
+                "missing_reasons",
                 f"missing_reasons must say why each missing item is missing: "
                 f"{', '.join(unexplained)}",
-                {"field": "missing_reasons"},
-                type=INVALID_REQUEST,
-                non_retryable=True,
             )
 
-    @workflow.update
+    @workflow.update(name=contracts.RECORD_DECISION.name)
     async def record_decision(self, decision: DecisionInput) -> CaseState:
         """The carrier's or insurer's decision."""
         self._decision = decision
@@ -549,9 +508,4 @@ class DamageClaimWorkflow(CaseWorkflow):
     def _validate_record_decision(self, decision: DecisionInput) -> None:
         self._require("decision")
         if decision.decision is ClaimDecision.APPROVED and decision.amount is None:
-            raise ApplicationError(
-                "amount required when decision is approved",
-                {"field": "amount"},
-                type=INVALID_REQUEST,
-                non_retryable=True,
-            )
+            raise InvalidRequest("amount", "amount required when decision is approved")

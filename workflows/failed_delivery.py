@@ -18,11 +18,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.records import RecordActivities
+    from schemas import contracts
     from schemas.activities import (
         AttemptRecord,
         MessageRequest,
@@ -31,17 +32,20 @@ with workflow.unsafe.imports_passed_through():
         ShipmentStatusUpdate,
         SignedLink,
     )
+    from schemas.case_types import DAMAGE_CLAIM
     from schemas.cases import (
         CaseSnapshot,
         CaseState,
         DeliveryOutcomeReport,
         FailedAttempt,
         FailedAttemptReport,
+        FailedDeliveryDetails,
         FailedDeliveryInput,
         RedeliveryBooked,
         RedeliveryChoice,
     )
     from schemas.claims import DamageClaimInput, ReportedBy
+    from schemas.contracts import ActionNotAllowed, InvalidRequest
     from schemas.documents import ClaimType
     from schemas.enums import (
         CaseStatus,
@@ -54,16 +58,7 @@ with workflow.unsafe.imports_passed_through():
         ShipmentStatus,
     )
 
-from workflows.case import (
-    ACTION_NOT_ALLOWED,
-    INVALID_REQUEST,
-    RECORD_OPTIONS,
-    CaseWorkflow,
-    FollowUp,
-)
-from workflows.damage_claim import DamageClaimWorkflow
-
-RESCHEDULE_LINK = "reschedule"
+from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
 
 
 @workflow.defn
@@ -71,6 +66,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
     """One case per shipment (`failed-delivery-{shipment_id}`), across all its attempts."""
 
     case_type = CaseType.FAILED_DELIVERY
+    escalates_to = "the depot's dispatcher"
 
     @workflow.init
     def __init__(self, input: FailedDeliveryInput) -> None:
@@ -84,27 +80,35 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._booking: RedeliveryBooked | None = None
         self._next_attempt: FailedAttempt | None = None
         self._next_attempt_by = "routing"
+        self._next_attempt_taken_at = workflow.now()
         self._delivered: DeliveryOutcomeReport | None = None
         # True from a new attempt until the customer is asked: no choice or outcome for the
         # previous attempt may slip in while the new one is being recorded.
         self._recording = False
         self._claim_case_id: str | None = None
+        # The customer's window runs from when the attempt was taken in (here, or when a
+        # later attempt is reported), so the deadline is known, and shown, from that moment.
+        self._attempt_taken_at = workflow.now()
+        asks = not self._last_attempt(input.attempt)
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
             subject=self._subject(),
-            details=self._details(),
+            deadline_at=self._attempt_taken_at + self._policy.customer_window if asks else None,
+            next_step=(
+                ("remind the customer", self._attempt_taken_at + self._policy.reminder_after)
+                if asks
+                else ("return to sender", self._attempt_taken_at)
+            ),
         )
 
     @workflow.run
     async def run(self, input: FailedDeliveryInput) -> CaseSnapshot:
-        self._event(
-            "opened",
+        await self._opened(
             f"Case opened for shipment {input.shipment_id}",
             actor=input.opened_by,
-            policy=input.policy.model_dump(mode="json"),
+            policy=input.policy,
         )
-        await self._sync()
         attempt = input.attempt
         while not self._cancel_request:
             await self._record_attempt(attempt)
@@ -135,8 +139,6 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                 await self._close_delivered(self._delivered)
                 break
             attempt = self._take_next_attempt()
-        if self._cancel_request and not self._case.status.is_terminal:
-            await self._close_cancelled()
         return await self._finish()
 
     # --- the steps -------------------------------------------------------------------------
@@ -163,7 +165,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             if workflow.patched("open-damage-claim"):
                 await self._open_damage_claim(attempt)
         self._case.subject = self._subject()
-        self._case.details = self._details()
+        self._refresh_details()
         inp = self._input
         await workflow.execute_activity_method(
             RecordActivities.record_failed_attempt,
@@ -185,11 +187,11 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         """A damaged parcel opens the claim for its shipment (a child workflow that outlives
         this case), or links to the claim already open for it."""
         inp = self._input
-        claim_id = CaseType.DAMAGE_CLAIM.workflow_id(inp.shipment_id)
+        claim_id = DAMAGE_CLAIM.case_type.workflow_id(inp.shipment_id)
         note = f": {attempt.note}" if attempt.note else ""
         try:
             await workflow.start_child_workflow(
-                DamageClaimWorkflow.run,
+                DAMAGE_CLAIM.workflow_type,
                 DamageClaimInput(
                     shipment_id=inp.shipment_id,
                     client_id=inp.client_id,
@@ -216,13 +218,14 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                 claim_case_id=claim_id,
             )
         self._claim_case_id = claim_id
-        self._case.details = self._details()
+        self._refresh_details()
 
     async def _ask_customer(self) -> bool:
         """Send the reschedule link and wait for a choice (or a new attempt), reminding and
         escalating on the way. False when the window closes unanswered."""
-        started = workflow.now()
         policy = self._policy
+        started = self._attempt_taken_at if workflow.patched("window-from-attempt") else None
+        started = started or workflow.now()
         give_up_at = started + policy.customer_window
         self._recording = False  # the status changes in this same step, before any await
         await self._set_status(
@@ -269,14 +272,11 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         reason = (
             f"No answer from the customer {hours:g} h after attempt {self._attempt.attempt_number}"
         )
-        await self._flag_escalation(reason)
-        await self._send(
-            self._to_dispatcher(
-                f"a{self._attempt.attempt_number}/dispatcher-escalation",
-                "failed_delivery/dispatcher_escalation",
-                escalation_reason=reason,
-            ),
-            describe="the escalation to the depot's dispatcher",
+        await self._escalate(
+            reason,
+            step=f"a{self._attempt.attempt_number}/dispatcher-escalation",
+            numbered=False,
+            template="failed_delivery/dispatcher_escalation",
         )
 
     async def _book_redelivery(self) -> bool:
@@ -297,15 +297,12 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         except ActivityError as err:
             self._choice = None
             reason = f"Could not book the redelivery: {err.cause}"
-            seq = await self._flag_escalation(reason)
-            await self._notify_escalation(
-                reason, key=f"a{self._attempt.attempt_number}/booking-failed-{seq}"
-            )
+            await self._escalate(reason, step=f"a{self._attempt.attempt_number}/booking-failed")
             return False
         if self._cancel_request:
             return True
         self._booking = booking
-        self._case.details = self._details()
+        self._refresh_details()
         await self._set_status(
             CaseStatus.REDELIVERY_SCHEDULED,
             f"Redelivery booked: {booking.summary}",
@@ -327,8 +324,8 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             self._message(
                 f"a{n}/client-notice",
                 "failed_delivery/client_redelivery_notice",
-                self._client_contact(),
-                **self._common_context(),
+                self._client_contact(ContactKind.SHIPMENT_NOTIFICATIONS),
+                **self._context(),
                 **context,
             ),
             describe="the redelivery notice to the client shipper",
@@ -351,13 +348,15 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             f"No delivery outcome reported for the redelivery booked as "
             f"{self._booking.summary if self._booking else 'planned'}"
         )
-        await self._flag_escalation(reason)
-        await self._notify_escalation(reason, key=f"a{self._attempt.attempt_number}/no-outcome")
+        await self._escalate(
+            reason, step=f"a{self._attempt.attempt_number}/no-outcome", numbered=False
+        )
 
     def _take_next_attempt(self) -> FailedAttempt:
         attempt, self._next_attempt = self._next_attempt, None
         assert attempt is not None
         self._attempt_by = self._next_attempt_by
+        self._attempt_taken_at = self._next_attempt_taken_at
         return attempt
 
     async def _return_to_sender(self, why: str) -> None:
@@ -374,25 +373,20 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             self._message(
                 "return-to-sender/client",
                 "failed_delivery/return_to_sender_client",
-                self._client_contact(),
-                **self._common_context(),
+                self._client_contact(ContactKind.SHIPMENT_NOTIFICATIONS),
+                **self._context(),
                 escalation_reason=why,
             ),
             describe="the return-to-sender notice to the client shipper",
         )
-        await self._set_status(
-            CaseStatus.CLOSED,
-            "Closed: parcel returned to sender",
-            resolution=Resolution.RETURNED_TO_SENDER,
-        )
+        await self._close(Resolution.RETURNED_TO_SENDER, "Closed: parcel returned to sender")
 
     async def _close_delivered(self, report: DeliveryOutcomeReport) -> None:
         await self._update_shipment(ShipmentStatus.DELIVERED)
-        await self._set_status(
-            CaseStatus.CLOSED,
+        await self._close(
+            Resolution.DELIVERED,
             "Delivered; case closed",
             actor=report.by,
-            resolution=Resolution.DELIVERED,
             delivered_at=report.attempted_at.isoformat(),
         )
 
@@ -410,7 +404,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
 
     # --- messages --------------------------------------------------------------------------
 
-    def _common_context(self) -> dict[str, object]:
+    def _context(self) -> dict[str, object]:
         return {
             "shipment_id": self._input.shipment_id,
             "attempt_number": self._attempt.attempt_number,
@@ -419,7 +413,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
 
     def _customer_context(self) -> dict[str, object]:
         deadline = self._case.deadline_at
-        return {**self._common_context(), "respond_by": deadline.isoformat() if deadline else None}
+        return {**self._context(), "respond_by": deadline.isoformat() if deadline else None}
 
     def _to_customer(
         self, step: str, template: str, *, link: bool = True, **context: object
@@ -434,33 +428,14 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         )
         if link and self._case.deadline_at:
             request.link = SignedLink(
-                purpose=RESCHEDULE_LINK,
+                purpose=contracts.RESCHEDULE_LINK,
                 expires_at=self._case.deadline_at,
                 data={"attempt": self._attempt.attempt_number},
             )
         return request
 
-    def _to_dispatcher(self, step: str, template: str, **context: object) -> MessageRequest:
-        return self._message(
-            step,
-            template,
-            Recipient(role="dispatcher", depot_id=self._input.depot_id),
-            **self._common_context(),
-            **context,
-        )
-
-    def _client_contact(self) -> Recipient:
-        return Recipient(
-            role="client_contact",
-            client_id=self._input.client_id,
-            contact_kind=ContactKind.SHIPMENT_NOTIFICATIONS,
-        )
-
-    async def _notify_escalation(self, reason: str, *, key: str) -> None:
-        await self._send(
-            self._to_dispatcher(key, "case/escalation", escalation_reason=reason),
-            describe="the escalation to the depot's dispatcher",
-        )
+    def _escalation_recipient(self) -> Recipient:
+        return Recipient(role="dispatcher", depot_id=self._input.depot_id)
 
     # --- state -----------------------------------------------------------------------------
 
@@ -470,21 +445,28 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             f"failed ({self._attempt.reason.value})"
         )
 
-    def _details(self) -> dict[str, object]:
-        booking = self._booking
-        return {
-            "shipment_id": self._input.shipment_id,
-            "depot_id": self._input.depot_id,
-            "attempt_number": self._attempt.attempt_number,
-            "max_attempts": self._policy.max_attempts,
-            "last_reason": self._attempt.reason.value,
-            "damage_reported": self._damage_reported,
-            "fees_cents": self._fees_cents,
-            "currency": self._policy.currency,
-            "redelivery": booking.summary if booking else None,
-            "redelivery_option": self._choice.option.value if self._choice else None,
-            "claim_case_id": self._claim_case_id,
-        }
+    def _details(self) -> FailedDeliveryDetails:
+        return FailedDeliveryDetails(
+            shipment_id=self._input.shipment_id,
+            depot_id=self._input.depot_id,
+            attempt_number=self._attempt.attempt_number,
+            max_attempts=self._policy.max_attempts,
+            last_reason=self._attempt.reason,
+            damage_reported=self._damage_reported,
+            fees_cents=self._fees_cents,
+            currency=self._policy.currency,
+            redelivery=self._booking.summary if self._booking else None,
+            redelivery_option=self._choice.option if self._choice else None,
+            claim_case_id=self._claim_case_id,
+            policy=self._policy,
+        )
+
+    def _last_attempt(self, attempt: FailedAttempt) -> bool:
+        """This attempt sends the parcel back: refused, or the attempt limit reached."""
+        return (
+            attempt.reason is FailureReason.REFUSED
+            or attempt.attempt_number >= self._policy.max_attempts
+        )
 
     def allowed_actions(self) -> list[str]:
         actions = super().allowed_actions()
@@ -504,18 +486,16 @@ class FailedDeliveryWorkflow(CaseWorkflow):
     def _finishing(self) -> bool:
         """On the way to closed: cancelled, delivered, or the current attempt is the last
         (refused, or the attempt limit) and the parcel goes back."""
-        attempt = self._attempt
         return (
             super()._finishing()
             or self._delivered is not None
             or self._case.status is CaseStatus.RETURNING_TO_SENDER
-            or attempt.reason is FailureReason.REFUSED
-            or attempt.attempt_number >= self._policy.max_attempts
+            or self._last_attempt(self._attempt)
         )
 
     # --- updates ---------------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=contracts.CHOOSE_REDELIVERY.name)
     async def choose_redelivery(self, choice: RedeliveryChoice) -> CaseState:
         """The customer's (or ops') answer to the missed-delivery email."""
         self._choice = choice
@@ -533,25 +513,20 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._require("redelivery")
         current = self._attempt.attempt_number
         if choice.attempt_number != current:
-            raise ApplicationError(
+            raise ActionNotAllowed(
                 f"this answer is for attempt {choice.attempt_number}; the current attempt is "
-                f"{current}",
-                type=ACTION_NOT_ALLOWED,
-                non_retryable=True,
+                f"{current}"
             )
         if choice.option is RedeliveryOption.REDELIVERY_WINDOW:
             assert choice.date is not None
             today = workflow.now().date()
             last = today + self._policy.redelivery_horizon
             if not today < choice.date <= last:
-                raise ApplicationError(
-                    f"date must be between {today + timedelta(days=1)} and {last}",
-                    {"field": "date"},
-                    type=INVALID_REQUEST,
-                    non_retryable=True,
+                raise InvalidRequest(
+                    "date", f"date must be between {today + timedelta(days=1)} and {last}"
                 )
 
-    @workflow.update
+    @workflow.update(name=contracts.RECORD_DELIVERY_OUTCOME.name)
     async def record_delivery_outcome(self, report: DeliveryOutcomeReport) -> CaseState:
         """What happened on the booked redelivery (from the routing system or ops)."""
         if report.outcome is DeliveryOutcome.DELIVERED:
@@ -559,6 +534,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         else:
             assert report.reason is not None
             self._next_attempt_by = report.by
+            self._next_attempt_taken_at = workflow.now()
             self._next_attempt = FailedAttempt(
                 attempt_number=self._attempt.attempt_number + 1,
                 reason=report.reason,
@@ -573,17 +549,16 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._require("delivery-outcome")
         current = self._attempt.attempt_number
         if report.attempt_number is not None and report.attempt_number != current:
-            raise ApplicationError(
+            raise ActionNotAllowed(
                 f"this outcome is for attempt {report.attempt_number}; the booked redelivery "
-                f"follows attempt {current}",
-                type=ACTION_NOT_ALLOWED,
-                non_retryable=True,
+                f"follows attempt {current}"
             )
 
-    @workflow.update
+    @workflow.update(name=contracts.REPORT_FAILED_ATTEMPT.name)
     async def report_failed_attempt(self, report: FailedAttemptReport) -> CaseState:
         """A later failed attempt of the same shipment, reported while the case is open."""
         self._next_attempt_by = report.by
+        self._next_attempt_taken_at = workflow.now()
         self._next_attempt = report.attempt
         return self._ack()
 
@@ -591,9 +566,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
     def _validate_report_failed_attempt(self, report: FailedAttemptReport) -> None:
         self._require("failed-attempt")
         if report.attempt.attempt_number <= self._attempt.attempt_number:
-            raise ApplicationError(
+            raise ActionNotAllowed(
                 f"attempt {report.attempt.attempt_number} is already recorded; the current "
-                f"attempt is {self._attempt.attempt_number}",
-                type=ACTION_NOT_ALLOWED,
-                non_retryable=True,
+                f"attempt is {self._attempt.attempt_number}"
             )

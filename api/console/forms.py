@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api.case_models import AssignIn, CaseDetail, DeliveryOutcomeIn, NoteIn, ReasonIn
+from api.case_models import CaseDetail
 from api.routes import cases
 from api.routes.cases import CaseAction
 from api.routes.customer import _choice_payload
-from schemas.cases import RedeliveryRequest
+from schemas.case_types import CASE_TYPES, ActionSpec
 from schemas.enums import CaseStatus, CaseType
 from schemas.tables import ApiKey
 
@@ -49,58 +49,57 @@ def _outcome(form: dict[str, str], now: datetime) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Action:
-    title: str
-    done: str  # the flash message once it went through
-    model: type[BaseModel]
+class FormHandler:
+    """How the console turns its form for an action into the action's body, and the JSON
+    route function that takes it."""
+
     payload: Payload
     run: Run
 
 
-ACTIONS: dict[str, Action] = {
-    "redelivery": Action(
-        "Book a redelivery",
-        "Redelivery booked.",
-        RedeliveryRequest,
-        lambda form, _: _choice_payload(form, form.get("country") or "US"),
-        cases.redelivery,
+HANDLERS: dict[str, FormHandler] = {
+    "redelivery": FormHandler(
+        lambda form, _: _choice_payload(form, form.get("country") or "US"), cases.redelivery
     ),
-    "delivery-outcome": Action(
-        "Report the delivery outcome",
-        "Delivery outcome recorded.",
-        DeliveryOutcomeIn,
-        _outcome,
-        cases.delivery_outcome,
-    ),
-    "notes": Action(
-        "Add a note",
-        "Note added.",
-        NoteIn,
-        lambda form, _: {"text": form.get("text", "")},
-        cases.add_note,
-    ),
-    "assign": Action(
-        "Assign",
-        "Assignee saved.",
-        AssignIn,
-        lambda form, _: {"assignee": form.get("assignee") or None},
-        cases.assign,
-    ),
-    "escalate": Action(
-        "Escalate",
-        "Case escalated.",
-        ReasonIn,
-        lambda form, _: {"reason": form.get("reason", "")},
-        cases.escalate,
-    ),
-    "cancel": Action(
-        "Cancel the case",
-        "Cancellation requested.",
-        ReasonIn,
-        lambda form, _: {"reason": form.get("reason", "")},
-        cases.cancel,
-    ),
+    "delivery-outcome": FormHandler(_outcome, cases.delivery_outcome),
+    "notes": FormHandler(lambda form, _: {"text": form.get("text", "")}, cases.add_note),
+    "assign": FormHandler(lambda form, _: {"assignee": form.get("assignee") or None}, cases.assign),
+    "escalate": FormHandler(lambda form, _: {"reason": form.get("reason", "")}, cases.escalate),
+    "cancel": FormHandler(lambda form, _: {"reason": form.get("reason", "")}, cases.cancel),
 }
+
+
+@dataclass(frozen=True)
+class Action:
+    """A console action: the registry's declaration (title, body, what it says once done)
+    and the console's form handler."""
+
+    spec: ActionSpec
+    handler: FormHandler
+
+    @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def done(self) -> str:
+        return self.spec.done
+
+    @property
+    def model(self) -> type[BaseModel]:
+        return self.spec.body
+
+    def payload(self, form: dict[str, str], now: datetime) -> dict[str, Any]:
+        return self.handler.payload(form, now)
+
+    async def run(self, body: Any, key: ApiKey, act: CaseAction) -> CaseDetail:
+        return await self.handler.run(body, key, act)
+
+
+def actions_for(case_type: CaseType) -> dict[str, Action]:
+    """The console's actions for a case type, in the registry's order."""
+    spec = CASE_TYPES[case_type]
+    return {a.name: Action(a, HANDLERS[a.name]) for a in spec.actions if a.name in HANDLERS}
 
 
 def failed_delivery_payload(form: dict[str, str], now: datetime) -> dict[str, Any]:

@@ -1,26 +1,21 @@
 """Cases of every type: the list (SQL index), the detail (live query) and the actions.
 
-Actions are Temporal updates called by name, so every case type shares these routes; the
-workflow's validator decides whether an action is allowed now (409 with its reason)."""
+Every action route first asks the registry whether the case's type has the action (409
+naming the type and its actions when not); then the workflow's validator decides whether it
+is allowed now (409 with its reason). Updates are called through their typed contracts."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import and_, false, not_, or_
 from sqlmodel import col, select
 
-from api.case_models import (
-    AssignIn,
-    CaseDetail,
-    CaseSummary,
-    DeliveryOutcomeIn,
-    NoteIn,
-    ReasonIn,
-)
-from api.casework import Reader, require_state, run_update, summary_from_row
+from api.case_models import CaseDetail, CaseSummary
+from api.casework import Reader, require_action, require_state, run_update, summary_from_row
 from api.deps import (
     CurrentCase,
     Now,
@@ -33,17 +28,24 @@ from api.deps import (
 from api.errors import invalid
 from api.listing import paginate
 from api.models import Page
+from schemas import contracts
 from schemas.cases import (
     AssignInput,
     CancelInput,
     DeliveryOutcomeReport,
     EscalateInput,
+    FailedAttempt,
+    FailedAttemptReport,
     NoteInput,
     RedeliveryChoice,
     RedeliveryRequest,
 )
+from schemas.contracts import UpdateContract
 from schemas.enums import CaseStatus, CaseType, RedeliveryOption
+from schemas.requests import AssignIn, DeliveryOutcomeIn, FailedAttemptIn, NoteIn, ReasonIn
 from schemas.tables import Case, PickupPoint
+
+In = TypeVar("In", bound=BaseModel)
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -118,16 +120,26 @@ class CaseAction:
     def __init__(self, case: CurrentCase, reader: Reader) -> None:
         self.case, self.reader = case, reader
 
-    async def __call__(self, update: str, arg: BaseModel) -> CaseDetail:
+    async def __call__(self, update: UpdateContract[In], arg: In) -> CaseDetail:
         state = await run_update(self.case, update, arg, self.reader.timeouts)
         return await self.reader.detail(self.case, state)
 
 
-Act = Annotated[CaseAction, Depends()]
+def acting(action: str) -> Callable[[CurrentCase, Reader], CaseAction]:
+    """The dependency of `POST /cases/{case_id}/{action}`: the case, once the registry says
+    its type has `action` (409 otherwise, before the body is used)."""
+
+    def dependency(case: CurrentCase, reader: Reader) -> CaseAction:
+        require_action(case.case_id, action)
+        return CaseAction(case, reader)
+
+    return dependency
 
 
 @router.post("/{case_id}/redelivery", summary="Book a redelivery on the customer's behalf")
-async def redelivery(body: RedeliveryRequest, key: OpsKey, act: Act) -> CaseDetail:
+async def redelivery(
+    body: RedeliveryRequest, key: OpsKey, act: Annotated[CaseAction, Depends(acting("redelivery"))]
+) -> CaseDetail:
     state = await require_state(act.case.handle, act.reader.timeouts)
     if body.option is RedeliveryOption.PICKUP_POINT:
         point = await act.reader.session.get(PickupPoint, body.pickup_point_id)
@@ -142,7 +154,7 @@ async def redelivery(body: RedeliveryRequest, key: OpsKey, act: Act) -> CaseDeta
         attempt_number=int(state.details.get("attempt_number", 1)),
         by=f"ops:{key.name}",
     )
-    return await act("choose_redelivery", choice)
+    return await act(contracts.CHOOSE_REDELIVERY, choice)
 
 
 @router.post(
@@ -154,19 +166,42 @@ async def redelivery(body: RedeliveryRequest, key: OpsKey, act: Act) -> CaseDeta
     "after the next attempt began, is then refused with 409 rather than applied twice. "
     "Without it the outcome applies to the current attempt.",
 )
-async def delivery_outcome(body: DeliveryOutcomeIn, key: OpsKey, act: Act) -> CaseDetail:
+async def delivery_outcome(
+    body: DeliveryOutcomeIn,
+    key: OpsKey,
+    act: Annotated[CaseAction, Depends(acting("delivery-outcome"))],
+) -> CaseDetail:
     report = DeliveryOutcomeReport(**body.model_dump(), by=f"ops:{key.name}")
-    return await act("record_delivery_outcome", report)
+    return await act(contracts.RECORD_DELIVERY_OUTCOME, report)
+
+
+@router.post(
+    "/{case_id}/failed-attempt",
+    summary="Report a later failed attempt of the shipment",
+    description="The same as posting the attempt to `POST /cases/failed-deliveries`, addressed "
+    "to the case: it must be higher than the case's current attempt (409 otherwise).",
+)
+async def failed_attempt(
+    body: FailedAttemptIn,
+    key: OpsKey,
+    act: Annotated[CaseAction, Depends(acting("failed-attempt"))],
+) -> CaseDetail:
+    report = FailedAttemptReport(attempt=FailedAttempt(**body.model_dump()), by=f"ops:{key.name}")
+    return await act(contracts.REPORT_FAILED_ATTEMPT, report)
 
 
 @router.post("/{case_id}/notes", summary="Add a note to the timeline")
-async def add_note(body: NoteIn, key: OpsKey, act: Act) -> CaseDetail:
-    return await act("add_note", NoteInput(text=body.text, by=f"ops:{key.name}"))
+async def add_note(
+    body: NoteIn, key: OpsKey, act: Annotated[CaseAction, Depends(acting("notes"))]
+) -> CaseDetail:
+    return await act(contracts.ADD_NOTE, NoteInput(text=body.text, by=f"ops:{key.name}"))
 
 
 @router.post("/{case_id}/assign", summary="Assign (or unassign) the case")
-async def assign(body: AssignIn, key: OpsKey, act: Act) -> CaseDetail:
-    return await act("assign", AssignInput(assignee=body.assignee, by=f"ops:{key.name}"))
+async def assign(
+    body: AssignIn, key: OpsKey, act: Annotated[CaseAction, Depends(acting("assign"))]
+) -> CaseDetail:
+    return await act(contracts.ASSIGN, AssignInput(assignee=body.assignee, by=f"ops:{key.name}"))
 
 
 @router.post(
@@ -175,8 +210,10 @@ async def assign(body: AssignIn, key: OpsKey, act: Act) -> CaseDetail:
     description="Answers once the case is marked escalated; the escalation email is sent "
     "afterwards (it appears in `messages` once stored).",
 )
-async def escalate(body: ReasonIn, key: OpsKey, act: Act) -> CaseDetail:
-    return await act("escalate", EscalateInput(reason=body.reason, by=f"ops:{key.name}"))
+async def escalate(
+    body: ReasonIn, key: OpsKey, act: Annotated[CaseAction, Depends(acting("escalate"))]
+) -> CaseDetail:
+    return await act(contracts.ESCALATE, EscalateInput(reason=body.reason, by=f"ops:{key.name}"))
 
 
 @router.post(
@@ -186,5 +223,7 @@ async def escalate(body: ReasonIn, key: OpsKey, act: Act) -> CaseDetail:
     "`cancelled`; when the case takes longer to close, with the status it had (the "
     "cancellation goes ahead). Read the case to see it closed.",
 )
-async def cancel(body: ReasonIn, key: OpsKey, act: Act) -> CaseDetail:
-    return await act("cancel", CancelInput(reason=body.reason, by=f"ops:{key.name}"))
+async def cancel(
+    body: ReasonIn, key: OpsKey, act: Annotated[CaseAction, Depends(acting("cancel"))]
+) -> CaseDetail:
+    return await act(contracts.CANCEL, CancelInput(reason=body.reason, by=f"ops:{key.name}"))

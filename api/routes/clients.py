@@ -11,8 +11,8 @@ from api.deps import AdminKey, PageDep, SessionDep, ViewerKey
 from api.errors import Problem, from_validation_error, invalid
 from api.listing import paginate
 from api.models import ClientCreate, ClientOut, ContactOut, Page
+from schemas.case_types import CASE_TYPES, resolve_policy
 from schemas.enums import CaseType
-from schemas.policies import POLICY_TYPES, resolve_policy
 from schemas.tables import Client, ClientContact
 
 router = APIRouter(prefix="/clients", tags=["reference data"])
@@ -25,7 +25,7 @@ def check_policy_overrides(overrides: dict[str, dict[str, object]]) -> None:
             case_type = CaseType(key)
         except ValueError:
             raise invalid(f"policy_overrides.{key}", "not a case type") from None
-        if case_type not in POLICY_TYPES:
+        if case_type not in CASE_TYPES:
             raise invalid(f"policy_overrides.{key}", "this case type has no policy")
         try:
             resolve_policy(case_type, overrides)

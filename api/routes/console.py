@@ -16,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from api.case_models import CaseDetail, FailedDeliveryOpen
-from api.casework import Reader
+from api.case_models import CaseDetail
+from api.casework import Reader, require_action
 from api.console.auth import (
     LOGIN_PATH,
     ConsoleRoute,
@@ -31,7 +31,7 @@ from api.console.auth import (
     see_other,
     set_session_cookie,
 )
-from api.console.forms import ACTIONS, ListFilters, failed_delivery_payload
+from api.console.forms import ListFilters, actions_for, failed_delivery_payload
 from api.deps import (
     CaseRef,
     CurrentCase,
@@ -49,6 +49,7 @@ from api.routes.depots import list_pickup_points
 from api.routes.drivers import list_drivers
 from api.routes.failed_deliveries import open_failed_delivery
 from api.routes.messages import message_out
+from schemas.case_types import CASE_TYPES
 from schemas.enums import (
     CaseStatus,
     CaseType,
@@ -57,6 +58,7 @@ from schemas.enums import (
     RedeliveryOption,
     TimeWindow,
 )
+from schemas.requests import FailedDeliveryOpen
 from schemas.tables import Message, Shipment
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
@@ -219,7 +221,8 @@ async def _case_page(
         select(Message).where(Message.case_id == detail.case_id).order_by(col(Message.created_at))
     )
     messages = [message_out(row, user.key) for row in message_rows.all()]
-    actions = [name for name in ACTIONS if user.can_act and name in detail.allowed_actions]
+    type_actions = actions_for(detail.type)
+    actions = [name for name in type_actions if user.can_act and name in detail.allowed_actions]
     pickup_points: list[Any] = []
     country = "US"
     depot_id = detail.details.get("depot_id")
@@ -235,8 +238,8 @@ async def _case_page(
         "user": user,
         "case": detail,
         "messages": messages,  # oldest first, like the timeline
-        "actions": {name: ACTIONS[name] for name in actions},
-        "flash": ACTIONS[done].done if done in ACTIONS else None,
+        "actions": {name: type_actions[name] for name in actions},
+        "flash": type_actions[done].done if done in type_actions else None,
         "error": error,
         "failed": failed,
         "form": form or {},
@@ -262,10 +265,13 @@ async def case_page(
 async def case_action(
     action: str, request: Request, user: User, form: PostedForm, case: CurrentCase, reader: Reader
 ) -> Response:
-    if action not in ACTIONS:
+    if not any(spec.action(action) for spec in CASE_TYPES.values()):
         raise Problem(404, f"no such action: {action}")
     require_ops(user)
-    spec, act = ACTIONS[action], CaseAction(case, reader)
+    type_actions = actions_for(require_action(case.case_id, action).case_type)
+    if action not in type_actions:
+        raise Problem(404, f"the console has no form for '{action}'")
+    spec, act = type_actions[action], CaseAction(case, reader)
     try:
         body = spec.model.model_validate(spec.payload(form, reader.now))
         await spec.run(body, user.key, act)

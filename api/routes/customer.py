@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api import claim_page
@@ -35,18 +35,19 @@ from api.pages import CustomerPageRoute, PageError, link_state, page_for
 from api.pages import notice as _notice
 from api.pages import render as _render
 from core.security import InvalidToken, LinkClaims, verify_link_for
-from schemas.cases import CaseState, RedeliveryChoice
+from schemas import contracts
+from schemas.case_types import link_purposes
+from schemas.cases import CaseState, FailedDeliveryDetails, RedeliveryChoice
 from schemas.enums import CaseStatus, RedeliveryOption, TimeWindow
 from schemas.tables import PickupPoint, Shipment
-from workflows.failed_delivery import RESCHEDULE_LINK
 
 log = logging.getLogger("casedesk.api")
 
-RESCHEDULE = RESCHEDULE_LINK  # the purpose the workflow signs its links with
-PURPOSES = (RESCHEDULE, claim_page.CLAIM_UPLOAD)
+RESCHEDULE = contracts.RESCHEDULE_LINK  # the purpose the workflow signs its links with
+PURPOSES = tuple(link_purposes())  # every purpose a case type declares in the registry
 _EXPIRED = {
     RESCHEDULE: "The time to choose a new delivery has passed. Please contact the sender.",
-    claim_page.CLAIM_UPLOAD: "The time to send documents for this claim has passed. "
+    contracts.CLAIM_UPLOAD_LINK: "The time to send documents for this claim has passed. "
     "Please contact the sender.",
 }
 _LONG_AGO = datetime(1970, 1, 2, tzinfo=UTC)  # checks signature and purpose, not expiry
@@ -114,12 +115,9 @@ def _window_label(window: TimeWindow) -> str:
 
 
 def _horizon(state: CaseState) -> int:
-    """Days ahead a redelivery may be booked: the case's policy snapshot (from its opening)."""
-    for event in state.timeline:
-        raw = event.data.get("policy", {}).get("redelivery_horizon") if event.data else None
-        if raw:
-            return max(1, int(TypeAdapter(timedelta).validate_python(raw) / timedelta(days=1)))
-    return 7
+    """Days ahead a redelivery may be booked: the case's policy snapshot (in its details)."""
+    policy = FailedDeliveryDetails.model_validate(state.details).policy
+    return max(1, int(policy.redelivery_horizon / timedelta(days=1)))
 
 
 async def _form_page(
@@ -169,7 +167,7 @@ async def reschedule_page(
     try:
         claims = _verify(settings, token, now)
         state = await _state(temporal, claims, timeouts)
-        if claims.purpose == claim_page.CLAIM_UPLOAD:
+        if claims.purpose == contracts.CLAIM_UPLOAD_LINK:
             return claim_page.upload_page(request, settings, state, claims)
         not_waiting = _not_waiting(state, int(claims.data.get("attempt", 0)))
     except PageError as err:
@@ -236,7 +234,7 @@ async def reschedule_answer(
     try:
         claims = _verify(settings, token, now)
         state = await _state(temporal, claims, timeouts)
-        if claims.purpose == claim_page.CLAIM_UPLOAD:
+        if claims.purpose == contracts.CLAIM_UPLOAD_LINK:
             case = CaseRef(claims.case_id, None, temporal)
             return await claim_page.upload_answer(
                 request, settings, state, claims, case, store, timeouts
@@ -268,7 +266,7 @@ async def reschedule_answer(
 
     case = CaseRef(claims.case_id, None, temporal)
     try:
-        await run_update(case, "choose_redelivery", choice, timeouts, refresh=False)
+        await run_update(case, contracts.CHOOSE_REDELIVERY, choice, timeouts, refresh=False)
     except Problem as problem:
         if problem.status == 422:
             return await again(f"Please check your answer: {problem.detail}")

@@ -11,19 +11,27 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from activities.documents import download_name
-from api.case_models import CaseDetail, DamageClaimOpen, DecisionIn, FileClaimIn
-from api.casework import CaseReader, Reader, query_state, require_state, run_update, start_case
+from api.case_models import CaseDetail
+from api.casework import (
+    CaseReader,
+    Opening,
+    Reader,
+    open_case,
+    query_state,
+    require_action,
+    require_state,
+    run_update,
+)
 from api.deps import CaseRef, CurrentCase, DocumentsDep, OpsKey, TemporalDep, ViewerKey
 from api.errors import Problem, invalid, invalid_fields, temporal_unreachable
-from api.routes.cases import Act
+from api.routes.cases import CaseAction, acting
 from api.uploads import (
     UploadRejected,
     UploadTooLarge,
@@ -32,7 +40,9 @@ from api.uploads import (
     too_large_problem,
 )
 from core.documents import DocumentNotFound
-from core.uploads import ZIP, ZIP_MAGIC, detect_content_type
+from core.uploads import ZIP, ZIP_MAGIC, detect_content_type, download_name
+from schemas import contracts
+from schemas.case_types import DAMAGE_CLAIM, resolve_policy
 from schemas.cases import Customer
 from schemas.claims import (
     AddDocumentInput,
@@ -41,16 +51,13 @@ from schemas.claims import (
     FileClaimInput,
 )
 from schemas.documents import DocumentKind, DocumentRef
-from schemas.enums import CaseStatus, CaseType
-from schemas.policies import resolve_policy
+from schemas.enums import CaseType
+from schemas.requests import DamageClaimOpen, DecisionIn, FileClaimIn
 from schemas.tables import Case, Client, Driver, Shipment
-from workflows.damage_claim import DamageClaimWorkflow
 
 log = logging.getLogger("casedesk.api")
 
 router = APIRouter(prefix="/cases", tags=["damage claims"])
-
-CLAIM = CaseType.DAMAGE_CLAIM
 
 
 # --- opening ------------------------------------------------------------------------------
@@ -109,7 +116,7 @@ async def _claim_input(
         customer=body.customer or _shipment_customer(shipment),
         driver_id=driver.id if driver else None,
         linked_case_id=linked.id if linked else None,
-        policy=resolve_policy(CaseType.DAMAGE_CLAIM, client.policy_overrides),
+        policy=resolve_policy(DAMAGE_CLAIM.case_type, client.policy_overrides),
         opened_by=opened_by,
     )
 
@@ -132,66 +139,19 @@ async def open_damage_claim(
     reader: Reader,
 ) -> CaseDetail:
     case_input = await _claim_input(body, reader, f"ops:{key.name}")
-    case = CaseRef(CLAIM.workflow_id(body.shipment_id), None, temporal)
-    deadline = case_input.delivery_event_at + case_input.policy.filing_window
-    started = await start_case(
-        temporal,
-        DamageClaimWorkflow.run,
+    opening = Opening(
+        DAMAGE_CLAIM,
         case_input,
-        case_type=CLAIM,
-        case_id=case.case_id,
+        business_key=body.shipment_id,
         client_id=case_input.client_id,
-        task_queue=reader.settings.temporal_task_queue,
-        deadline=deadline,
+        subject=f"Claim for shipment {body.shipment_id}: {body.claim_type.value}",
+        deadline_at=case_input.delivery_event_at + case_input.policy.filing_window,
     )
-    if not started:
-        # One claim per shipment: a repeat (or a second report) gets the existing case.
-        response.status_code = status.HTTP_200_OK
-        return await reader.detail(case)
-
-    response.headers["Location"] = f"/cases/{case.case_id}"
-    try:
-        return await reader.detail(case)
-    except Problem as problem:
-        if problem.status != 503:
-            raise
-        return _just_opened(case_input, case.case_id, deadline, reader)
-
-
-def _just_opened(
-    case_input: DamageClaimInput, case_id: str, deadline: datetime, reader: CaseReader
-) -> CaseDetail:
-    """Started, but no worker has picked it up yet: what we know."""
-    return CaseDetail(
-        case_id=case_id,
-        type=CLAIM,
-        status=CaseStatus.OPEN,
-        resolution=None,
-        business_key=case_input.shipment_id,
-        client_id=case_input.client_id,
-        subject=f"Claim for shipment {case_input.shipment_id}: {case_input.claim_type.value}",
-        opened_at=reader.now,
-        closed_at=None,
-        deadline_at=deadline,
-        overdue=deadline < reader.now,
-        escalated=False,
-        assignee=None,
-        next_step=None,
-        next_step_at=None,
-        trace_url=reader.settings.trace_url(case_id),
-        live=False,
-    )
+    # One claim per shipment: a repeat (or a second report) gets the existing case.
+    return await open_case(opening, response=response, temporal=temporal, reader=reader)
 
 
 # --- actions ------------------------------------------------------------------------------
-
-
-def _require_claim(case: CaseRef, action: str) -> None:
-    """The claim actions exist on claims only (the workflow id says which type a case is)."""
-    if not case.case_id.startswith(f"{CLAIM.workflow_id_prefix}-"):
-        raise Problem(
-            409, f"{action} is only possible on a damage claim", slug="action-not-allowed"
-        )
 
 
 _UPLOAD_BODY: dict[str, Any] = {
@@ -248,7 +208,7 @@ async def add_document(
     reader: Reader,
     store: DocumentsDep,
 ) -> CaseDetail:
-    _require_claim(case, "documents")
+    require_action(case.case_id, "documents")
     # Refuse before reading or storing anything when the case takes no documents now.
     state = await require_state(case.handle, reader.timeouts)
     if "documents" not in state.allowed_actions:
@@ -272,7 +232,7 @@ async def add_document(
     # Should the case refuse it now after all (filed meanwhile, say), the stored file stays
     # in the store unreferenced: an orphan, harmless, and cheaper than a second round trip.
     upload = AddDocumentInput(document=ref, by=f"ops:{key.name}")
-    state = await run_update(case, "add_document", upload, reader.timeouts)
+    state = await run_update(case, contracts.ADD_DOCUMENT, upload, reader.timeouts)
     return await reader.detail(case, state)
 
 
@@ -282,10 +242,11 @@ async def add_document(
     description="Every checklist item still missing needs its reason in `missing_reasons` "
     "(422 otherwise). The claim package is compiled and sent after the answer.",
 )
-async def file_claim(body: FileClaimIn, key: OpsKey, act: Act) -> CaseDetail:
-    _require_claim(act.case, "file")
+async def file_claim(
+    body: FileClaimIn, key: OpsKey, act: Annotated[CaseAction, Depends(acting("file"))]
+) -> CaseDetail:
     request = FileClaimInput(missing_reasons=body.missing_reasons, by=f"ops:{key.name}")
-    return await act("file_claim", request)
+    return await act(contracts.FILE_CLAIM, request)
 
 
 @router.post(
@@ -294,10 +255,11 @@ async def file_claim(body: FileClaimIn, key: OpsKey, act: Act) -> CaseDetail:
     description="approved (with `amount`) closes the claim as paid, denied (with `reason`) "
     "as denied; more_information (with `requested`) sends it back to gathering them.",
 )
-async def record_decision(body: DecisionIn, key: OpsKey, act: Act) -> CaseDetail:
-    _require_claim(act.case, "decision")
+async def record_decision(
+    body: DecisionIn, key: OpsKey, act: Annotated[CaseAction, Depends(acting("decision"))]
+) -> CaseDetail:
     decision = DecisionInput(**body.model_dump(), by=f"ops:{key.name}")
-    return await act("record_decision", decision)
+    return await act(contracts.RECORD_DECISION, decision)
 
 
 # --- downloads ----------------------------------------------------------------------------

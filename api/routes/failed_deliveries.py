@@ -7,15 +7,24 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from pydantic import ValidationError
 
-from api.case_models import CaseDetail, FailedDeliveryOpen
-from api.casework import CaseReader, Reader, detail_from_row, query_state, run_update, start_case
+from api.case_models import CaseDetail
+from api.casework import (
+    CaseReader,
+    Opening,
+    Reader,
+    detail_from_row,
+    open_case,
+    query_state,
+    run_update,
+)
 from api.deps import CaseRef, OpsKey, SessionDep, TemporalDep
 from api.errors import Problem, invalid_fields, temporal_unreachable
+from schemas import contracts
+from schemas.case_types import FAILED_DELIVERY, resolve_policy
 from schemas.cases import FailedAttempt, FailedAttemptReport, FailedDeliveryInput
-from schemas.enums import CaseStatus, CaseType
-from schemas.policies import resolve_policy
+from schemas.enums import CaseType
+from schemas.requests import FailedDeliveryOpen
 from schemas.tables import Case, Client, Driver
-from workflows.failed_delivery import FailedDeliveryWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -34,7 +43,7 @@ async def _case_input(
     if errors or client is None or driver is None:
         raise invalid_fields(errors)
     try:
-        policy = resolve_policy(CaseType.FAILED_DELIVERY, client.policy_overrides)
+        policy = resolve_policy(FAILED_DELIVERY.case_type, client.policy_overrides)
         claim_policy = resolve_policy(CaseType.DAMAGE_CLAIM, client.policy_overrides)
     except ValidationError:
         message = f"client '{client.id}' has an invalid policy override"
@@ -77,29 +86,22 @@ async def open_failed_delivery(
 ) -> CaseDetail:
     by = f"ops:{key.name}"
     case_input = await _case_input(body, reader.session, by)
-    case_type = CaseType.FAILED_DELIVERY
-    case = CaseRef(case_type.workflow_id(body.shipment_id), None, temporal)
-    started = await start_case(
-        temporal,
-        FailedDeliveryWorkflow.run,
+    attempt = case_input.attempt
+    opening = Opening(
+        FAILED_DELIVERY,
         case_input,
-        case_type=case_type,
-        case_id=case.case_id,
+        business_key=body.shipment_id,
         client_id=case_input.client_id,
-        task_queue=reader.settings.temporal_task_queue,
+        subject=f"Shipment {body.shipment_id}: attempt {attempt.attempt_number} failed "
+        f"({attempt.reason.value})",
     )
-    if not started:
-        response.status_code = status.HTTP_200_OK
+
+    async def existing(case: CaseRef) -> CaseDetail:
         return await _existing_case(case, body, by, reader)
 
-    response.headers["Location"] = f"/cases/{case.case_id}"
-    try:
-        return await reader.detail(case)
-    except Problem as problem:
-        if problem.status != 503:
-            raise
-        # Started, but no worker has picked it up yet: answer with what we know.
-        return _just_opened(case_input, case.case_id, reader)
+    return await open_case(
+        opening, response=response, temporal=temporal, reader=reader, existing=existing
+    )
 
 
 async def _existing_case(
@@ -127,28 +129,5 @@ async def _existing_case(
             slug="case-closed",
         )
     report = FailedAttemptReport(attempt=_attempt(body), by=by)
-    state = await run_update(case, "report_failed_attempt", report, reader.timeouts)
+    state = await run_update(case, contracts.REPORT_FAILED_ATTEMPT, report, reader.timeouts)
     return await reader.detail(case, state)
-
-
-def _just_opened(case_input: FailedDeliveryInput, case_id: str, reader: CaseReader) -> CaseDetail:
-    return CaseDetail(
-        case_id=case_id,
-        type=CaseType.FAILED_DELIVERY,
-        status=CaseStatus.OPEN,
-        resolution=None,
-        business_key=case_input.shipment_id,
-        client_id=case_input.client_id,
-        subject=f"Shipment {case_input.shipment_id}: attempt "
-        f"{case_input.attempt.attempt_number} failed ({case_input.attempt.reason.value})",
-        opened_at=reader.now,
-        closed_at=None,
-        deadline_at=None,
-        overdue=False,
-        escalated=False,
-        assignee=None,
-        next_step=None,
-        next_step_at=None,
-        trace_url=reader.settings.trace_url(case_id),
-        live=False,
-    )

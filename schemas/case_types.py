@@ -1,0 +1,306 @@
+"""The case-type registry: every case type declared once, read by every layer.
+
+A `CaseTypeSpec` says what a case type is made of: its workflow, the body that opens it, its
+policy with defaults, the statuses and resolutions it uses (each described for this type), the
+actions ops can take on it (body, minimum role, the workflow update they call), the document
+kinds and signed-link purposes it uses, its email templates and its API router.
+
+Who reads it: `worker.py` registers each type's workflow, `api/main.py` mounts each router,
+`GET /case-types` publishes it, the action routes refuse an action a type does not have (409),
+policy resolution validates client overrides per type, and the console builds its forms from
+it. Workflows and routers are named by import path, so this module (in `schemas/`, imported by
+the API and by workflow code alike) imports neither `workflows/` nor `api/`.
+
+Adding a case type: see the README, "Adding a case type".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from schemas import contracts
+from schemas.cases import FailedDeliveryDetails, FailedDeliveryInput, RedeliveryRequest
+from schemas.claims import DamageClaimDetails, DamageClaimInput
+from schemas.contracts import UpdateContract
+from schemas.documents import DocumentKind
+from schemas.enums import CaseStatus, CaseType, Resolution, Role
+from schemas.policies import ClaimPolicy, FailedDeliveryPolicy
+from schemas.requests import (
+    AssignIn,
+    DamageClaimOpen,
+    DecisionIn,
+    DeliveryOutcomeIn,
+    DocumentUpload,
+    FailedAttemptIn,
+    FailedDeliveryOpen,
+    FileClaimIn,
+    NoteIn,
+    ReasonIn,
+)
+
+JSON = "application/json"
+MULTIPART = "multipart/form-data"
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """`POST /cases/{case_id}/{name}`: what it takes, who may, and the update it calls."""
+
+    name: str
+    title: str
+    description: str
+    body: type[BaseModel]
+    update: UpdateContract[Any]
+    role: Role = Role.OPS
+    media_type: str = JSON
+    done: str = "Done."
+    """What the console says once the action went through."""
+
+
+@dataclass(frozen=True)
+class CaseTypeSpec:
+    case_type: CaseType
+    title: str
+    path: str
+    """`POST /cases/{path}` opens a case of this type."""
+    workflow: str
+    """`module:Class` of the workflow; the class name is the Temporal workflow type."""
+    router: str
+    """The module whose `router` the API mounts for this type's own endpoints."""
+    open_body: type[BaseModel]
+    workflow_input: type[BaseModel]
+    policy: type[BaseModel]
+    details: type[BaseModel]
+    statuses: Mapping[CaseStatus, str]
+    resolutions: Mapping[Resolution, str]
+    actions: tuple[ActionSpec, ...]
+    document_kinds: tuple[DocumentKind, ...] = ()
+    link_purposes: tuple[str, ...] = ()
+    templates: tuple[str, ...] = field(default=())
+    """Email templates (`templates/email/<name>.{subject.txt,txt,html}`) the workflow sends."""
+
+    @property
+    def workflow_type(self) -> str:
+        return self.workflow.rpartition(":")[2]
+
+    @property
+    def action_names(self) -> list[str]:
+        return [action.name for action in self.actions]
+
+    def action(self, name: str) -> ActionSpec | None:
+        return next((action for action in self.actions if action.name == name), None)
+
+    def describe_status(self, status: CaseStatus) -> str:
+        return self.statuses.get(status, status.description)
+
+    def describe_resolution(self, resolution: Resolution) -> str:
+        return self.resolutions.get(resolution, resolution.description)
+
+
+def _common_actions(*, cancel_title: str, cancel_description: str) -> tuple[ActionSpec, ...]:
+    """The actions every case type has."""
+    return (
+        ActionSpec(
+            "notes",
+            "Add a note",
+            "Adds a note to the timeline (open cases).",
+            NoteIn,
+            contracts.ADD_NOTE,
+            done="Note added.",
+        ),
+        ActionSpec(
+            "assign",
+            "Assign",
+            "Assigns the case to a person (null unassigns).",
+            AssignIn,
+            contracts.ASSIGN,
+            done="Assignee saved.",
+        ),
+        ActionSpec(
+            "escalate",
+            "Escalate",
+            "Flags the case escalated and tells the person this case type escalates to; the "
+            "email is sent after the answer.",
+            ReasonIn,
+            contracts.ESCALATE,
+            done="Case escalated.",
+        ),
+        ActionSpec(
+            "cancel",
+            cancel_title,
+            cancel_description,
+            ReasonIn,
+            contracts.CANCEL,
+            done="Cancellation requested.",
+        ),
+    )
+
+
+FAILED_DELIVERY = CaseTypeSpec(
+    case_type=CaseType.FAILED_DELIVERY,
+    title="Failed delivery",
+    path="failed-deliveries",
+    workflow="workflows.failed_delivery:FailedDeliveryWorkflow",
+    router="api.routes.failed_deliveries",
+    open_body=FailedDeliveryOpen,
+    workflow_input=FailedDeliveryInput,
+    policy=FailedDeliveryPolicy,
+    details=FailedDeliveryDetails,
+    statuses={
+        CaseStatus.OPEN: "The failed attempt is being recorded.",
+        CaseStatus.WAITING_ON_CUSTOMER: "Waiting for the customer to choose how to receive "
+        "the parcel (signed link), with a reminder and a dispatcher escalation on the way.",
+        CaseStatus.REDELIVERY_SCHEDULED: "A redelivery is booked; waiting for its outcome.",
+        CaseStatus.RETURNING_TO_SENDER: "The parcel is being sent back to the client shipper.",
+        CaseStatus.CLOSED: "Finished; the resolution says how.",
+        CaseStatus.CANCELLED: "Cancelled by ops before it finished.",
+    },
+    resolutions={
+        Resolution.DELIVERED: "The parcel was delivered.",
+        Resolution.RETURNED_TO_SENDER: "Refused, unanswered or out of attempts: the parcel "
+        "went back to the client shipper.",
+        Resolution.CANCELLED: "Ops cancelled the case.",
+    },
+    actions=(
+        ActionSpec(
+            "redelivery",
+            "Book a redelivery",
+            "Books a redelivery on the customer's behalf (while waiting on the customer).",
+            RedeliveryRequest,
+            contracts.CHOOSE_REDELIVERY,
+            done="Redelivery booked.",
+        ),
+        ActionSpec(
+            "delivery-outcome",
+            "Report the delivery outcome",
+            "How the booked redelivery went: delivered closes the case, failed starts the "
+            "next attempt.",
+            DeliveryOutcomeIn,
+            contracts.RECORD_DELIVERY_OUTCOME,
+            done="Delivery outcome recorded.",
+        ),
+        ActionSpec(
+            "failed-attempt",
+            "Report a later failed attempt",
+            "A further failed attempt of the same shipment; the case starts over for it.",
+            FailedAttemptIn,
+            contracts.REPORT_FAILED_ATTEMPT,
+            done="Failed attempt recorded.",
+        ),
+        *_common_actions(
+            cancel_title="Cancel the case",
+            cancel_description="Stops the case; it closes as cancelled.",
+        ),
+    ),
+    link_purposes=(contracts.RESCHEDULE_LINK,),
+    templates=(
+        "failed_delivery/customer_notice",
+        "failed_delivery/customer_reminder",
+        "failed_delivery/dispatcher_escalation",
+        "failed_delivery/redelivery_confirmation",
+        "failed_delivery/client_redelivery_notice",
+        "failed_delivery/return_to_sender_customer",
+        "failed_delivery/return_to_sender_client",
+        "case/escalation",
+    ),
+)
+
+DAMAGE_CLAIM = CaseTypeSpec(
+    case_type=CaseType.DAMAGE_CLAIM,
+    title="Damage or loss claim",
+    path="damage-claims",
+    workflow="workflows.damage_claim:DamageClaimWorkflow",
+    router="api.routes.damage_claims",
+    open_body=DamageClaimOpen,
+    workflow_input=DamageClaimInput,
+    policy=ClaimPolicy,
+    details=DamageClaimDetails,
+    statuses={
+        CaseStatus.OPEN: "The claim is being opened.",
+        CaseStatus.GATHERING_EVIDENCE: "Collecting the evidence before the filing deadline.",
+        CaseStatus.AWAITING_DECISION: "Filed with the carrier or insurer; waiting for their "
+        "decision, with weekly follow-ups.",
+        CaseStatus.CLOSED: "Finished; the resolution says how.",
+    },
+    resolutions={
+        Resolution.PAID: "The claim was approved and paid.",
+        Resolution.DENIED: "The claim was denied.",
+        Resolution.WITHDRAWN: "The claim was withdrawn before a decision.",
+    },
+    actions=(
+        ActionSpec(
+            "documents",
+            "Add evidence",
+            "Adds a document to a checklist item (multipart: kind, file), while gathering.",
+            DocumentUpload,
+            contracts.ADD_DOCUMENT,
+            media_type=MULTIPART,
+            done="Document added.",
+        ),
+        ActionSpec(
+            "file",
+            "File the claim now",
+            "Files the claim with what it has; every missing item needs its reason.",
+            FileClaimIn,
+            contracts.FILE_CLAIM,
+            done="Filing requested: the package is compiled and sent.",
+        ),
+        ActionSpec(
+            "decision",
+            "Record the decision",
+            "approved (amount) closes as paid, denied (reason) as denied, more_information "
+            "(requested) gathers those items again.",
+            DecisionIn,
+            contracts.RECORD_DECISION,
+            done="Decision recorded.",
+        ),
+        *_common_actions(
+            cancel_title="Withdraw the claim",
+            cancel_description="Withdraws the claim; it closes as withdrawn.",
+        ),
+    ),
+    document_kinds=tuple(DocumentKind),
+    link_purposes=(contracts.CLAIM_UPLOAD_LINK,),
+    templates=(
+        "claims/evidence_request_driver",
+        "claims/evidence_request_customer",
+        "claims/evidence_reminder",
+        "claims/claims_desk_escalation",
+        "claims/claim_filed",
+        "claims/decision_follow_up",
+        "case/escalation",
+    ),
+)
+
+CASE_TYPES: Mapping[CaseType, CaseTypeSpec] = {
+    spec.case_type: spec for spec in (FAILED_DELIVERY, DAMAGE_CLAIM)
+}
+"""Every case type that runs. `CaseType` may name more (coming types); only these exist."""
+
+
+def spec_for(case_type: CaseType) -> CaseTypeSpec:
+    return CASE_TYPES[case_type]
+
+
+def spec_for_case_id(case_id: str) -> CaseTypeSpec | None:
+    """The type of a case from its id (workflow id = `{type prefix}-{business key}`)."""
+    for spec in CASE_TYPES.values():
+        if case_id.startswith(f"{spec.case_type.workflow_id_prefix}-"):
+            return spec
+    return None
+
+
+def link_purposes() -> dict[str, CaseTypeSpec]:
+    """Every signed-link purpose and the case type whose pages serve it."""
+    return {purpose: spec for spec in CASE_TYPES.values() for purpose in spec.link_purposes}
+
+
+def resolve_policy(case_type: CaseType, overrides: Mapping[str, Any] | None) -> Any:
+    """The type's default policy with a client's overrides applied (validated: raises
+    pydantic's ValidationError for a bad override)."""
+    policy_type = spec_for(case_type).policy
+    return policy_type.model_validate((overrides or {}).get(case_type.value, {}))

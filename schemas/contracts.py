@@ -1,0 +1,102 @@
+"""The contracts between the API and the workflows, by name and type, in one place.
+
+Both sides import these: a workflow declares its handlers with the contract's name
+(`@workflow.update(name=CHOOSE_REDELIVERY.name)`), and the API calls them through the contract
+(`gateway.update(case, CHOOSE_REDELIVERY, choice)`), so a name is never typed twice and the
+argument's type is checked where the call is written. Nothing here imports the workflows or
+the activities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from temporalio.exceptions import ApplicationError
+
+from schemas.cases import (
+    AssignInput,
+    CancelInput,
+    DeliveryOutcomeReport,
+    EscalateInput,
+    FailedAttemptReport,
+    NoteInput,
+    RedeliveryChoice,
+)
+from schemas.claims import AddDocumentInput, DecisionInput, FileClaimInput
+
+In = TypeVar("In", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class UpdateContract(Generic[In]):
+    """A workflow update every caller reaches by this object: its Temporal name and the
+    model it takes. Every case update answers with the case's `CaseState`."""
+
+    name: str
+    input: type[In]
+
+
+STATE_QUERY = "state"
+"""The query every case workflow answers with its `CaseState`."""
+
+# --- the updates every case type has --------------------------------------------------------
+
+ADD_NOTE = UpdateContract("add_note", NoteInput)
+ASSIGN = UpdateContract("assign", AssignInput)
+ESCALATE = UpdateContract("escalate", EscalateInput)
+CANCEL = UpdateContract("cancel", CancelInput)
+
+# --- failed delivery --------------------------------------------------------------------------
+
+CHOOSE_REDELIVERY = UpdateContract("choose_redelivery", RedeliveryChoice)
+RECORD_DELIVERY_OUTCOME = UpdateContract("record_delivery_outcome", DeliveryOutcomeReport)
+REPORT_FAILED_ATTEMPT = UpdateContract("report_failed_attempt", FailedAttemptReport)
+
+# --- damage claim -----------------------------------------------------------------------------
+
+ADD_DOCUMENT = UpdateContract("add_document", AddDocumentInput)
+FILE_CLAIM = UpdateContract("file_claim", FileClaimInput)
+RECORD_DECISION = UpdateContract("record_decision", DecisionInput)
+
+
+# --- failure types --------------------------------------------------------------------------
+
+ACTION_NOT_ALLOWED = "ActionNotAllowed"
+"""An update validator's refusal: the action does not fit the case's state (API: 409)."""
+INVALID_REQUEST = "InvalidRequest"
+"""An update validator's refusal: the payload is wrong for this case (API: 422 naming
+`details[0]["field"]`)."""
+
+
+class ActionNotAllowed(ApplicationError):
+    """Raised by validators; carries the stable type `ActionNotAllowed`."""
+
+    TYPE = ACTION_NOT_ALLOWED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type=self.TYPE, non_retryable=True)
+
+
+class InvalidRequest(ApplicationError):
+    """Raised by validators; carries the stable type `InvalidRequest` and the field."""
+
+    TYPE = INVALID_REQUEST
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, {"field": field}, type=self.TYPE, non_retryable=True)
+
+
+def failed_field(details: tuple[Any, ...] | list[Any]) -> str:
+    """The field an `InvalidRequest` names (its first detail), `body` when it names none."""
+    first = details[0] if details else {}
+    return str(first.get("field", "body")) if isinstance(first, dict) else "body"
+
+
+# --- signed links ---------------------------------------------------------------------------
+
+RESCHEDULE_LINK = "reschedule"
+"""A failed-delivery customer's link: choose how the parcel comes again."""
+CLAIM_UPLOAD_LINK = "claim-upload"
+"""A claim's driver or customer link: send the documents the claim asked for."""
