@@ -24,14 +24,15 @@ from activities.rendering import failure_reason_text, human_datetime
 from core.db import SessionFactory
 from core.documents import DocumentStore
 from core.uploads import UploadRejected
+from schemas.cases import TimelineEvent
 from schemas.claims import (
     CompiledPackage,
     CompilePackageRequest,
     GatheredEvidence,
     GatherEvidenceRequest,
 )
-from schemas.documents import DocumentKind, DocumentRef
-from schemas.tables import DeliveryAttempt, Shipment
+from schemas.documents import ClaimPackageInput, DocumentKind, DocumentRef
+from schemas.tables import DeliveryAttempt, Shipment, TimelineEntry
 
 SYSTEM_EVIDENCE = (DocumentKind.ATTEMPT_RECORD, DocumentKind.PROOF_OF_DELIVERY)
 """The kinds `gather_system_evidence` can produce; others are left to people."""
@@ -167,8 +168,11 @@ class ClaimActivities:
         """The ZIP of the cover sheet and every document (each checked against its checksum
         first: a missing or altered one fails for good), stored in the document store."""
         documents = [(ref, await load_document(self._documents, ref)) for ref in request.documents]
+        summary = request.summary.model_copy(
+            update={"timeline": await self._timeline(request.summary)}
+        )
         package = await asyncio.to_thread(
-            build_claim_package, request.summary, documents, templates=self._templates
+            build_claim_package, summary, documents, templates=self._templates
         )
         name = f"claim-package-{request.summary.shipment_id}.zip"
         try:
@@ -176,6 +180,20 @@ class ClaimActivities:
         except UploadRejected as err:
             raise _rejected(f"claim package for {request.summary.case_id}", err) from None
         return CompiledPackage(package=ref)
+
+    async def _timeline(self, summary: ClaimPackageInput) -> list[TimelineEvent]:
+        """The claim's whole timeline for the cover sheet: the projection's events (a
+        workflow keeps only those not yet written) and the ones the request carries."""
+        async with self._sessions() as session:
+            rows = await session.exec(
+                select(TimelineEntry).where(TimelineEntry.case_id == summary.case_id)
+            )
+            merged = {
+                row.seq: TimelineEvent.model_validate(row, from_attributes=True)
+                for row in rows.all()
+            }
+        merged.update({event.seq: event for event in summary.timeline})
+        return [merged[seq] for seq in sorted(merged)]
 
     @staticmethod
     async def _attempts(session: AsyncSession, shipment_id: str) -> list[DeliveryAttempt]:

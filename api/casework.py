@@ -46,7 +46,7 @@ from api.errors import (
 from core.settings import Settings
 from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, ESCALATED
 from schemas.case_types import CaseTypeSpec, spec_for, spec_for_case_id
-from schemas.cases import CaseSnapshot, CaseState
+from schemas.cases import CaseSnapshot, CaseState, TimelineEvent
 from schemas.contracts import STATE_QUERY, UpdateContract
 from schemas.enums import CaseStatus, CaseType
 from schemas.tables import Case, Message, TimelineEntry
@@ -273,16 +273,33 @@ def case_documents(
     return listed
 
 
-def detail_from_state(
-    state: CaseState, messages: list[CaseMessage], settings: Settings, now: datetime
+async def case_timeline(
+    session: AsyncSession, case_id: str, live: list[TimelineEvent] | None = None
+) -> list[TimelineItem]:
+    """The whole timeline: every event in the projection, plus the live events the workflow
+    has not written yet (it keeps only those; a case that continued as new has the rest in
+    the projection alone)."""
+    entries = await session.exec(
+        select(TimelineEntry)
+        .where(TimelineEntry.case_id == case_id)
+        .order_by(col(TimelineEntry.seq))
+    )
+    merged = {e.seq: TimelineItem.model_validate(e, from_attributes=True) for e in entries.all()}
+    for event in live or []:
+        merged.setdefault(event.seq, TimelineItem.model_validate(event.model_dump()))
+    return [merged[seq] for seq in sorted(merged)]
+
+
+async def detail_from_state(
+    session: AsyncSession, state: CaseState, settings: Settings, now: datetime
 ) -> CaseDetail:
     return CaseDetail(
         **_summary_fields(state, settings, now),
         details=state.details,
         allowed_actions=state.allowed_actions,
         documents=case_documents(state.case_type, state.case_id, state.details),
-        timeline=[TimelineItem.model_validate(e.model_dump()) for e in state.timeline],
-        messages=messages,
+        timeline=await case_timeline(session, state.case_id, state.timeline),
+        messages=await case_messages(session, state.case_id),
         live=True,
     )
 
@@ -290,17 +307,12 @@ def detail_from_state(
 async def detail_from_row(
     session: AsyncSession, row: Case, settings: Settings, now: datetime
 ) -> CaseDetail:
-    entries = await session.exec(
-        select(TimelineEntry)
-        .where(TimelineEntry.case_id == row.id)
-        .order_by(col(TimelineEntry.seq))
-    )
     return CaseDetail(
         **summary_from_row(row, settings, now).model_dump(),
         details=row.details,
         allowed_actions=[],
         documents=case_documents(row.type, row.id, row.details),
-        timeline=[TimelineItem.model_validate(e, from_attributes=True) for e in entries.all()],
+        timeline=await case_timeline(session, row.id),
         messages=await case_messages(session, row.id),
         live=False,
     )
@@ -319,7 +331,7 @@ async def load_detail(
     if state is None:
         state = await query_state(case.handle, timeouts)
     if state is not None:
-        return detail_from_state(state, await case_messages(session, case.case_id), settings, now)
+        return await detail_from_state(session, state, settings, now)
     row = await session.get(Case, case.case_id, populate_existing=True)
     if row is None:
         raise temporal_unreachable("the case did not answer in time; is the worker running?")

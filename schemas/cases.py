@@ -90,6 +90,9 @@ class FailedDeliveryInput(Model):
         description="The client's claim policy, for the claim a damaged parcel opens.",
     )
     opened_by: str = "system"
+    carried: FailedDeliveryCarry | None = Field(
+        None, description="Set by the case itself when it continues as new; never by callers."
+    )
 
 
 class RedeliveryRequest(Model):
@@ -257,3 +260,41 @@ class CaseRecord(BaseModel):
 
     snapshot: CaseSnapshot
     events: list[TimelineEvent] = Field(default_factory=list)
+
+
+# --- continue-as-new --------------------------------------------------------------------------
+
+
+class CaseCarry(BaseModel):
+    """What a case carries into its next run when it continues as new: its published state,
+    the timeline numbering (the events themselves are in the SQL projection), which ladder
+    steps already fired, a pending cancellation, and where its run was waiting (`stage`)."""
+
+    snapshot: CaseSnapshot
+    next_seq: int
+    timeline: list[TimelineEvent] = Field(
+        default_factory=list, description="Events not yet written to the projection."
+    )
+    fired: list[str] = Field(default_factory=list)
+    cancel_request: CancelInput | None = None
+    stage: str
+    runs: int = Field(1, description="How many runs the case has had before this one.")
+
+
+class FailedDeliveryCarry(CaseCarry):
+    attempt: FailedAttempt
+    attempt_by: str
+    attempt_taken_at: datetime
+    asked_at: datetime | None = None
+    fees_cents: int
+    damage_reported: bool
+    choice: RedeliveryChoice | None = None
+    booking: RedeliveryBooked | None = None
+    next_attempt: FailedAttempt | None = None
+    next_attempt_by: str
+    next_attempt_taken_at: datetime
+    delivered: DeliveryOutcomeReport | None = None
+    claim_case_id: str | None = None
+
+
+FailedDeliveryInput.model_rebuild()

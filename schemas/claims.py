@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from schemas.cases import Customer, Model
+from schemas.cases import CaseCarry, Customer, Model
 from schemas.documents import ClaimPackageInput, ClaimType, DocumentKind, DocumentRef
 from schemas.enums import DescribedEnum
 from schemas.policies import ClaimPolicy
@@ -50,6 +50,9 @@ class DamageClaimInput(Model):
     linked_case_id: str | None = Field(None, description="The failed-delivery case, if any.")
     policy: ClaimPolicy = ClaimPolicy()
     opened_by: str = "system"
+    carried: DamageClaimCarry | None = Field(
+        None, description="Set by the case itself when it continues as new; never by callers."
+    )
 
     @model_validator(mode="after")
     def _currency_with_value(self) -> DamageClaimInput:
@@ -147,3 +150,24 @@ class CompilePackageRequest(BaseModel):
 
 class CompiledPackage(BaseModel):
     package: DocumentRef
+
+
+class DamageClaimCarry(CaseCarry):
+    """A claim's state across continue-as-new (see `CaseCarry`)."""
+
+    round: int
+    anchor: AwareDatetime
+    deadline: AwareDatetime
+    late: bool
+    checklist: list[DocumentKind]
+    documents: dict[DocumentKind, list[DocumentRef]] = Field(default_factory=dict)
+    file_request: FileClaimInput | None = None
+    decision: DecisionInput | None = None
+    package: DocumentRef | None = None
+    filed_at: AwareDatetime | None = None
+    package_failed: bool = False
+    follow_ups_sent: int = 0
+    next_follow_up_at: AwareDatetime | None = None
+
+
+DamageClaimInput.model_rebuild()

@@ -40,6 +40,12 @@ class FailedDeliveryPolicy(BaseModel):
         timedelta(hours=24),
         description="Escalate if no delivery outcome arrives this long after the booked window.",
     )
+    history_event_budget: int = Field(
+        10_000,
+        ge=20,
+        le=40_000,
+        description="Continue as new (a fresh history, the same case) past this many events.",
+    )
 
     @model_validator(mode="after")
     def _ladder_in_order(self) -> FailedDeliveryPolicy:
@@ -64,4 +70,10 @@ class ClaimPolicy(BaseModel):
     )
     decision_follow_up: timedelta = Field(
         timedelta(days=7), description="Chase the claims contact this often while waiting."
+    )
+    history_event_budget: int = Field(
+        10_000,
+        ge=20,
+        le=40_000,
+        description="Continue as new (a fresh history, the same case) past this many events.",
     )

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.cases import (
         AssignInput,
         CancelInput,
+        CaseCarry,
         CaseRecord,
         CaseSnapshot,
         CaseState,
@@ -91,10 +92,31 @@ class CaseWorkflow:
         subject: str,
         deadline_at: datetime | None = None,
         next_step: tuple[str, datetime] | None = None,
+        carried: CaseCarry | None = None,
     ) -> None:
         """Called from the subclass's `@workflow.init`: the state exists before any handler,
         and already says what the case knows at open (its deadline, its first step), so the
-        API's answer to the opening shows them."""
+        API's answer to the opening shows them. A continued run takes its state from
+        `carried` instead (see `_continue_as_new`)."""
+        # Notifications started by update handlers run beside the handler (an update must
+        # not wait on an email that may retry for hours); the run awaits them before ending.
+        self._background: list[asyncio.Task[None]] = []
+        self._carried = carried
+        if carried is not None:
+            self._case = carried.snapshot.model_copy(deep=True)
+            self._timeline: list[TimelineEvent] = list(carried.timeline)
+            self._next_seq = carried.next_seq
+            self._fired: set[str] = set(carried.fired)
+            self._cancel_request: CancelInput | None = carried.cancel_request
+            self._stage = carried.stage
+            self._runs = carried.runs + 1
+            case = self._case  # the search attributes carry over with the run
+            self._published_attributes: tuple[object, ...] | None = (
+                case.status,
+                case.escalated,
+                case.deadline_at,
+            )
+            return
         self._case = CaseSnapshot(
             case_id=workflow.info().workflow_id,
             case_type=self.case_type,
@@ -107,13 +129,15 @@ class CaseWorkflow:
             next_step=next_step[0] if next_step else None,
             next_step_at=next_step[1] if next_step else None,
         )
-        self._timeline: list[TimelineEvent] = []
-        self._persisted_seq = 0
-        self._cancel_request: CancelInput | None = None
-        self._published_attributes: tuple[object, ...] | None = None
-        # Notifications started by update handlers run beside the handler (an update must
-        # not wait on an email that may retry for hours); the run awaits them before ending.
-        self._background: list[asyncio.Task[None]] = []
+        # Only the events not yet in the SQL projection stay in memory (and in the `state`
+        # query); the API reads the whole timeline from the projection.
+        self._timeline = []
+        self._next_seq = 1
+        self._fired = set()  # ladder steps already run (`FollowUp.key`)
+        self._cancel_request = None
+        self._stage = "opening"  # where the run waits; a continued run resumes there
+        self._runs = 1
+        self._published_attributes = None
         self._refresh_details()
 
     def _details(self) -> BaseModel:
@@ -152,10 +176,13 @@ class CaseWorkflow:
 
     # --- publishing state ------------------------------------------------------------------
 
-    def _event(self, kind: str, summary: str, *, actor: str = "system", **data: Any) -> None:
+    def _event(self, kind: str, summary: str, *, actor: str = "system", **data: Any) -> int:
+        """Record a timeline event; returns its seq (unique within the case, across runs)."""
+        seq = self._next_seq
+        self._next_seq += 1
         self._timeline.append(
             TimelineEvent(
-                seq=len(self._timeline) + 1,
+                seq=seq,
                 at=workflow.now(),
                 kind=kind,
                 summary=summary,
@@ -163,6 +190,7 @@ class CaseWorkflow:
                 data=data,
             )
         )
+        return seq
 
     def _publish_to_temporal(self) -> None:
         """Search attributes and the UI's current details, each only when it changed (every
@@ -199,13 +227,14 @@ class CaseWorkflow:
         with every timeline event not yet written."""
         self._publish_to_temporal()
         self._case.version += 1
-        events = [e for e in self._timeline if e.seq > self._persisted_seq]
+        events = list(self._timeline)
         record = CaseRecord(snapshot=self._case.model_copy(deep=True), events=events)
         await workflow.execute_activity_method(
             RecordActivities.record_case, record, **RECORD_OPTIONS
         )
-        if events:
-            self._persisted_seq = max(self._persisted_seq, events[-1].seq)
+        # Written: let them go (events added while the write ran stay for the next one).
+        written = {event.seq for event in events}
+        self._timeline = [e for e in self._timeline if e.seq not in written]
 
     async def _set_status(
         self,
@@ -232,8 +261,7 @@ class CaseWorkflow:
         taken before any await so concurrent escalations never share one)."""
         self._case.escalated = True
         self._case.escalation_reason = reason
-        self._event("escalated", reason, actor=actor)
-        seq = len(self._timeline)
+        seq = self._event("escalated", reason, actor=actor)
         await self._sync()
         return seq
 
@@ -269,22 +297,35 @@ class CaseWorkflow:
         self,
         condition: Callable[[], bool],
         *,
+        stage: str,
         follow_ups: Sequence[FollowUp] = (),
         give_up_at: datetime | None,
         give_up_label: str = "give up",
     ) -> bool:
-        """Wait for `condition` (or a cancellation); at each follow-up's time run its action;
-        return False if `give_up_at` passes first (wait forever when it is None)."""
+        """Wait for `condition` (or a cancellation); at each follow-up's time run its action
+        (once per case: a step that fired is never run again, in this run or a continued
+        one); return False if `give_up_at` passes first (wait forever when it is None).
+
+        This is where a case continues as new when its history has grown enough: `stage`
+        names this wait so that the continued run resumes in it."""
 
         def done() -> bool:
             return condition() or self._cancel_request is not None
 
-        steps = sorted(follow_ups, key=lambda step: step.at)
+        self._stage = stage
+        scope = self._scope()
+        steps = sorted(
+            (step for step in follow_ups if f"{scope}:{step.label}" not in self._fired),
+            key=lambda step: step.at,
+        )
         for step in [*steps, None]:
             at = step.at if step else give_up_at
             self._case.next_step = step.label if step else (give_up_label if at else None)
             self._case.next_step_at = at
             await self._sync()  # the next step, and what the last one did, reach SQL now
+            if self._continue_due() and not done():
+                await self._continue_as_new(done)  # returns only if the wait ended meanwhile
+                return True
             timeout = (at - workflow.now()) if at else None
             if timeout is None or timeout > timedelta(0):
                 try:
@@ -296,8 +337,65 @@ class CaseWorkflow:
                 return True
             if step is None:
                 return False
+            self._fired.add(f"{scope}:{step.label}")
             await step.action()
         return False  # pragma: no cover  (the loop always returns)
+
+    # --- staying small: continue-as-new ------------------------------------------------------
+
+    def _skip_past(self, follow_ups: Sequence[FollowUp]) -> list[FollowUp]:
+        """The steps still ahead; those already past are marked as done without running
+        (they are never run late, in this run or a continued one)."""
+        now, scope = workflow.now(), self._scope()
+        for step in follow_ups:
+            if step.at <= now:
+                self._fired.add(f"{scope}:{step.label}")
+        return [step for step in follow_ups if step.at > now]
+
+    def _scope(self) -> str:
+        """What a ladder step's label is unique within (an attempt, a gathering round)."""
+        return ""
+
+    def _event_budget(self) -> int:
+        """The policy's `history_event_budget`."""
+        raise NotImplementedError
+
+    def _continue_due(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self._event_budget()
+        )
+
+    def _carry(self) -> BaseModel:
+        """The workflow input of the continued run: the opening input with `carried` set."""
+        raise NotImplementedError
+
+    def _carried_base(self) -> dict[str, Any]:
+        return {
+            "snapshot": self._case.model_copy(deep=True),
+            "next_seq": self._next_seq,
+            "timeline": list(self._timeline),
+            "fired": sorted(self._fired),
+            "cancel_request": self._cancel_request,
+            "stage": self._stage,
+            "runs": self._runs,
+        }
+
+    async def _continue_as_new(self, done: Callable[[], bool]) -> None:
+        """Continue as new from the wait in `self._stage`, once every handler and background
+        notification has finished and everything is written to the projection. Returns
+        (without continuing) if the wait ended (`done`) meanwhile."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self._background)
+        self._background.clear()
+        if done():
+            return
+        if self._timeline:
+            await self._sync()
+        if done():
+            return
+        workflow.continue_as_new(self._carry())
 
     # --- messaging -------------------------------------------------------------------------
 

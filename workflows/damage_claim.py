@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         ClaimDocument,
         CompiledPackage,
         CompilePackageRequest,
+        DamageClaimCarry,
         DamageClaimDetails,
         DamageClaimInput,
         DecisionInput,
@@ -52,6 +53,11 @@ with workflow.unsafe.imports_passed_through():
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
 
 from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
+
+# Where a run waits, and a continued run resumes (`CaseCarry.stage`).
+GATHERING = "gathering-evidence"
+OVERDUE = "past-filing-deadline"
+DECIDING = "awaiting-decision"
 
 # An upload link stays usable at least this long, even when the deadline is closer.
 MIN_LINK_LIFETIME = timedelta(hours=48)
@@ -81,34 +87,88 @@ class DamageClaimWorkflow(CaseWorkflow):
         # Set when the package could not be built: wait for a person (a new document or a
         # new file request) instead of compiling the same inputs again.
         self._package_failed = False
+        self._follow_ups_sent = 0
+        self._next_follow_up_at: datetime | None = None
         self._late = workflow.now() >= self._deadline
+        if input.carried is not None:
+            self._resume(input.carried)
+            return
         ahead = [step for step in self._follow_up_plan() if step[1] > workflow.now()]
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
-            subject=f"Claim for shipment {input.shipment_id}: {input.claim_type.value}",
+            subject=self._case_subject(),
             deadline_at=self._deadline,
             next_step=(ahead[0][0], ahead[0][1]) if ahead else None,
         )
 
+    def _resume(self, carried: DamageClaimCarry) -> None:
+        """A continued run: the state the previous run carried over."""
+        self._round, self._anchor, self._deadline = carried.round, carried.anchor, carried.deadline
+        self._late, self._checklist = carried.late, list(carried.checklist)
+        self._documents = {kind: list(refs) for kind, refs in carried.documents.items()}
+        self._file_request, self._decision = carried.file_request, carried.decision
+        self._package, self._filed_at = carried.package, carried.filed_at
+        self._package_failed = carried.package_failed
+        self._follow_ups_sent = carried.follow_ups_sent
+        self._next_follow_up_at = carried.next_follow_up_at
+        self._open_case(
+            business_key=self._input.shipment_id,
+            client_id=self._input.client_id,
+            subject=self._case_subject(),
+            carried=carried,
+        )
+
+    def _carry(self) -> DamageClaimInput:
+        carried = DamageClaimCarry(
+            **self._carried_base(),
+            round=self._round,
+            anchor=self._anchor,
+            deadline=self._deadline,
+            late=self._late,
+            checklist=self._checklist,
+            documents=self._documents,
+            file_request=self._file_request,
+            decision=self._decision,
+            package=self._package,
+            filed_at=self._filed_at,
+            package_failed=self._package_failed,
+            follow_ups_sent=self._follow_ups_sent,
+            next_follow_up_at=self._next_follow_up_at,
+        )
+        return self._input.model_copy(update={"carried": carried})
+
+    def _scope(self) -> str:
+        return f"r{self._round}"
+
+    def _event_budget(self) -> int:
+        return self._policy.history_event_budget
+
     @workflow.run
     async def run(self, input: DamageClaimInput) -> CaseSnapshot:
-        await self._opened(
-            f"Claim opened ({input.claim_type.description}) reported by {input.reported_by.value}",
-            actor=input.opened_by,
-            policy=input.policy,
-            linked_case_id=input.linked_case_id,
-        )
-        if self._late:
-            reason = f"Reported after the filing deadline ({self._deadline.isoformat()})"
-            await self._escalate(reason, step="late")
+        # A continued run resumes in the wait it continued from (see the stages above).
+        stage = input.carried.stage if input.carried else None
+        if stage is None:
+            await self._opened(
+                f"Claim opened ({input.claim_type.description}) reported by "
+                f"{input.reported_by.value}",
+                actor=input.opened_by,
+                policy=input.policy,
+                linked_case_id=input.linked_case_id,
+            )
+            if self._late:
+                reason = f"Reported after the filing deadline ({self._deadline.isoformat()})"
+                await self._escalate(reason, step="late")
         while not self._cancel_request:
-            await self._gather()
-            if self._cancel_request:
-                break
-            if not await self._file():
-                continue  # the package could not be built (escalated): gather again
-            decision = await self._await_decision()
+            if stage != DECIDING:
+                await self._gather(resume=stage)
+                stage = None
+                if self._cancel_request:
+                    break
+                if not await self._file():
+                    continue  # the package could not be built (escalated): gather again
+            decision = await self._await_decision(resume=stage == DECIDING)
+            stage = None
             if decision is None:
                 break
             if decision.decision is ClaimDecision.APPROVED:
@@ -131,8 +191,37 @@ class DamageClaimWorkflow(CaseWorkflow):
     def _missing(self) -> list[DocumentKind]:
         return [kind for kind in self._checklist if not self._documents.get(kind)]
 
-    async def _gather(self) -> None:
-        """Collect evidence until the checklist is complete or ops file (or withdraw)."""
+    async def _gather(self, *, resume: str | None = None) -> None:
+        """Collect evidence until the checklist is complete or ops file (or withdraw).
+        `resume`: the stage a continued run resumes in (the requests were sent before)."""
+
+        def ready() -> bool:
+            complete = not self._missing() and not self._package_failed
+            return complete or self._file_request is not None
+
+        if resume != OVERDUE:
+            if resume is None:
+                await self._ask_for_evidence()
+            # Steps already in the past (a late claim, a second gathering) are skipped.
+            ahead = self._skip_past(
+                [FollowUp(at, label, action) for label, at, action in self._follow_up_plan()]
+            )
+            deadline_ahead = self._deadline > workflow.now() or resume == GATHERING
+            if await self._wait(
+                ready,
+                stage=GATHERING,
+                follow_ups=ahead,
+                give_up_at=self._deadline if deadline_ahead else None,
+                give_up_label="filing deadline",
+            ):
+                return
+            missing = ", ".join(k.value for k in self._missing())
+            reason = f"The filing deadline passed with items missing: {missing}"
+            await self._escalate(reason, step=f"r{self._round}/deadline")
+        await self._wait(ready, stage=OVERDUE, give_up_at=None)
+
+    async def _ask_for_evidence(self) -> None:
+        """Open the round: gather what the system holds, ask the driver and the customer."""
         self._file_request = None
         self._refresh_details()
         await self._set_status(
@@ -161,25 +250,8 @@ class DamageClaimWorkflow(CaseWorkflow):
                     self._add(document, by="system")
         await self._request_evidence("request")
 
-        def ready() -> bool:
-            complete = not self._missing() and not self._package_failed
-            return complete or self._file_request is not None
-
-        now = workflow.now()
-        ahead = [FollowUp(at, label, action) for label, at, action in self._follow_up_plan()]
-        ahead = [step for step in ahead if step.at > now]
-        deadline_ahead = self._deadline > now
-        done = await self._wait(
-            ready,
-            follow_ups=ahead,
-            give_up_at=self._deadline if deadline_ahead else None,
-            give_up_label="filing deadline",
-        )
-        if not done:
-            missing = ", ".join(k.value for k in self._missing())
-            reason = f"The filing deadline passed with items missing: {missing}"
-            await self._escalate(reason, step=f"r{self._round}/deadline")
-            await self._wait(ready, give_up_at=None)
+    def _case_subject(self) -> str:
+        return f"Claim for shipment {self._input.shipment_id}: {self._input.claim_type.value}"
 
     def _follow_up_plan(self) -> list[tuple[str, datetime, Callable[[], Awaitable[None]]]]:
         """This round's reminders and the claims-desk escalation: (label, when, action)."""
@@ -350,13 +422,19 @@ class DamageClaimWorkflow(CaseWorkflow):
             **RECORD_OPTIONS,
         )
 
-    async def _await_decision(self) -> DecisionInput | None:
-        """Wait for the decision, following up every `decision_follow_up`; None if withdrawn."""
-        follow_up = 0
+    async def _await_decision(self, *, resume: bool = False) -> DecisionInput | None:
+        """Wait for the decision, following up every `decision_follow_up`; None if withdrawn.
+        `resume`: a continued run, whose next follow-up is already set."""
+        if not resume:
+            self._follow_ups_sent = 0
         while True:
+            if not resume or self._next_follow_up_at is None:
+                self._next_follow_up_at = workflow.now() + self._policy.decision_follow_up
+            resume = False
             answered = await self._wait(
                 lambda: self._decision is not None,
-                give_up_at=workflow.now() + self._policy.decision_follow_up,
+                stage=DECIDING,
+                give_up_at=self._next_follow_up_at,
                 give_up_label="follow up with the claims contact",
             )
             if self._cancel_request:
@@ -364,7 +442,8 @@ class DamageClaimWorkflow(CaseWorkflow):
             if answered:
                 decision, self._decision = self._decision, None
                 return decision
-            follow_up += 1
+            self._follow_ups_sent += 1
+            follow_up = self._follow_ups_sent
             await self._send(
                 self._message(
                     f"r{self._round}/follow-up-{follow_up}",

@@ -14,7 +14,7 @@ Policy values come from the `FailedDeliveryPolicy` snapshot in the input.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         DeliveryOutcomeReport,
         FailedAttempt,
         FailedAttemptReport,
+        FailedDeliveryCarry,
         FailedDeliveryDetails,
         FailedDeliveryInput,
         RedeliveryBooked,
@@ -59,6 +60,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
+
+# Where a run waits, and a continued run resumes (`CaseCarry.stage`).
+ASKING = "asking-customer"
+OUTCOME = "awaiting-outcome"
 
 
 @workflow.defn
@@ -89,6 +94,11 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         # The customer's window runs from when the attempt was taken in (here, or when a
         # later attempt is reported), so the deadline is known, and shown, from that moment.
         self._attempt_taken_at = workflow.now()
+        self._asked_at: datetime | None = None  # when the current attempt's window opened
+        carried = input.carried
+        if carried is not None:
+            self._resume(carried)
+            return
         asks = not self._last_attempt(input.attempt)
         self._open_case(
             business_key=input.shipment_id,
@@ -102,27 +112,70 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             ),
         )
 
+    def _resume(self, carried: FailedDeliveryCarry) -> None:
+        """A continued run: the state the previous run carried over."""
+        self._attempt, self._attempt_by = carried.attempt, carried.attempt_by
+        self._attempt_taken_at, self._asked_at = carried.attempt_taken_at, carried.asked_at
+        self._fees_cents, self._damage_reported = carried.fees_cents, carried.damage_reported
+        self._choice, self._booking = carried.choice, carried.booking
+        self._next_attempt, self._next_attempt_by = carried.next_attempt, carried.next_attempt_by
+        self._next_attempt_taken_at = carried.next_attempt_taken_at
+        self._delivered, self._claim_case_id = carried.delivered, carried.claim_case_id
+        self._open_case(
+            business_key=self._input.shipment_id,
+            client_id=self._input.client_id,
+            subject=self._subject(),
+            carried=carried,
+        )
+
+    def _carry(self) -> FailedDeliveryInput:
+        carried = FailedDeliveryCarry(
+            **self._carried_base(),
+            attempt=self._attempt,
+            attempt_by=self._attempt_by,
+            attempt_taken_at=self._attempt_taken_at,
+            asked_at=self._asked_at,
+            fees_cents=self._fees_cents,
+            damage_reported=self._damage_reported,
+            choice=self._choice,
+            booking=self._booking,
+            next_attempt=self._next_attempt,
+            next_attempt_by=self._next_attempt_by,
+            next_attempt_taken_at=self._next_attempt_taken_at,
+            delivered=self._delivered,
+            claim_case_id=self._claim_case_id,
+        )
+        return self._input.model_copy(update={"carried": carried})
+
     @workflow.run
     async def run(self, input: FailedDeliveryInput) -> CaseSnapshot:
-        await self._opened(
-            f"Case opened for shipment {input.shipment_id}",
-            actor=input.opened_by,
-            policy=input.policy,
-        )
-        attempt = input.attempt
+        # A continued run resumes in the wait it continued from: asking the customer, or
+        # waiting for the redelivery's outcome.
+        stage = input.carried.stage if input.carried else None
+        if stage is None:
+            await self._opened(
+                f"Case opened for shipment {input.shipment_id}",
+                actor=input.opened_by,
+                policy=input.policy,
+            )
+        attempt = self._attempt
         while not self._cancel_request:
-            await self._record_attempt(attempt)
-            if self._cancel_request:
-                break
-            if attempt.reason is FailureReason.REFUSED:
-                await self._return_to_sender("the recipient refused the parcel")
-                break
-            if attempt.attempt_number >= self._policy.max_attempts:
-                await self._return_to_sender(
-                    f"attempt {attempt.attempt_number} of {self._policy.max_attempts} failed"
-                )
-                break
-            answered = await self._ask_customer()
+            if stage is None:
+                await self._record_attempt(attempt)
+                if self._cancel_request:
+                    break
+                if attempt.reason is FailureReason.REFUSED:
+                    await self._return_to_sender("the recipient refused the parcel")
+                    break
+                if attempt.attempt_number >= self._policy.max_attempts:
+                    await self._return_to_sender(
+                        f"attempt {attempt.attempt_number} of {self._policy.max_attempts} failed"
+                    )
+                    break
+            answered = True  # a run continued while awaiting the outcome had its answer
+            if stage != OUTCOME:
+                answered = await self._ask_customer(resume=stage == ASKING)
+            stage = None
             if self._cancel_request:
                 break
             if self._next_attempt:
@@ -220,25 +273,29 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._claim_case_id = claim_id
         self._refresh_details()
 
-    async def _ask_customer(self) -> bool:
+    async def _ask_customer(self, *, resume: bool = False) -> bool:
         """Send the reschedule link and wait for a choice (or a new attempt), reminding and
-        escalating on the way. False when the window closes unanswered."""
+        escalating on the way. False when the window closes unanswered. `resume`: a continued
+        run, whose customer was already asked: wait on."""
         policy = self._policy
-        started = self._attempt_taken_at if workflow.patched("window-from-attempt") else None
-        started = started or workflow.now()
+        if not resume:
+            started = self._attempt_taken_at if workflow.patched("window-from-attempt") else None
+            self._asked_at = started or workflow.now()
+        started = self._asked_at or workflow.now()
         give_up_at = started + policy.customer_window
-        self._recording = False  # the status changes in this same step, before any await
-        await self._set_status(
-            CaseStatus.WAITING_ON_CUSTOMER,
-            f"Waiting for the customer to answer (attempt {self._attempt.attempt_number})",
-            deadline_at=give_up_at,
-        )
-        if self._cancel_request:
-            return True
-        await self._send(
-            self._to_customer("customer-notice", "failed_delivery/customer_notice"),
-            describe="the missed-delivery email to the customer",
-        )
+        if not resume:
+            self._recording = False  # the status changes in this same step, before any await
+            await self._set_status(
+                CaseStatus.WAITING_ON_CUSTOMER,
+                f"Waiting for the customer to answer (attempt {self._attempt.attempt_number})",
+                deadline_at=give_up_at,
+            )
+            if self._cancel_request:
+                return True
+            await self._send(
+                self._to_customer("customer-notice", "failed_delivery/customer_notice"),
+                describe="the missed-delivery email to the customer",
+            )
         follow_ups = [
             FollowUp(started + policy.reminder_after, "remind the customer", self._remind),
             FollowUp(
@@ -250,8 +307,8 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         while True:
             answered = await self._wait(
                 lambda: self._choice is not None or self._next_attempt is not None,
-                # After a refused booking, wait on with only the steps still ahead.
-                follow_ups=[step for step in follow_ups if step.at > workflow.now()],
+                stage=ASKING,
+                follow_ups=follow_ups,
                 give_up_at=give_up_at,
                 give_up_label="return to sender",
             )
@@ -259,7 +316,9 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                 return answered
             if await self._book_redelivery():
                 return True
-            # The booking was refused (and escalated): wait on for another choice.
+            # The booking was refused (and escalated): wait on for another choice, with only
+            # the steps still ahead (one that came due meanwhile is not run late).
+            follow_ups = self._skip_past(follow_ups)
 
     async def _remind(self) -> None:
         await self._send(
@@ -337,6 +396,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         overdue_at = self._booking.expected_by + self._policy.outcome_grace
         await self._wait(
             lambda: self._delivered is not None or self._next_attempt is not None,
+            stage=OUTCOME,
             follow_ups=[
                 FollowUp(overdue_at, "escalate: no delivery outcome", self._escalate_no_outcome)
             ],
@@ -460,6 +520,12 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             claim_case_id=self._claim_case_id,
             policy=self._policy,
         )
+
+    def _scope(self) -> str:
+        return f"a{self._attempt.attempt_number}"
+
+    def _event_budget(self) -> int:
+        return self._policy.history_event_budget
 
     def _last_attempt(self, attempt: FailedAttempt) -> bool:
         """This attempt sends the parcel back: refused, or the attempt limit reached."""

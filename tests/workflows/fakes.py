@@ -19,7 +19,7 @@ from schemas.activities import (
     RedeliveryBooking,
     ShipmentStatusUpdate,
 )
-from schemas.cases import CaseRecord, CaseSnapshot, RedeliveryBooked, TimelineEvent
+from schemas.cases import CaseRecord, CaseSnapshot, CaseState, RedeliveryBooked, TimelineEvent
 from schemas.enums import MessageStatus, ShipmentStatus
 
 
@@ -27,10 +27,14 @@ from schemas.enums import MessageStatus, ShipmentStatus
 class FakeWorld:
     projections: list[CaseSnapshot] = field(default_factory=list)
     timeline: dict[int, TimelineEvent] = field(default_factory=dict)
+    # Per case: the timeline as the projection holds it (a workflow keeps only the events
+    # not yet written, so the whole timeline is read from here, as the API reads SQL).
+    case_timelines: dict[str, dict[int, TimelineEvent]] = field(default_factory=dict)
     attempts: list[AttemptRecord] = field(default_factory=list)
     bookings: list[RedeliveryBooking] = field(default_factory=list)
     shipment_status: list[ShipmentStatus] = field(default_factory=list)
     sent: dict[str, MessageRequest] = field(default_factory=dict)
+    send_log: list[str] = field(default_factory=list)  # every send_message call's key
     # Decides per request whether sending fails permanently: return an error type or None.
     message_failure: Callable[[MessageRequest], str | None] = lambda _request: None
     booking_failure: str | None = None
@@ -43,14 +47,23 @@ class FakeWorld:
     def templates(self) -> list[str]:
         return [m.template for m in self.sent.values()]
 
+    def events(self, state: CaseState) -> list[TimelineEvent]:
+        """A case's whole timeline: what the projection holds plus the live events of
+        `state` not yet written (what the API shows)."""
+        merged = dict(self.case_timelines.get(state.case_id, {}))
+        merged.update({event.seq: event for event in state.timeline})
+        return [merged[seq] for seq in sorted(merged)]
+
     def sent_to(self, role: str) -> list[str]:
         return [m.template for m in self.sent.values() if m.to.role == role]
 
     @activity.defn(name="record_case")
     async def record_case(self, record: CaseRecord) -> None:
         self.projections.append(record.snapshot)
+        written = self.case_timelines.setdefault(record.snapshot.case_id, {})
         for event in record.events:
             self.timeline.setdefault(event.seq, event)
+            written.setdefault(event.seq, event)
 
     @activity.defn(name="record_failed_attempt")
     async def record_failed_attempt(self, record: AttemptRecord) -> None:
@@ -87,6 +100,7 @@ class FakeWorld:
             raise ApplicationError(
                 f"{failure} for {request.to.role}", type=failure, non_retryable=True
             )
+        self.send_log.append(request.key)
         duplicate = request.key in self.sent
         self.sent.setdefault(request.key, request)
         return MessageResult(

@@ -145,7 +145,7 @@ async def test_opening_records_the_attempt_fee_and_emails_the_customer_a_link(
     # The 5-day window runs from the moment the customer was asked.
     assert timedelta(0) <= current.deadline_at - (current.opened_at + timedelta(days=5)) < HOUR
     assert "redelivery" in current.allowed_actions
-    assert [e.kind for e in current.timeline][:2] == ["opened", "attempt_failed"]
+    assert [e.kind for e in world.events(current)][:2] == ["opened", "attempt_failed"]
 
 
 async def test_search_attributes_carry_type_status_client_deadline_and_no_personal_data(
@@ -352,7 +352,7 @@ async def test_later_failed_attempt_is_delivered_to_the_open_case(
 
 
 async def test_a_damaged_parcel_opens_the_damage_claim_for_the_shipment(
-    time_env, task_queue, worker
+    time_env, task_queue, worker, world
 ):
     inp = case_input(unique("S"), reason=FailureReason.DAMAGED)
     handle = await open_case(time_env, task_queue, inp)
@@ -361,7 +361,7 @@ async def test_a_damaged_parcel_opens_the_damage_claim_for_the_shipment(
     claim_id = f"damage-claim-{inp.shipment_id}"
     assert current.details["damage_reported"] is True
     assert current.details["claim_case_id"] == claim_id
-    assert "claim_opened" in [e.kind for e in current.timeline]
+    assert "claim_opened" in [e.kind for e in world.events(current)]
     claim = time_env.client.get_workflow_handle(claim_id)
     for _ in range(200):
         claim_state = await claim.query(DamageClaimWorkflow.state)
@@ -390,7 +390,7 @@ async def test_the_claim_a_damaged_parcel_opens_runs_on_the_clients_claim_policy
     assert claim_state.deadline_at == inp.attempt.attempted_at + timedelta(hours=48)
 
 
-async def test_a_damaged_parcel_links_to_a_claim_already_open(time_env, task_queue, worker):
+async def test_a_damaged_parcel_links_to_a_claim_already_open(time_env, task_queue, worker, world):
     inp = case_input(unique("S"), reason=FailureReason.DAMAGED)
     claim_id = f"damage-claim-{inp.shipment_id}"
     await time_env.client.start_workflow(
@@ -410,8 +410,8 @@ async def test_a_damaged_parcel_links_to_a_claim_already_open(time_env, task_que
     current = await state(handle)
 
     assert current.details["claim_case_id"] == claim_id
-    assert "claim_linked" in [e.kind for e in current.timeline]
-    assert "claim_opened" not in [e.kind for e in current.timeline]
+    assert "claim_linked" in [e.kind for e in world.events(current)]
+    assert "claim_opened" not in [e.kind for e in world.events(current)]
 
 
 # --- ops actions and their rules --------------------------------------------------------------
@@ -449,7 +449,7 @@ async def test_note_assign_and_escalate_are_recorded_on_the_timeline(
     assert result.assignee == "kim" and result.escalated
     assert result.escalation_reason == "VIP client"
     assert result.timeline == []  # update results stay small; the query has the timeline
-    timeline = (await state(handle)).timeline
+    timeline = world.events(await state(handle))
     assert {"note", "assigned", "escalated"} <= {e.kind for e in timeline}
     escalated_seq = next(e.seq for e in timeline if e.kind == "escalated")
     await wait_for_message(world, f"{handle.id}/escalation-{escalated_seq}")
@@ -710,6 +710,6 @@ async def test_a_refused_booking_tells_the_dispatcher_and_does_not_repeat_the_la
 
     keys = list(world.sent)
     assert sum("/booking-failed-" in key for key in keys) == 1
-    timeline = (await state(handle)).timeline
+    timeline = world.events(await state(handle))
     assert [e.kind for e in timeline].count("escalated") == 2  # 48 h, then the booking
     assert not any("already sent" in e.summary for e in timeline)
