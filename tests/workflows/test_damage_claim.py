@@ -24,6 +24,7 @@ from schemas.claims import (
 )
 from schemas.documents import ClaimType, DocumentKind
 from schemas.enums import CaseStatus, Resolution
+from schemas.policies import ClaimPolicy
 from tests.workflows.claim_fakes import ClaimWorld, document
 from workflows.damage_claim import DamageClaimWorkflow
 
@@ -59,6 +60,7 @@ async def open_claim(
     *,
     event_age: timedelta = HOUR,
     claim_type: ClaimType = ClaimType.DAMAGED,
+    policy: ClaimPolicy | None = None,
 ) -> WorkflowHandle[DamageClaimWorkflow, CaseSnapshot]:
     shipment = f"S-{uuid.uuid4().hex[:8]}"
     now = await env.get_current_time()
@@ -76,6 +78,7 @@ async def open_claim(
             description="Box crushed, vase broken",
             customer=Customer(name="Ada Customer", email="ada@example.com"),
             driver_id="driver-001",
+            policy=policy or ClaimPolicy(),
         ),
         id=f"damage-claim-{shipment}",
         task_queue=task_queue,

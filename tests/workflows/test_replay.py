@@ -22,6 +22,7 @@ from schemas.cases import CancelInput, EscalateInput, NoteInput
 from schemas.claims import DecisionInput
 from schemas.documents import DocumentKind
 from schemas.enums import CaseStatus
+from schemas.policies import ClaimPolicy
 from tests.workflows.claim_fakes import ClaimWorld
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.known_bad import SkipsTheAttemptRecord
@@ -122,6 +123,67 @@ async def test_record_claim_history(time_env, task_queue, name):
     (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
+async def _continued_failed_delivery(env, handle) -> None:
+    await env.sleep(timedelta(hours=25))  # the reminder fires in a continued run
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
+    await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+    await handle.execute_update(
+        FailedDeliveryWorkflow.record_delivery_outcome, outcome("delivered")
+    )
+
+
+async def _continued_claim(env, handle) -> None:
+    await env.sleep(timedelta(hours=25))  # reminder 1 fires in a continued run
+    await supply(handle, *PEOPLE_ITEMS)
+    await until(handle, lambda s: s.status is CaseStatus.AWAITING_DECISION)
+    await env.sleep(timedelta(days=8))  # one follow-up, in a continued run
+    await handle.execute_update(
+        DamageClaimWorkflow.record_decision,
+        DecisionInput(decision="approved", amount=Decimal("129.90")),
+    )
+
+
+# Cases that continue as new (a history budget of 20 events): the first run's history ends
+# in ContinueAsNew; the last run's starts from the carried state and runs to the end.
+CONTINUED_SCENARIOS = {
+    "failed_delivery_continued": _continued_failed_delivery,
+    "damage_claim_continued": _continued_claim,
+}
+CONTINUED_HISTORIES = {f"{name}_{run}" for name in CONTINUED_SCENARIOS for run in ("first", "last")}
+
+
+@pytest.mark.skipif(not os.environ.get("CASEDESK_RECORD_HISTORIES"), reason="recording only")
+@pytest.mark.parametrize("name", CONTINUED_SCENARIOS)
+async def test_record_continued_history(time_env, task_queue, name):
+    world = ClaimWorld()
+    async with Worker(
+        time_env.client,
+        task_queue=task_queue,
+        workflows=[FailedDeliveryWorkflow, DamageClaimWorkflow],
+        activities=world.activities(),
+    ):
+        if name.startswith("failed_delivery"):
+            inp = case_input(f"REPLAY-{name}", history_event_budget=20)
+            handle = await time_env.client.start_workflow(
+                FailedDeliveryWorkflow.run,
+                inp,
+                id=f"failed-delivery-{inp.shipment_id}",
+                task_queue=task_queue,
+            )
+            await wait_for_status(handle, CaseStatus.WAITING_ON_CUSTOMER)
+        else:
+            handle = await open_claim(
+                time_env, task_queue, policy=ClaimPolicy(history_event_budget=20)
+            )
+        first_run = (await handle.describe()).raw_description.workflow_execution_info.first_run_id
+        await CONTINUED_SCENARIOS[name](time_env, handle)
+        await handle.result()
+        first = time_env.client.get_workflow_handle(handle.id, run_id=first_run)
+        (HISTORIES / f"{name}_first.json").write_text((await first.fetch_history()).to_json())
+        last = time_env.client.get_workflow_handle(handle.id)
+        (HISTORIES / f"{name}_last.json").write_text((await last.fetch_history()).to_json())
+
+
 def _histories() -> list[Path]:
     return sorted(HISTORIES.glob("*.json"))
 
@@ -131,7 +193,8 @@ def _load(path: Path) -> WorkflowHistory:
 
 
 def test_histories_are_committed():
-    assert {p.stem for p in _histories()} == set(SCENARIOS) | set(CLAIM_SCENARIOS)
+    expected = set(SCENARIOS) | set(CLAIM_SCENARIOS) | CONTINUED_HISTORIES
+    assert {p.stem for p in _histories()} == expected
 
 
 @pytest.mark.parametrize("path", _histories(), ids=lambda p: p.stem)
