@@ -62,6 +62,9 @@ MESSAGE_OPTIONS: dict[str, Any] = {
 }
 
 
+CASE_CARRY_FIELDS = frozenset(CaseCarry.model_fields)
+
+
 @dataclass(frozen=True)
 class FollowUp:
     """A step of a waiting ladder: at `at`, run `action` (a reminder, an escalation)."""
@@ -83,6 +86,9 @@ class CaseWorkflow:
         "Cancelled",
     )
     """How `cancel` closes this type: status, resolution and the timeline's word."""
+    carry_model: ClassVar[type[CaseCarry]]
+    """What the type carries across continue-as-new (its input's `carried`)."""
+    _input: BaseModel  # the opening input, kept by every case type
 
     def _open_case(
         self,
@@ -92,31 +98,13 @@ class CaseWorkflow:
         subject: str,
         deadline_at: datetime | None = None,
         next_step: tuple[str, datetime] | None = None,
-        carried: CaseCarry | None = None,
     ) -> None:
         """Called from the subclass's `@workflow.init`: the state exists before any handler,
         and already says what the case knows at open (its deadline, its first step), so the
-        API's answer to the opening shows them. A continued run takes its state from
-        `carried` instead (see `_continue_as_new`)."""
+        API's answer to the opening shows them. A continued run calls `_resume` instead."""
         # Notifications started by update handlers run beside the handler (an update must
         # not wait on an email that may retry for hours); the run awaits them before ending.
         self._background: list[asyncio.Task[None]] = []
-        self._carried = carried
-        if carried is not None:
-            self._case = carried.snapshot.model_copy(deep=True)
-            self._timeline: list[TimelineEvent] = list(carried.timeline)
-            self._next_seq = carried.next_seq
-            self._fired: set[str] = set(carried.fired)
-            self._cancel_request: CancelInput | None = carried.cancel_request
-            self._stage = carried.stage
-            self._runs = carried.runs + 1
-            case = self._case  # the search attributes carry over with the run
-            self._published_attributes: tuple[object, ...] | None = (
-                case.status,
-                case.escalated,
-                case.deadline_at,
-            )
-            return
         self._case = CaseSnapshot(
             case_id=workflow.info().workflow_id,
             case_type=self.case_type,
@@ -131,14 +119,31 @@ class CaseWorkflow:
         )
         # Only the events not yet in the SQL projection stay in memory (and in the `state`
         # query); the API reads the whole timeline from the projection.
-        self._timeline = []
+        self._timeline: list[TimelineEvent] = []
         self._next_seq = 1
-        self._fired = set()  # ladder steps already run (`FollowUp.key`)
-        self._cancel_request = None
+        self._fired: set[str] = set()  # ladder steps already run: "{scope}:{label}"
+        self._cancel_request: CancelInput | None = None
         self._stage = "opening"  # where the run waits; a continued run resumes there
         self._runs = 1
-        self._published_attributes = None
+        self._published_attributes: tuple[object, ...] | None = None
         self._refresh_details()
+
+    def _resume(self, carried: CaseCarry) -> None:
+        """Called from the subclass's `@workflow.init` in a continued run: the state the
+        previous run carried. The type's own fields (those of its `carry_model` beyond
+        `CaseCarry`'s) are restored to the attributes of the same name with a leading `_`."""
+        self._background = []
+        for name in self._own_carried_fields():
+            setattr(self, f"_{name}", getattr(carried, name))
+        self._case = carried.snapshot.model_copy(deep=True)
+        self._timeline = list(carried.timeline)
+        self._next_seq = carried.next_seq
+        self._fired = set(carried.fired)
+        self._cancel_request = carried.cancel_request
+        self._stage = carried.stage
+        self._runs = carried.runs + 1
+        case = self._case  # the search attributes carry over to the new run as they were
+        self._published_attributes = (case.status, case.escalated, case.deadline_at)
 
     def _details(self) -> BaseModel:
         """The case type's typed details (`CaseTypeSpec.details`), policy snapshot included."""
@@ -367,20 +372,22 @@ class CaseWorkflow:
             or info.get_current_history_length() >= self._event_budget()
         )
 
+    def _own_carried_fields(self) -> list[str]:
+        return [name for name in self.carry_model.model_fields if name not in CASE_CARRY_FIELDS]
+
     def _carry(self) -> BaseModel:
         """The workflow input of the continued run: the opening input with `carried` set."""
-        raise NotImplementedError
-
-    def _carried_base(self) -> dict[str, Any]:
-        return {
-            "snapshot": self._case.model_copy(deep=True),
-            "next_seq": self._next_seq,
-            "timeline": list(self._timeline),
-            "fired": sorted(self._fired),
-            "cancel_request": self._cancel_request,
-            "stage": self._stage,
-            "runs": self._runs,
-        }
+        carried = self.carry_model(
+            snapshot=self._case.model_copy(deep=True),
+            next_seq=self._next_seq,
+            timeline=list(self._timeline),
+            fired=sorted(self._fired),
+            cancel_request=self._cancel_request,
+            stage=self._stage,
+            runs=self._runs,
+            **{name: getattr(self, f"_{name}") for name in self._own_carried_fields()},
+        )
+        return self._input.model_copy(update={"carried": carried})
 
     async def _continue_as_new(self, done: Callable[[], bool]) -> None:
         """Continue as new from the wait in `self._stage`, once every handler and background

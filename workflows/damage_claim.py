@@ -70,6 +70,7 @@ class DamageClaimWorkflow(CaseWorkflow):
     case_type = CaseType.DAMAGE_CLAIM
     escalates_to = "the claims desk"
     cancelled_as = (CaseStatus.CLOSED, Resolution.WITHDRAWN, "Withdrawn")
+    carry_model = DamageClaimCarry
 
     @workflow.init
     def __init__(self, input: DamageClaimInput) -> None:
@@ -97,46 +98,10 @@ class DamageClaimWorkflow(CaseWorkflow):
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
-            subject=self._case_subject(),
+            subject=f"Claim for shipment {input.shipment_id}: {input.claim_type.value}",
             deadline_at=self._deadline,
             next_step=(ahead[0][0], ahead[0][1]) if ahead else None,
         )
-
-    def _resume(self, carried: DamageClaimCarry) -> None:
-        """A continued run: the state the previous run carried over."""
-        self._round, self._anchor, self._deadline = carried.round, carried.anchor, carried.deadline
-        self._late, self._checklist = carried.late, list(carried.checklist)
-        self._documents = {kind: list(refs) for kind, refs in carried.documents.items()}
-        self._file_request, self._decision = carried.file_request, carried.decision
-        self._package, self._filed_at = carried.package, carried.filed_at
-        self._package_failed = carried.package_failed
-        self._follow_ups_sent = carried.follow_ups_sent
-        self._next_follow_up_at = carried.next_follow_up_at
-        self._open_case(
-            business_key=self._input.shipment_id,
-            client_id=self._input.client_id,
-            subject=self._case_subject(),
-            carried=carried,
-        )
-
-    def _carry(self) -> DamageClaimInput:
-        carried = DamageClaimCarry(
-            **self._carried_base(),
-            round=self._round,
-            anchor=self._anchor,
-            deadline=self._deadline,
-            late=self._late,
-            checklist=self._checklist,
-            documents=self._documents,
-            file_request=self._file_request,
-            decision=self._decision,
-            package=self._package,
-            filed_at=self._filed_at,
-            package_failed=self._package_failed,
-            follow_ups_sent=self._follow_ups_sent,
-            next_follow_up_at=self._next_follow_up_at,
-        )
-        return self._input.model_copy(update={"carried": carried})
 
     def _scope(self) -> str:
         return f"r{self._round}"
@@ -249,9 +214,6 @@ class DamageClaimWorkflow(CaseWorkflow):
                 for document in gathered.documents:
                     self._add(document, by="system")
         await self._request_evidence("request")
-
-    def _case_subject(self) -> str:
-        return f"Claim for shipment {self._input.shipment_id}: {self._input.claim_type.value}"
 
     def _follow_up_plan(self) -> list[tuple[str, datetime, Callable[[], Awaitable[None]]]]:
         """This round's reminders and the claims-desk escalation: (label, when, action)."""

@@ -72,6 +72,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
 
     case_type = CaseType.FAILED_DELIVERY
     escalates_to = "the depot's dispatcher"
+    carry_model = FailedDeliveryCarry
 
     @workflow.init
     def __init__(self, input: FailedDeliveryInput) -> None:
@@ -95,9 +96,8 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         # later attempt is reported), so the deadline is known, and shown, from that moment.
         self._attempt_taken_at = workflow.now()
         self._asked_at: datetime | None = None  # when the current attempt's window opened
-        carried = input.carried
-        if carried is not None:
-            self._resume(carried)
+        if input.carried is not None:
+            self._resume(input.carried)
             return
         asks = not self._last_attempt(input.attempt)
         self._open_case(
@@ -111,41 +111,6 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                 else ("return to sender", self._attempt_taken_at)
             ),
         )
-
-    def _resume(self, carried: FailedDeliveryCarry) -> None:
-        """A continued run: the state the previous run carried over."""
-        self._attempt, self._attempt_by = carried.attempt, carried.attempt_by
-        self._attempt_taken_at, self._asked_at = carried.attempt_taken_at, carried.asked_at
-        self._fees_cents, self._damage_reported = carried.fees_cents, carried.damage_reported
-        self._choice, self._booking = carried.choice, carried.booking
-        self._next_attempt, self._next_attempt_by = carried.next_attempt, carried.next_attempt_by
-        self._next_attempt_taken_at = carried.next_attempt_taken_at
-        self._delivered, self._claim_case_id = carried.delivered, carried.claim_case_id
-        self._open_case(
-            business_key=self._input.shipment_id,
-            client_id=self._input.client_id,
-            subject=self._subject(),
-            carried=carried,
-        )
-
-    def _carry(self) -> FailedDeliveryInput:
-        carried = FailedDeliveryCarry(
-            **self._carried_base(),
-            attempt=self._attempt,
-            attempt_by=self._attempt_by,
-            attempt_taken_at=self._attempt_taken_at,
-            asked_at=self._asked_at,
-            fees_cents=self._fees_cents,
-            damage_reported=self._damage_reported,
-            choice=self._choice,
-            booking=self._booking,
-            next_attempt=self._next_attempt,
-            next_attempt_by=self._next_attempt_by,
-            next_attempt_taken_at=self._next_attempt_taken_at,
-            delivered=self._delivered,
-            claim_case_id=self._claim_case_id,
-        )
-        return self._input.model_copy(update={"carried": carried})
 
     @workflow.run
     async def run(self, input: FailedDeliveryInput) -> CaseSnapshot:
