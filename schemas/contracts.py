@@ -1,14 +1,16 @@
 """The contracts between the API and the workflows, by name and type, in one place.
 
-Both sides import these: a workflow declares its handlers with the contract's name
-(`@workflow.update(name=CHOOSE_REDELIVERY.name)`), and the API calls them through the contract
-(`gateway.update(case, CHOOSE_REDELIVERY, choice)`), so a name is never typed twice and the
-argument's type is checked where the call is written. Nothing here imports the workflows or
-the activities.
+The API calls every update through its contract (`run_update(case, CHOOSE_REDELIVERY,
+choice)`), so the argument's type is checked where the call is written and no update name is
+typed at a call site. Each workflow's handler method carries the contract's name (a plain
+`@workflow.update` keeps the SDK's typed handles for the workflow tests); `tests/
+test_registry.py` checks that every contract names a handler of its case type's workflow,
+taking the contract's input type. Nothing here imports the workflows or the activities.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -88,7 +90,7 @@ class InvalidRequest(ApplicationError):
         super().__init__(message, {"field": field}, type=self.TYPE, non_retryable=True)
 
 
-def failed_field(details: tuple[Any, ...] | list[Any]) -> str:
+def failed_field(details: Sequence[Any]) -> str:
     """The field an `InvalidRequest` names (its first detail), `body` when it names none."""
     first = details[0] if details else {}
     return str(first.get("field", "body")) if isinstance(first, dict) else "body"

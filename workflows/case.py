@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.messaging import MessagingActivities
     from activities.records import RecordActivities
     from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, ESCALATED
-    from schemas import contracts
     from schemas.activities import MessageRequest, Recipient
     from schemas.cases import (
         AssignInput,
@@ -472,7 +471,7 @@ class CaseWorkflow:
 
     # --- queries and the common updates ----------------------------------------------------
 
-    @workflow.query(name=contracts.STATE_QUERY)
+    @workflow.query
     def state(self) -> CaseState:
         return CaseState(
             **self._case.model_dump(),
@@ -489,7 +488,7 @@ class CaseWorkflow:
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self._background.append(asyncio.create_task(work))
 
-    @workflow.update(name=contracts.ADD_NOTE.name)
+    @workflow.update
     async def add_note(self, note: NoteInput) -> CaseState:
         self._event("note", note.text, actor=note.by)
         await self._sync()
@@ -499,7 +498,7 @@ class CaseWorkflow:
     def _validate_add_note(self, note: NoteInput) -> None:
         self._require("notes")
 
-    @workflow.update(name=contracts.ASSIGN.name)
+    @workflow.update
     async def assign(self, assignment: AssignInput) -> CaseState:
         self._case.assignee = assignment.assignee
         summary = f"Assigned to {assignment.assignee}" if assignment.assignee else "Unassigned"
@@ -511,7 +510,7 @@ class CaseWorkflow:
     def _validate_assign(self, assignment: AssignInput) -> None:
         self._require("assign")
 
-    @workflow.update(name=contracts.ESCALATE.name)
+    @workflow.update
     async def escalate(self, escalation: EscalateInput) -> CaseState:
         seq = await self._flag_escalation(escalation.reason, actor=escalation.by)
         self._spawn(self._notify_escalation(escalation.reason, key=f"escalation-{seq}"))
@@ -521,7 +520,7 @@ class CaseWorkflow:
     def _validate_escalate(self, escalation: EscalateInput) -> None:
         self._require("escalate")
 
-    @workflow.update(name=contracts.CANCEL.name)
+    @workflow.update
     async def cancel(self, request: CancelInput) -> CaseState:
         """Ask the case to stop. The run loop closes it at its next step; this waits up to
         10 s for that and otherwise returns the accepted request (the case is then closing:

@@ -71,6 +71,7 @@ class DamageClaimWorkflow(CaseWorkflow):
     escalates_to = "the claims desk"
     cancelled_as = (CaseStatus.CLOSED, Resolution.WITHDRAWN, "Withdrawn")
     carry_model = DamageClaimCarry
+    _input: DamageClaimInput
 
     @workflow.init
     def __init__(self, input: DamageClaimInput) -> None:
@@ -499,7 +500,7 @@ class DamageClaimWorkflow(CaseWorkflow):
 
     # --- updates ---------------------------------------------------------------------------
 
-    @workflow.update(name=contracts.ADD_DOCUMENT.name)
+    @workflow.update
     async def add_document(self, upload: AddDocumentInput) -> CaseState:
         """A stored document for a checklist item (from ops, the driver or the customer)."""
         self._add(upload.document, by=upload.by)
@@ -510,7 +511,7 @@ class DamageClaimWorkflow(CaseWorkflow):
     def _validate_add_document(self, upload: AddDocumentInput) -> None:
         self._require("documents")
 
-    @workflow.update(name=contracts.FILE_CLAIM.name)
+    @workflow.update
     async def file_claim(self, request: FileClaimInput) -> CaseState:
         """Ops file now, with the reason for every missing item."""
         self._file_request = request
@@ -531,7 +532,7 @@ class DamageClaimWorkflow(CaseWorkflow):
                 f"{', '.join(unexplained)}",
             )
 
-    @workflow.update(name=contracts.RECORD_DECISION.name)
+    @workflow.update
     async def record_decision(self, decision: DecisionInput) -> CaseState:
         """The carrier's or insurer's decision."""
         self._decision = decision

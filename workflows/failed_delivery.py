@@ -73,6 +73,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
     case_type = CaseType.FAILED_DELIVERY
     escalates_to = "the depot's dispatcher"
     carry_model = FailedDeliveryCarry
+    _input: FailedDeliveryInput
 
     @workflow.init
     def __init__(self, input: FailedDeliveryInput) -> None:
@@ -526,7 +527,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
 
     # --- updates ---------------------------------------------------------------------------
 
-    @workflow.update(name=contracts.CHOOSE_REDELIVERY.name)
+    @workflow.update
     async def choose_redelivery(self, choice: RedeliveryChoice) -> CaseState:
         """The customer's (or ops') answer to the missed-delivery email."""
         self._choice = choice
@@ -557,7 +558,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                     "date", f"date must be between {today + timedelta(days=1)} and {last}"
                 )
 
-    @workflow.update(name=contracts.RECORD_DELIVERY_OUTCOME.name)
+    @workflow.update
     async def record_delivery_outcome(self, report: DeliveryOutcomeReport) -> CaseState:
         """What happened on the booked redelivery (from the routing system or ops)."""
         if report.outcome is DeliveryOutcome.DELIVERED:
@@ -585,7 +586,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                 f"follows attempt {current}"
             )
 
-    @workflow.update(name=contracts.REPORT_FAILED_ATTEMPT.name)
+    @workflow.update
     async def report_failed_attempt(self, report: FailedAttemptReport) -> CaseState:
         """A later failed attempt of the same shipment, reported while the case is open."""
         self._next_attempt_by = report.by
