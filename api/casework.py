@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
@@ -424,3 +424,18 @@ async def open_case(
         trace_url=reader.settings.trace_url(case.case_id),
         live=False,
     )
+
+
+Details = TypeVar("Details", bound=BaseModel)
+
+
+def details_as(model: type[Details], case_id: str, details: dict[str, Any]) -> Details:
+    """A case's `details` read as its type's model (`CaseTypeSpec.details`); a case whose
+    details are not of that model (another type, or written by an older version) is a 409."""
+    try:
+        return model.model_validate(details)
+    except ValidationError:
+        log.warning("details of %s do not read as %s", case_id, model.__name__)
+        raise Problem(
+            409, f"case '{case_id}' has no {model.__name__} details", slug="action-not-allowed"
+        ) from None

@@ -15,7 +15,14 @@ from sqlalchemy import and_, false, not_, or_
 from sqlmodel import col, select
 
 from api.case_models import CaseDetail, CaseSummary
-from api.casework import Reader, require_action, require_state, run_update, summary_from_row
+from api.casework import (
+    Reader,
+    details_as,
+    require_action,
+    require_state,
+    run_update,
+    summary_from_row,
+)
 from api.deps import (
     CurrentCase,
     Now,
@@ -36,6 +43,7 @@ from schemas.cases import (
     EscalateInput,
     FailedAttempt,
     FailedAttemptReport,
+    FailedDeliveryDetails,
     NoteInput,
     RedeliveryChoice,
     RedeliveryRequest,
@@ -141,9 +149,10 @@ async def redelivery(
     body: RedeliveryRequest, key: OpsKey, act: Annotated[CaseAction, Depends(acting("redelivery"))]
 ) -> CaseDetail:
     state = await require_state(act.case.handle, act.reader.timeouts)
+    details = details_as(FailedDeliveryDetails, state.case_id, state.details)
     if body.option is RedeliveryOption.PICKUP_POINT:
         point = await act.reader.session.get(PickupPoint, body.pickup_point_id)
-        depot_id = state.details.get("depot_id")
+        depot_id = details.depot_id
         if point is None or point.depot_id != depot_id:
             raise invalid(
                 "pickup_point_id",
@@ -151,7 +160,7 @@ async def redelivery(
             )
     choice = RedeliveryChoice(
         **body.model_dump(),
-        attempt_number=int(state.details.get("attempt_number", 1)),
+        attempt_number=details.attempt_number,
         by=f"ops:{key.name}",
     )
     return await act(contracts.CHOOSE_REDELIVERY, choice)

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api import claim_page
-from api.casework import query_state, run_update
+from api.casework import details_as, query_state, run_update
 from api.deps import (
     CaseRef,
     DocumentsDep,
@@ -89,7 +89,8 @@ async def _state(temporal: TemporalDep, claims: LinkClaims, timeouts: Timeouts) 
 
 def _not_waiting(state: CaseState, attempt: int) -> PageError | None:
     """Why the form is not shown, or None when the case waits on this customer."""
-    current = int(state.details.get("attempt_number", 1))
+    details = _details(state)
+    current = details.attempt_number
     if state.status.is_terminal:
         outcome = state.resolution.description if state.resolution else state.status.description
         return PageError(409, "This delivery is finished", outcome, state)
@@ -102,11 +103,15 @@ def _not_waiting(state: CaseState, attempt: int) -> PageError | None:
     if "redelivery" in state.allowed_actions:
         return None
     if state.status in (CaseStatus.WAITING_ON_CUSTOMER, CaseStatus.REDELIVERY_SCHEDULED):
-        booked = state.details.get("redelivery")
+        booked = details.redelivery
         message = f"Your delivery is booked: {booked}." if booked else "We are booking it now."
         return PageError(409, "You have already answered", message, state)
     message = "We are still processing your delivery. Please try again in a minute."
     return PageError(409, "Please try again shortly", message, state)
+
+
+def _details(state: CaseState) -> FailedDeliveryDetails:
+    return details_as(FailedDeliveryDetails, state.case_id, state.details)
 
 
 def _window_label(window: TimeWindow) -> str:
@@ -116,7 +121,7 @@ def _window_label(window: TimeWindow) -> str:
 
 def _horizon(state: CaseState) -> int:
     """Days ahead a redelivery may be booked: the case's policy snapshot (in its details)."""
-    policy = FailedDeliveryDetails.model_validate(state.details).policy
+    policy = _details(state).policy
     return max(1, int(policy.redelivery_horizon / timedelta(days=1)))
 
 
@@ -133,7 +138,7 @@ async def _form_page(
     days = [today + timedelta(days=n) for n in range(1, _horizon(state) + 1)]
     points = await session.exec(
         select(PickupPoint)
-        .where(PickupPoint.depot_id == state.details.get("depot_id"))
+        .where(PickupPoint.depot_id == _details(state).depot_id)
         .order_by(col(PickupPoint.name))
     )
     context = {
@@ -261,7 +266,7 @@ async def reschedule_answer(
     point = None
     if choice.option is RedeliveryOption.PICKUP_POINT:
         point = await session.get(PickupPoint, choice.pickup_point_id)
-        if point is None or point.depot_id != state.details.get("depot_id"):
+        if point is None or point.depot_id != _details(state).depot_id:
             return await again("Please choose one of the pickup points listed.")
 
     case = CaseRef(claims.case_id, None, temporal)

@@ -13,6 +13,7 @@ from api.casework import (
     Opening,
     Reader,
     detail_from_row,
+    details_as,
     open_case,
     query_state,
     run_update,
@@ -21,7 +22,12 @@ from api.deps import CaseRef, OpsKey, SessionDep, TemporalDep
 from api.errors import Problem, invalid_fields, temporal_unreachable
 from schemas import contracts
 from schemas.case_types import FAILED_DELIVERY, resolve_policy
-from schemas.cases import FailedAttempt, FailedAttemptReport, FailedDeliveryInput
+from schemas.cases import (
+    FailedAttempt,
+    FailedAttemptReport,
+    FailedDeliveryDetails,
+    FailedDeliveryInput,
+)
 from schemas.enums import CaseType
 from schemas.requests import FailedDeliveryOpen
 from schemas.tables import Case, Client, Driver
@@ -111,12 +117,13 @@ async def _existing_case(
     nothing; a new attempt for a closed case is refused (the shipment's case is over)."""
     state = await query_state(case.handle, reader.timeouts)
     if state is not None:
-        current, terminal = int(state.details.get("attempt_number", 1)), state.status.is_terminal
+        details = details_as(FailedDeliveryDetails, case.case_id, state.details)
+        current, terminal = details.attempt_number, state.status.is_terminal
     else:
         case.row = await reader.session.get(Case, case.case_id)
         if case.row is None:
             raise temporal_unreachable("the case did not answer in time; is the worker running?")
-        current = int(case.row.details.get("attempt_number", 1))
+        current = details_as(FailedDeliveryDetails, case.case_id, case.row.details).attempt_number
         terminal = case.row.status.is_terminal
     if body.attempt_number <= current:
         if case.row is not None:  # the worker did not answer: don't ask (and wait) again
