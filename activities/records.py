@@ -60,6 +60,7 @@ def _case_columns(snapshot: CaseSnapshot) -> dict[str, Any]:
         "resolution": snapshot.resolution,
         "business_key": snapshot.business_key,
         "client_id": snapshot.client_id,
+        "depot_id": snapshot.depot_id,
         "subject": clip(snapshot.subject, 300),
         "opened_at": _utc(snapshot.opened_at),
         "closed_at": _utc(snapshot.closed_at),

@@ -19,7 +19,8 @@ class CaseSummary(BaseModel):
     status: CaseStatus
     resolution: Resolution | None
     business_key: str
-    client_id: str
+    client_id: str | None = Field(description="The client the case is for (none for drivers).")
+    depot_id: str | None = Field(None, description="The depot the case belongs to.")
     subject: str
     opened_at: datetime
     closed_at: datetime | None

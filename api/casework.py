@@ -44,7 +44,7 @@ from api.errors import (
     unknown_case,
 )
 from core.settings import Settings
-from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, ESCALATED
+from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, DEPOT_ID, ESCALATED
 from schemas.case_types import CaseTypeSpec, spec_for, spec_for_case_id
 from schemas.cases import CaseSnapshot, CaseState, TimelineEvent
 from schemas.contracts import STATE_QUERY, UpdateContract
@@ -68,6 +68,7 @@ def summary_from_row(row: Case, settings: Settings, now: datetime) -> CaseSummar
         resolution=row.resolution,
         business_key=row.business_key,
         client_id=row.client_id,
+        depot_id=row.depot_id,
         subject=row.subject,
         opened_at=row.opened_at,
         closed_at=row.closed_at,
@@ -90,6 +91,7 @@ def _summary_fields(snapshot: CaseSnapshot, settings: Settings, now: datetime) -
         "resolution": snapshot.resolution,
         "business_key": snapshot.business_key,
         "client_id": snapshot.client_id,
+        "depot_id": snapshot.depot_id,
         "subject": snapshot.subject,
         "opened_at": snapshot.opened_at,
         "closed_at": snapshot.closed_at,
@@ -117,7 +119,8 @@ async def start_case(
     case_input: BaseModel,
     *,
     case_id: str,
-    client_id: str,
+    client_id: str | None,
+    depot_id: str | None = None,
     task_queue: str,
     deadline: datetime | None = None,
 ) -> bool:
@@ -127,9 +130,12 @@ async def start_case(
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(CASE_TYPE, spec.case_type.value),
         SearchAttributePair(CASE_STATUS, CaseStatus.OPEN.value),
-        SearchAttributePair(CLIENT_ID, client_id),
         SearchAttributePair(ESCALATED, False),
     ]
+    if client_id:
+        pairs.append(SearchAttributePair(CLIENT_ID, client_id))
+    if depot_id:
+        pairs.append(SearchAttributePair(DEPOT_ID, depot_id))
     if deadline is not None:
         pairs.append(SearchAttributePair(DEADLINE_AT, deadline))
     try:
@@ -368,9 +374,10 @@ class Opening:
     spec: CaseTypeSpec
     case_input: BaseModel
     business_key: str
-    client_id: str
+    client_id: str | None
     subject: str
     deadline_at: datetime | None = None
+    depot_id: str | None = None
 
 
 async def open_case(
@@ -392,6 +399,7 @@ async def open_case(
         opening.case_input,
         case_id=case.case_id,
         client_id=opening.client_id,
+        depot_id=opening.depot_id,
         task_queue=reader.settings.temporal_task_queue,
         deadline=opening.deadline_at,
     )
@@ -412,6 +420,7 @@ async def open_case(
         resolution=None,
         business_key=opening.business_key,
         client_id=opening.client_id,
+        depot_id=opening.depot_id,
         subject=opening.subject,
         opened_at=reader.now,
         closed_at=None,

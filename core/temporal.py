@@ -12,6 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 CASE_TYPE = SearchAttributeKey.for_keyword("CaseType")
 CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
 CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
+DEPOT_ID = SearchAttributeKey.for_keyword("DepotId")
 DEADLINE_AT = SearchAttributeKey.for_datetime("DeadlineAt")
 ESCALATED = SearchAttributeKey.for_bool("Escalated")
 
@@ -19,6 +20,7 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     CASE_TYPE,
     CASE_STATUS,
     CLIENT_ID,
+    DEPOT_ID,
     DEADLINE_AT,
     ESCALATED,
 )

@@ -26,8 +26,16 @@ from schemas import contracts
 from schemas.cases import FailedDeliveryDetails, FailedDeliveryInput, RedeliveryRequest
 from schemas.claims import DamageClaimDetails, DamageClaimInput
 from schemas.contracts import UpdateContract
-from schemas.documents import DocumentKind
+from schemas.documents import CLAIM_DOCUMENT_KINDS, DRIVER_DOCUMENT_KINDS, DocumentKind
 from schemas.enums import CaseStatus, CaseType, Resolution, Role
+from schemas.onboarding import (
+    ComplianceDetails,
+    CompliancePolicy,
+    DriverComplianceInput,
+    DriverOnboardingInput,
+    OnboardingDetails,
+    OnboardingPolicy,
+)
 from schemas.policies import ClaimPolicy, FailedDeliveryPolicy
 from schemas.requests import (
     AssignIn,
@@ -35,11 +43,13 @@ from schemas.requests import (
     DecisionIn,
     DeliveryOutcomeIn,
     DocumentUpload,
+    DriverOnboardingOpen,
     FailedAttemptIn,
     FailedDeliveryOpen,
     FileClaimIn,
     NoteIn,
     ReasonIn,
+    ReviewIn,
 )
 
 JSON = "application/json"
@@ -59,6 +69,12 @@ class ActionSpec:
     media_type: str = JSON
     done: str = "Done."
     """What the console says once the action went through."""
+    route: str | None = None
+    """The path under `/cases/{case_id}/` when it is not the action's name."""
+
+    @property
+    def path(self) -> str:
+        return self.route or self.name
 
 
 @dataclass(frozen=True)
@@ -263,7 +279,7 @@ DAMAGE_CLAIM = CaseTypeSpec(
             cancel_description="Withdraws the claim; it closes as withdrawn.",
         ),
     ),
-    document_kinds=tuple(DocumentKind),
+    document_kinds=CLAIM_DOCUMENT_KINDS,
     link_purposes=(contracts.CLAIM_UPLOAD_LINK,),
     templates=(
         "claims/evidence_request_driver",
@@ -276,8 +292,117 @@ DAMAGE_CLAIM = CaseTypeSpec(
     ),
 )
 
+
+def _document_actions(*, upload: str) -> tuple[ActionSpec, ...]:
+    """A driver's documents: upload one for a checklist item, review what was uploaded."""
+    return (
+        ActionSpec(
+            "documents",
+            "Upload a document",
+            upload,
+            DocumentUpload,
+            contracts.ADD_DOCUMENT,
+            media_type=MULTIPART,
+            done="Document received; it waits for review.",
+        ),
+        ActionSpec(
+            "review",
+            "Review a document",
+            "Approve (with the expiry date for a licence, insurance or registration) or reject "
+            "(with the reason: the driver is asked again) one document in review.",
+            ReviewIn,
+            contracts.REVIEW_DOCUMENT,
+            route="documents/{document_id}/review",
+            done="Review recorded.",
+        ),
+    )
+
+
+DRIVER_ONBOARDING = CaseTypeSpec(
+    case_type=CaseType.DRIVER_ONBOARDING,
+    title="Driver onboarding",
+    path="driver-onboardings",
+    workflow="workflows.driver_onboarding:DriverOnboardingWorkflow",
+    router="api.routes.drivers_onboarding",
+    open_body=DriverOnboardingOpen,
+    workflow_input=DriverOnboardingInput,
+    policy=OnboardingPolicy,
+    details=OnboardingDetails,
+    statuses={
+        CaseStatus.OPEN: "The welcome and the briefing pack are being sent.",
+        CaseStatus.COLLECTING_DOCUMENTS: "Waiting for the driver's documents and their "
+        "review, with reminders every 48 h and the coordinator told after 7 days.",
+        CaseStatus.CLOSED: "Finished; the resolution says how.",
+    },
+    resolutions={
+        Resolution.ACTIVATED: "Every document was approved; the driver is active and watched.",
+        Resolution.ABANDONED: "Not completed within 30 days; the driver's link stopped working.",
+        Resolution.WITHDRAWN: "Ops withdrew the onboarding.",
+    },
+    actions=(
+        *_document_actions(upload="Uploads a document for the driver (multipart: kind, file)."),
+        *_common_actions(
+            cancel_title="Withdraw the onboarding",
+            cancel_description="Stops onboarding; the driver record becomes withdrawn.",
+        ),
+    ),
+    document_kinds=DRIVER_DOCUMENT_KINDS,
+    link_purposes=(contracts.DRIVER_UPLOAD_LINK,),
+    templates=(
+        "onboarding/welcome",
+        "onboarding/reminder",
+        "onboarding/document_rejected",
+        "onboarding/coordinator_escalation",
+        "onboarding/review_reminder",
+        "onboarding/abandoned",
+        "onboarding/first_day",
+        "onboarding/dispatcher_ready",
+        "case/escalation",
+    ),
+)
+
+DRIVER_COMPLIANCE = CaseTypeSpec(
+    case_type=CaseType.DRIVER_COMPLIANCE,
+    title="Driver compliance watch",
+    path="",  # opened by the onboarding case at activation, never over the API
+    workflow="workflows.driver_compliance:DriverComplianceWorkflow",
+    router="api.routes.drivers_onboarding",
+    open_body=DriverComplianceInput,
+    workflow_input=DriverComplianceInput,
+    policy=CompliancePolicy,
+    details=ComplianceDetails,
+    statuses={
+        CaseStatus.MONITORING: "Every watched document is valid.",
+        CaseStatus.RENEWAL_REQUESTED: "A document expires within 30 days; the driver has been "
+        "asked for a replacement.",
+        CaseStatus.SUSPENDED: "A document expired: the driver is suspended and must not be "
+        "routed until a replacement is approved.",
+        CaseStatus.CLOSED: "The driver was offboarded.",
+    },
+    resolutions={Resolution.OFFBOARDED: "The driver was offboarded; the watch ended."},
+    actions=(
+        *_document_actions(upload="Uploads a replacement for the driver (multipart: kind, file)."),
+        *(a for a in _common_actions(cancel_title="", cancel_description="") if a.name != "cancel"),
+    ),
+    document_kinds=(
+        DocumentKind.DRIVING_LICENCE,
+        DocumentKind.PROOF_OF_INSURANCE,
+        DocumentKind.VEHICLE_REGISTRATION,
+    ),
+    link_purposes=(contracts.DRIVER_UPLOAD_LINK,),
+    templates=(
+        "compliance/renewal_request",
+        "compliance/renewal_reminder",
+        "compliance/coordinator_warning",
+        "compliance/suspended",
+        "compliance/reinstated",
+        "case/escalation",
+    ),
+)
+
 CASE_TYPES: Mapping[CaseType, CaseTypeSpec] = {
-    spec.case_type: spec for spec in (FAILED_DELIVERY, DAMAGE_CLAIM)
+    spec.case_type: spec
+    for spec in (FAILED_DELIVERY, DAMAGE_CLAIM)  # + DRIVER_ONBOARDING, DRIVER_COMPLIANCE (WIP)
 }
 """Every case type that runs. `CaseType` may name more (coming types); only these exist."""
 
@@ -294,9 +419,13 @@ def spec_for_case_id(case_id: str) -> CaseTypeSpec | None:
     return None
 
 
-def link_purposes() -> dict[str, CaseTypeSpec]:
-    """Every signed-link purpose and the case type whose pages serve it."""
-    return {purpose: spec for spec in CASE_TYPES.values() for purpose in spec.link_purposes}
+def link_purposes() -> dict[str, list[CaseTypeSpec]]:
+    """Every signed-link purpose and the case types whose links carry it."""
+    found: dict[str, list[CaseTypeSpec]] = {}
+    for spec in CASE_TYPES.values():
+        for purpose in spec.link_purposes:
+            found.setdefault(purpose, []).append(spec)
+    return found
 
 
 def resolve_policy(case_type: CaseType, overrides: Mapping[str, Any] | None) -> Any:

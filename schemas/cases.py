@@ -231,7 +231,8 @@ class CaseSnapshot(BaseModel):
     status: CaseStatus
     resolution: Resolution | None = None
     business_key: str
-    client_id: str
+    client_id: str | None = Field(None, description="The client the case is for, if any.")
+    depot_id: str | None = Field(None, description="The depot the case belongs to, if any.")
     subject: str
     opened_at: datetime
     closed_at: datetime | None = None

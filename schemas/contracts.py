@@ -27,6 +27,7 @@ from schemas.cases import (
     RedeliveryChoice,
 )
 from schemas.claims import AddDocumentInput, DecisionInput, FileClaimInput
+from schemas.onboarding import OffboardInput, ReviewDocumentInput
 
 In = TypeVar("In", bound=BaseModel)
 
@@ -61,6 +62,11 @@ REPORT_FAILED_ATTEMPT = UpdateContract("report_failed_attempt", FailedAttemptRep
 ADD_DOCUMENT = UpdateContract("add_document", AddDocumentInput)
 FILE_CLAIM = UpdateContract("file_claim", FileClaimInput)
 RECORD_DECISION = UpdateContract("record_decision", DecisionInput)
+
+# --- drivers (onboarding and the compliance watch) -------------------------------------------
+
+REVIEW_DOCUMENT = UpdateContract("review_document", ReviewDocumentInput)
+OFFBOARD = UpdateContract("offboard", OffboardInput)
 
 
 # --- failure types --------------------------------------------------------------------------
@@ -102,3 +108,5 @@ RESCHEDULE_LINK = "reschedule"
 """A failed-delivery customer's link: choose how the parcel comes again."""
 CLAIM_UPLOAD_LINK = "claim-upload"
 """A claim's driver or customer link: send the documents the claim asked for."""
+DRIVER_UPLOAD_LINK = "driver-upload"
+"""A driver's link: send the onboarding (or renewal) documents still required."""

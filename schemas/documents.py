@@ -45,6 +45,47 @@ class DocumentKind(DescribedEnum):
     POLICE_REPORT = "police_report", "The police report or its reference number, for thefts."
     INSURANCE_PAPERS = "insurance_papers", "The shipper's insurance certificate or policy."
     OTHER = "other", "Any other supporting document ops attach to the claim."
+    # A driver's documents (driver onboarding and the compliance watch).
+    DRIVING_LICENCE = "driving_licence", "The driver's driving licence (both sides)."
+    PROOF_OF_INSURANCE = "proof_of_insurance", "Insurance covering the driver and vehicle."
+    VEHICLE_REGISTRATION = "vehicle_registration", "The vehicle's registration document."
+    BACKGROUND_CHECK_CONSENT = (
+        "background_check_consent",
+        "The driver's signed consent to a background check.",
+    )
+    CONTRACTOR_AGREEMENT = "contractor_agreement", "The signed contractor agreement."
+    TAX_FORM = "tax_form", "The driver's completed tax form."
+    RIGHT_TO_WORK = "right_to_work", "Proof of the right to work (a depot may ask for it)."
+    BRIEFING_PACK = "briefing_pack", "The route briefing documents casedesk sends a new driver."
+
+
+CLAIM_DOCUMENT_KINDS: tuple[DocumentKind, ...] = (
+    DocumentKind.ATTEMPT_RECORD,
+    DocumentKind.PROOF_OF_DELIVERY,
+    DocumentKind.DAMAGE_PHOTOS,
+    DocumentKind.CUSTOMER_ATTESTATION,
+    DocumentKind.PROOF_OF_VALUE,
+    DocumentKind.POLICE_REPORT,
+    DocumentKind.INSURANCE_PAPERS,
+    DocumentKind.OTHER,
+)
+DRIVER_DOCUMENT_KINDS: tuple[DocumentKind, ...] = (
+    DocumentKind.DRIVING_LICENCE,
+    DocumentKind.PROOF_OF_INSURANCE,
+    DocumentKind.VEHICLE_REGISTRATION,
+    DocumentKind.BACKGROUND_CHECK_CONSENT,
+    DocumentKind.CONTRACTOR_AGREEMENT,
+    DocumentKind.TAX_FORM,
+    DocumentKind.RIGHT_TO_WORK,
+)
+EXPIRING_KINDS: frozenset[DocumentKind] = frozenset(
+    {
+        DocumentKind.DRIVING_LICENCE,
+        DocumentKind.PROOF_OF_INSURANCE,
+        DocumentKind.VEHICLE_REGISTRATION,
+    }
+)
+"""Approving one of these needs its expiry date; the compliance watch follows them."""
 
 
 CLAIM_CHECKLISTS: dict[str, tuple[DocumentKind, ...]] = {

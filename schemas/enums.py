@@ -42,6 +42,10 @@ class CaseType(DescribedEnum):
         "A parcel was damaged, lost or stolen; a claim is filed before the deadline.",
     )
     DRIVER_ONBOARDING = "driver_onboarding", "A new driver's documents are collected and approved."
+    DRIVER_COMPLIANCE = (
+        "driver_compliance",
+        "An active driver's expiring documents are watched and renewed.",
+    )
     UNPAID_INVOICE = "unpaid_invoice", "A client invoice is chased through the dunning ladder."
 
     @property
@@ -75,6 +79,16 @@ class CaseStatus(DescribedEnum):
         "awaiting_decision",
         "Filed with the carrier or insurer; waiting for their decision.",
     )
+    COLLECTING_DOCUMENTS = (
+        "collecting_documents",
+        "Waiting for documents to be sent, reviewed and approved.",
+    )
+    MONITORING = "monitoring", "Every watched document is valid; waiting for the next expiry."
+    RENEWAL_REQUESTED = (
+        "renewal_requested",
+        "A document expires soon; a replacement has been asked for.",
+    )
+    SUSPENDED = "suspended", "A document has expired; waiting for an approved replacement."
     CLOSED = "closed", "Finished; the resolution says how."
     CANCELLED = "cancelled", "Cancelled by ops before it finished."
 
@@ -88,8 +102,11 @@ class Resolution(DescribedEnum):
     RETURNED_TO_SENDER = "returned_to_sender", "The parcel went back to the client shipper."
     PAID = "paid", "The claim was approved and paid."
     DENIED = "denied", "The claim was denied."
-    WITHDRAWN = "withdrawn", "The claim was withdrawn before a decision."
+    WITHDRAWN = "withdrawn", "Withdrawn before it finished."
     CANCELLED = "cancelled", "Ops cancelled the case."
+    ACTIVATED = "activated", "Every document was approved; the driver is active."
+    ABANDONED = "abandoned", "The driver did not complete onboarding in time."
+    OFFBOARDED = "offboarded", "The driver no longer drives for us."
 
 
 class FailureReason(DescribedEnum):
@@ -157,8 +174,18 @@ class ContactKind(DescribedEnum):
 class DriverStatus(DescribedEnum):
     ONBOARDING = "onboarding", "Documents are being collected."
     ACTIVE = "active", "Cleared to drive routes."
-    SUSPENDED = "suspended", "Temporarily off routes."
+    SUSPENDED = "suspended", "Off routes: a required document has expired."
     INACTIVE = "inactive", "No longer driving for us."
+    ABANDONED = "abandoned", "Did not complete onboarding in time."
+    WITHDRAWN = "withdrawn", "Onboarding was withdrawn by ops."
+    OFFBOARDED = "offboarded", "Left; no longer routed or watched."
+
+
+class VehicleType(DescribedEnum):
+    VAN = "van", "A delivery van."
+    CAR = "car", "A car."
+    CARGO_BIKE = "cargo_bike", "A cargo bike (no vehicle registration)."
+    BIKE = "bike", "A bicycle (no vehicle registration)."
 
 
 class ShipmentStatus(DescribedEnum):

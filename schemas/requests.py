@@ -5,16 +5,18 @@ workflow's update input."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
 
-from schemas.cases import SAFE_ID, Address, Customer
+from schemas.cases import SAFE_ID, Address, Customer, check_email
 from schemas.cases import Model as In
 from schemas.claims import ClaimDecision, ReportedBy
 from schemas.documents import ClaimType, DocumentKind
-from schemas.enums import DeliveryOutcome, FailureReason
+from schemas.enums import DeliveryOutcome, FailureReason, VehicleType
+from schemas.onboarding import ReviewDecision
 
 # --- opening a case -----------------------------------------------------------------------
 
@@ -132,3 +134,41 @@ class DocumentUpload(In):
         json_schema_extra={"format": "binary"},
         description="A PDF or an image (PNG, JPEG, WEBP, HEIC); an attestation may be plain text.",
     )
+
+
+# --- drivers -----------------------------------------------------------------------------------
+
+
+class DriverOnboardingOpen(In):
+    """A new driver to onboard at a depot."""
+
+    driver_id: str | None = Field(
+        None,
+        pattern=SAFE_ID,
+        description="Our id for the driver (never a name or an email); generated when absent. "
+        "Becomes the case id `driver-onboarding-{driver_id}`.",
+    )
+    name: str = Field(min_length=1, max_length=200)
+    email: str
+    phone: str | None = Field(None, max_length=40)
+    depot_id: str = Field(min_length=1, max_length=64)
+    vehicle_type: VehicleType
+    planned_start_date: dt.date = Field(description="Today or later.")
+
+    _email = field_validator("email")(check_email)
+
+
+class ReviewIn(In):
+    """Approve or reject one uploaded document."""
+
+    decision: ReviewDecision
+    reason: str | None = Field(None, max_length=1000, description="Required when rejected.")
+    expires_on: dt.date | None = Field(
+        None,
+        description="Required when approving a licence, insurance or vehicle registration; at "
+        "least the policy's minimum validity (30 days) ahead.",
+    )
+
+
+class OffboardIn(In):
+    reason: str = Field(min_length=1, max_length=1000)

@@ -29,7 +29,14 @@ with workflow.unsafe.imports_passed_through():
     from activities.errors import PERMANENT_MESSAGE_FAILURES
     from activities.messaging import MessagingActivities
     from activities.records import RecordActivities
-    from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, ESCALATED
+    from core.temporal import (
+        CASE_STATUS,
+        CASE_TYPE,
+        CLIENT_ID,
+        DEADLINE_AT,
+        DEPOT_ID,
+        ESCALATED,
+    )
     from schemas.activities import MessageRequest, Recipient
     from schemas.cases import (
         AssignInput,
@@ -93,7 +100,8 @@ class CaseWorkflow:
         self,
         *,
         business_key: str,
-        client_id: str,
+        client_id: str | None,
+        depot_id: str | None,
         subject: str,
         deadline_at: datetime | None = None,
         next_step: tuple[str, datetime] | None = None,
@@ -110,6 +118,7 @@ class CaseWorkflow:
             status=CaseStatus.OPEN,
             business_key=business_key,
             client_id=client_id,
+            depot_id=depot_id,
             subject=subject,
             opened_at=workflow.now(),
             deadline_at=deadline_at,
@@ -206,9 +215,12 @@ class CaseWorkflow:
             updates: list[SearchAttributeUpdate[Any]] = [
                 CASE_TYPE.value_set(case.case_type.value),
                 CASE_STATUS.value_set(case.status.value),
-                CLIENT_ID.value_set(case.client_id),
                 ESCALATED.value_set(case.escalated),
             ]
+            if case.client_id:
+                updates.append(CLIENT_ID.value_set(case.client_id))
+            if case.depot_id and workflow.patched("depot-search-attribute"):
+                updates.append(DEPOT_ID.value_set(case.depot_id))
             # DeadlineAt is set, never unset: an emptied datetime attribute breaks
             # `describe()` in the Python SDK. A closed case keeps its last deadline there;
             # filter on CaseStatus too ("DeadlineAt < now AND CaseStatus != 'closed'").
@@ -451,6 +463,7 @@ class CaseWorkflow:
         raise NotImplementedError
 
     def _client_contact(self, kind: ContactKind) -> Recipient:
+        assert self._case.client_id, "only a client's case has client contacts"
         return Recipient(role="client_contact", client_id=self._case.client_id, contact_kind=kind)
 
     async def _notify_escalation(

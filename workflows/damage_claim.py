@@ -99,6 +99,7 @@ class DamageClaimWorkflow(CaseWorkflow):
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
+            depot_id=input.depot_id,
             subject=f"Claim for shipment {input.shipment_id}: {input.claim_type.value}",
             deadline_at=self._deadline,
             next_step=(ahead[0][0], ahead[0][1]) if ahead else None,

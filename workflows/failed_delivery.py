@@ -104,6 +104,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
+            depot_id=input.depot_id,
             subject=self._subject(),
             deadline_at=self._attempt_taken_at + self._policy.customer_window if asks else None,
             next_step=(

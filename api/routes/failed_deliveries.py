@@ -98,6 +98,7 @@ async def open_failed_delivery(
         case_input,
         business_key=body.shipment_id,
         client_id=case_input.client_id,
+        depot_id=case_input.depot_id,
         subject=f"Shipment {body.shipment_id}: attempt {attempt.attempt_number} failed "
         f"({attempt.reason.value})",
     )
