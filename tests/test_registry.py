@@ -256,11 +256,6 @@ def test_every_template_renders_with_a_plausible_message_of_its_type(spec: CaseT
         assert "SHP-1" in email.html and "<" in email.html, name
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the console has no forms yet for failed-attempt and the claim actions "
-    "(documents, file, decision); another engineer is adding them",
-)
 @by_type
 def test_the_console_has_a_form_for_every_action(spec: CaseTypeSpec):
     assert list(actions_for(spec.case_type)) == spec.action_names

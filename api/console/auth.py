@@ -20,7 +20,7 @@ import hmac
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
@@ -210,14 +210,23 @@ def check_origin(request: Request, settings: Settings) -> None:
         raise Forbidden("This form was sent from another site and has been refused.")
 
 
+def check_csrf(fields: Mapping[str, str], user: ConsoleUser) -> None:
+    """The form carries this session's CSRF token."""
+    sent = fields.get(CSRF_FIELD, "").encode()
+    if not hmac.compare_digest(sent, user.csrf_token.encode()):
+        raise Forbidden("The form has expired or did not come from the console; please retry.")
+
+
 async def posted_form(request: Request, user: User, settings: SettingsDep) -> dict[str, str]:
-    """The posted fields of a console form, once its origin and CSRF token check out."""
+    """The posted fields of a console form, once its origin and CSRF token check out.
+
+    Not for uploads: their multipart body is read by the upload code alone, capped, which
+    hands the console the fields to `check_csrf` before anything is stored."""
     check_origin(request, settings)
     raw = await request.form()
     form = {k: v.strip() for k, v in raw.items() if isinstance(v, str)}
-    sent = form.pop(CSRF_FIELD, "").encode()
-    if not hmac.compare_digest(sent, user.csrf_token.encode()):
-        raise Forbidden("The form has expired or did not come from the console; please retry.")
+    check_csrf(form, user)
+    form.pop(CSRF_FIELD)
     return form
 
 

@@ -1,8 +1,10 @@
 """Posted console forms → the JSON API's request models, and the console's actions.
 
-Each action runs the JSON route's own function (`api.routes.cases`), so the console checks,
-updates and refuses exactly as the API does. Form fields are named after the model's field
-paths (`customer.email`), so a validation error points at its input."""
+Each action runs the JSON route's own function (`api.routes.cases`, `api.routes.damage_claims`),
+so the console checks, updates and refuses exactly as the API does. Form fields are named
+after the model's field paths (`customer.email`, `missing_reasons.damage_photos`), so a
+validation error points at its input. An upload (a multipart action) is not read here at all:
+the JSON route's upload code reads it, capped, and hands back its fields for the CSRF check."""
 
 from __future__ import annotations
 
@@ -11,18 +13,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import Request
 from pydantic import BaseModel
 
 from api.case_models import CaseDetail
-from api.routes import cases
+from api.routes import cases, damage_claims
 from api.routes.cases import CaseAction
 from api.routes.customer import _choice_payload
-from schemas.case_types import CASE_TYPES, ActionSpec
+from api.routes.damage_claims import FieldCheck
+from core.documents import DocumentStore
+from schemas.case_types import CASE_TYPES, MULTIPART, ActionSpec
 from schemas.enums import CaseStatus, CaseType
 from schemas.tables import ApiKey
 
 Payload = Callable[[dict[str, str], datetime], dict[str, Any]]
 Run = Callable[[Any, ApiKey, CaseAction], Awaitable[CaseDetail]]
+UploadRun = Callable[
+    [Request, ApiKey, CaseAction, DocumentStore, FieldCheck], Awaitable[CaseDetail]
+]
 
 
 def aware(value: str | None, default: datetime) -> datetime | str:
@@ -48,6 +56,45 @@ def _outcome(form: dict[str, str], now: datetime) -> dict[str, Any]:
     }
 
 
+def _failed_attempt(form: dict[str, str], now: datetime) -> dict[str, Any]:
+    return {
+        "attempt_number": form.get("attempt_number") or None,
+        "reason": form.get("reason") or None,
+        "driver_id": form.get("driver_id", ""),
+        "attempted_at": aware(form.get("attempted_at"), now),
+        "note": form.get("note") or None,
+    }
+
+
+def _prefixed(form: dict[str, str], prefix: str) -> dict[str, str]:
+    """The non-blank fields named `{prefix}.{key}`, by key."""
+    start = f"{prefix}."
+    return {k.removeprefix(start): v for k, v in form.items() if k.startswith(start) and v}
+
+
+def _file_claim(form: dict[str, str], _: datetime) -> dict[str, Any]:
+    # A blank reason is left out, so the case's own check names the item still unexplained.
+    return {"missing_reasons": _prefixed(form, "missing_reasons")}
+
+
+def _decision(form: dict[str, str], _: datetime) -> dict[str, Any]:
+    return {
+        "decision": form.get("decision") or None,
+        "amount": form.get("amount") or None,
+        "reason": form.get("reason") or None,
+        # One checkbox per kind (`requested.damage_photos`): the form is read one value a name.
+        "requested": list(_prefixed(form, "requested")),
+    }
+
+
+async def _add_document(
+    request: Request, key: ApiKey, act: CaseAction, store: DocumentStore, check: FieldCheck
+) -> CaseDetail:
+    return await damage_claims.add_uploaded_document(
+        request, case=act.case, reader=act.reader, store=store, key=key, check_fields=check
+    )
+
+
 @dataclass(frozen=True)
 class FormHandler:
     """How the console turns its form for an action into the action's body, and the JSON
@@ -57,11 +104,23 @@ class FormHandler:
     run: Run
 
 
-HANDLERS: dict[str, FormHandler] = {
+@dataclass(frozen=True)
+class UploadHandler:
+    """A multipart action: the JSON route's upload code reads the request itself (capped)
+    and calls the console's check on the form's fields before it stores anything."""
+
+    run: UploadRun
+
+
+HANDLERS: dict[str, FormHandler | UploadHandler] = {
     "redelivery": FormHandler(
         lambda form, _: _choice_payload(form, form.get("country") or "US"), cases.redelivery
     ),
     "delivery-outcome": FormHandler(_outcome, cases.delivery_outcome),
+    "failed-attempt": FormHandler(_failed_attempt, cases.failed_attempt),
+    "documents": UploadHandler(_add_document),
+    "file": FormHandler(_file_claim, damage_claims.file_claim),
+    "decision": FormHandler(_decision, damage_claims.record_decision),
     "notes": FormHandler(lambda form, _: {"text": form.get("text", "")}, cases.add_note),
     "assign": FormHandler(lambda form, _: {"assignee": form.get("assignee") or None}, cases.assign),
     "escalate": FormHandler(lambda form, _: {"reason": form.get("reason", "")}, cases.escalate),
@@ -75,7 +134,7 @@ class Action:
     and the console's form handler."""
 
     spec: ActionSpec
-    handler: FormHandler
+    handler: FormHandler | UploadHandler
 
     @property
     def title(self) -> str:
@@ -89,17 +148,44 @@ class Action:
     def model(self) -> type[BaseModel]:
         return self.spec.body
 
+    @property
+    def uploads(self) -> bool:
+        """A multipart form (`enctype="multipart/form-data"`), run by `upload`."""
+        return isinstance(self.handler, UploadHandler)
+
+    def _form_handler(self) -> FormHandler:
+        if not isinstance(self.handler, FormHandler):
+            raise TypeError(f"'{self.spec.name}' is an upload: use Action.upload")
+        return self.handler
+
     def payload(self, form: dict[str, str], now: datetime) -> dict[str, Any]:
-        return self.handler.payload(form, now)
+        return self._form_handler().payload(form, now)
 
     async def run(self, body: Any, key: ApiKey, act: CaseAction) -> CaseDetail:
-        return await self.handler.run(body, key, act)
+        return await self._form_handler().run(body, key, act)
+
+    async def upload(
+        self,
+        request: Request,
+        key: ApiKey,
+        act: CaseAction,
+        store: DocumentStore,
+        check: FieldCheck,
+    ) -> CaseDetail:
+        if not isinstance(self.handler, UploadHandler):
+            raise TypeError(f"'{self.spec.name}' is no upload: use Action.run")
+        return await self.handler.run(request, key, act, store, check)
 
 
 def actions_for(case_type: CaseType) -> dict[str, Action]:
     """The console's actions for a case type, in the registry's order."""
     spec = CASE_TYPES[case_type]
     return {a.name: Action(a, HANDLERS[a.name]) for a in spec.actions if a.name in HANDLERS}
+
+
+def is_upload(spec: ActionSpec | None) -> bool:
+    """The registry declares the action multipart: its body is an upload."""
+    return spec is not None and spec.media_type == MULTIPART
 
 
 def failed_delivery_payload(form: dict[str, str], now: datetime) -> dict[str, Any]:

@@ -1,40 +1,49 @@
 """The ops console, `/console`: server-rendered pages, no JavaScript.
 
 Every page calls the JSON routes' own functions (the list's filters, the case detail, the
-actions, opening a failed-delivery case), so the console can do nothing the API would refuse
-and refuses it with the API's reason. Auth is a signed session cookie made from a pasted API
-key (see `api.console.auth`)."""
+actions and uploads, opening a failed-delivery case, document downloads), so the console can
+do nothing the API would refuse and refuses it with the API's reason. Auth is a signed
+session cookie made from a pasted API key (see `api.console.auth`)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlmodel import col, select
+from starlette.exceptions import HTTPException
 
 from api.case_models import CaseDetail
-from api.casework import Reader, require_action
+from api.casework import PACKAGE_KIND, Reader, require_action
+from api.claim_page import LABELS
 from api.console.auth import (
+    CSRF_FIELD,
     LOGIN_PATH,
     ConsoleRoute,
     ConsoleUser,
     PostedForm,
     User,
+    check_csrf,
     check_origin,
     clear_session_cookie,
+    posted_form,
     render,
     require_ops,
     see_other,
     set_session_cookie,
 )
-from api.console.forms import ListFilters, actions_for, failed_delivery_payload
+from api.console.forms import Action, ListFilters, actions_for, failed_delivery_payload, is_upload
 from api.deps import (
     CaseRef,
     CurrentCase,
+    DocumentsDep,
     Now,
     Pagination,
     SessionDep,
@@ -45,11 +54,15 @@ from api.deps import (
 from api.errors import Problem, field_errors
 from api.routes.cases import CaseAction, list_cases
 from api.routes.clients import list_clients
+from api.routes.damage_claims import download_document
 from api.routes.depots import list_pickup_points
 from api.routes.drivers import list_drivers
 from api.routes.failed_deliveries import open_failed_delivery
 from api.routes.messages import message_out
-from schemas.case_types import CASE_TYPES
+from core.documents import DocumentStore
+from schemas.case_types import CASE_TYPES, spec_for, spec_for_case_id
+from schemas.claims import ClaimDecision
+from schemas.documents import DocumentKind
 from schemas.enums import (
     CaseStatus,
     CaseType,
@@ -200,6 +213,93 @@ async def open_case(
 
 # --- one case ----------------------------------------------------------------------------
 
+# A case's evidence has its own card (checklist rows, download links), not the details list.
+_EVIDENCE_KEYS = ("checklist", "documents", "package_id")
+_PACKAGE_LABEL = "Claim package"
+_PACKAGE_HINT = "The filed claim: cover sheet, manifest and every document, as one ZIP."
+
+
+def document_url(case_id: str, document_id: str) -> str:
+    return f"{case_url(case_id)}/documents/{quote(document_id, safe='')}"
+
+
+def _kind(value: Any) -> dict[str, str]:
+    """A document kind as the page shows it: its label and what it is."""
+    try:
+        kind = DocumentKind(value)
+    except ValueError:
+        return {"value": str(value), "label": str(value).replace("_", " "), "hint": ""}
+    label = LABELS.get(kind) or kind.value.replace("_", " ").capitalize()
+    return {"value": kind.value, "label": label, "hint": kind.description}
+
+
+def _evidence(detail: CaseDetail) -> dict[str, Any] | None:
+    """The checklist (one row per item, present or missing) and the documents (each with
+    its console download link); None for a case type that holds no documents."""
+    if not spec_for(detail.type).document_kinds:
+        return None
+    checklist = detail.details.get("checklist")
+    rows = [
+        _kind(value) | {"present": status == "present"}
+        for value, status in (checklist.items() if isinstance(checklist, dict) else ())
+    ]
+    documents: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for doc in detail.documents:
+        url = document_url(detail.case_id, str(doc["id"]))
+        if doc.get("kind") == PACKAGE_KIND:
+            documents.append({"label": _PACKAGE_LABEL, "hint": _PACKAGE_HINT, "url": url})
+            continue
+        kind = _kind(doc.get("kind"))
+        seen[kind["value"]] = number = seen.get(kind["value"], 0) + 1
+        label = kind["label"] if number == 1 else f"{kind['label']} ({number})"  # 2nd photo
+        documents.append({"label": label, "hint": kind["hint"], "url": url})
+    return {"checklist": rows, "documents": documents}
+
+
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+_ISO_DURATION = re.compile(r"^P(?=\d|T\d)(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+_DURATION = TypeAdapter(timedelta)
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    return " ".join(parts) or "0 seconds"
+
+
+def readable(value: Any, *, durations: bool = False) -> Any:
+    """A case's details as a person reads them: JSON timestamps as `2026-05-01 14:00 UTC`,
+    the policy snapshot's ISO 8601 durations as `3 days`, a list of plain values as one line;
+    everything else as it is."""
+    if isinstance(value, dict):
+        return {
+            key: readable(inner, durations=durations or key == "policy")
+            for key, inner in value.items()
+        }
+    if isinstance(value, list):
+        items = [readable(inner, durations=durations) for inner in value]
+        plain = all(not isinstance(item, dict | list) for item in items)
+        return ", ".join(str(item) for item in items) if plain and items else items
+    if not isinstance(value, str):
+        return value
+    if _ISO_DATETIME.match(value):
+        try:
+            return f"{datetime.fromisoformat(value).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        except ValueError:
+            return value
+    if durations and _ISO_DURATION.match(value):
+        return _duration(_DURATION.validate_python(value))
+    return value
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+
 
 async def _case_page(
     request: Request,
@@ -211,7 +311,7 @@ async def _case_page(
     done: str | None = None,
     error: str | None = None,
     failed: str | None = None,
-    form: dict[str, str] | None = None,
+    form: Mapping[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     reader = act.reader
@@ -234,9 +334,19 @@ async def _case_page(
             pickup_points = []
         shipment = await reader.session.get(Shipment, detail.business_key)
         country = (shipment.address.get("country") if shipment else None) or country
+    drivers: list[Any] = []
+    if "failed-attempt" in actions:
+        drivers = (await list_drivers(session=reader.session, _=user.key, page=ALL)).items
+    evidence = _evidence(detail)
+    details = readable(detail.details)
+    if evidence is not None:
+        details = {k: v for k, v in details.items() if k not in _EVIDENCE_KEYS}
     context = {
         "user": user,
         "case": detail,
+        "details": details,
+        "evidence": evidence,
+        "missing": [row for row in evidence["checklist"] if not row["present"]] if evidence else [],
         "messages": messages,  # oldest first, like the timeline
         "actions": {name: type_actions[name] for name in actions},
         "flash": type_actions[done].done if done in type_actions else None,
@@ -246,12 +356,20 @@ async def _case_page(
         "now": reader.now,
         "pickup_points": pickup_points,
         "country": country,
+        "drivers": drivers,
         "options": list(RedeliveryOption),
         "windows": list(TimeWindow),
         "outcomes": list(DeliveryOutcome),
         "reasons": list(FailureReason),
+        "kinds": [_kind(kind) for kind in spec_for(detail.type).document_kinds],
+        "max_size": _size(reader.settings.max_upload_bytes),
+        "decisions": list(ClaimDecision),
     }
     return render(request, "case.html", context, status)
+
+
+def _done(case: CaseRef, action: str) -> Response:
+    return see_other(f"{case_url(case.case_id)}?{urlencode({'done': action})}")
 
 
 @router.get("/cases/{case_id}", **router_options)
@@ -261,10 +379,36 @@ async def case_page(
     return await _case_page(request, user, case, CaseAction(case, reader), done=done)
 
 
+@router.get(
+    "/cases/{case_id}/documents/{document_id}", response_class=Response, include_in_schema=False
+)
+async def case_document(
+    document_id: str, user: User, case: CurrentCase, reader: Reader, store: DocumentsDep
+) -> Response:
+    """A document of the case for a console session (any role): the JSON route's download,
+    headers and all (an attachment, sandboxed, never sniffed)."""
+    return await download_document(document_id, user.key, case, reader, store)
+
+
 @router.post("/cases/{case_id}/{action}", **router_options)
 async def case_action(
-    action: str, request: Request, user: User, form: PostedForm, case: CurrentCase, reader: Reader
+    action: str,
+    request: Request,
+    user: User,
+    settings: SettingsDep,
+    case: CurrentCase,
+    reader: Reader,
+    store: DocumentsDep,
 ) -> Response:
+    type_spec = spec_for_case_id(case.case_id)
+    uploading = is_upload(type_spec.action(action) if type_spec else None)
+    if uploading:
+        # The CSRF token travels in the multipart body, which only the upload code reads
+        # (capped): the origin now, the token before anything is stored (`_upload`).
+        check_origin(request, settings)
+        form: dict[str, str] = {}
+    else:
+        form = await posted_form(request, user, settings)
     if not any(spec.action(action) for spec in CASE_TYPES.values()):
         raise Problem(404, f"no such action: {action}")
     require_ops(user)
@@ -272,6 +416,8 @@ async def case_action(
     if action not in type_actions:
         raise Problem(404, f"the console has no form for '{action}'")
     spec, act = type_actions[action], CaseAction(case, reader)
+    if spec.uploads:
+        return await _upload(request, user, spec, act, store)
     try:
         body = spec.model.model_validate(spec.payload(form, reader.now))
         await spec.run(body, user.key, act)
@@ -294,4 +440,40 @@ async def case_action(
             form=form,
             status=problem.status,
         )
-    return see_other(f"{case_url(case.case_id)}?{urlencode({'done': action})}")
+    return _done(case, action)
+
+
+async def _upload(
+    request: Request, user: ConsoleUser, action: Action, act: CaseAction, store: DocumentStore
+) -> Response:
+    """An upload form, through the JSON route's own upload code: 409 and 413 before the
+    body is read, the CSRF token checked before anything is stored, 422 for what the kind
+    does not accept; each refusal is the case page again with the reason."""
+    name = action.spec.name
+    fields: dict[str, str] = {}
+
+    def check(posted: Mapping[str, str]) -> None:
+        check_csrf(posted, user)
+        fields.update((k, v) for k, v in posted.items() if k != CSRF_FIELD)  # to show again
+
+    try:
+        await action.upload(request, user.key, act, store, check)
+    except HTTPException:  # a malformed multipart body
+        message = "The upload could not be read; choose the file and send it again."
+        return await _case_page(
+            request, user, act.case, act, error=message, failed=name, status=400
+        )
+    except Problem as problem:
+        if problem.status not in (409, 413, 422):
+            raise
+        return await _case_page(
+            request,
+            user,
+            act.case,
+            act,
+            error=problem.detail,
+            failed=name,
+            form=fields,
+            status=problem.status,
+        )
+    return _done(act.case, name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -39,7 +40,7 @@ from api.uploads import (
     store_upload,
     too_large_problem,
 )
-from core.documents import DocumentNotFound
+from core.documents import DocumentNotFound, DocumentStore
 from core.uploads import ZIP, ZIP_MAGIC, detect_content_type, download_name
 from schemas import contracts
 from schemas.case_types import DAMAGE_CLAIM, resolve_policy
@@ -53,7 +54,7 @@ from schemas.claims import (
 from schemas.documents import DocumentKind, DocumentRef
 from schemas.enums import CaseType
 from schemas.requests import DamageClaimOpen, DecisionIn, FileClaimIn
-from schemas.tables import Case, Client, Driver, Shipment
+from schemas.tables import ApiKey, Case, Client, Driver, Shipment
 
 log = logging.getLogger("casedesk.api")
 
@@ -193,6 +194,55 @@ def _kind(raw: str | None) -> DocumentKind:
         raise invalid("kind", f"unknown document kind '{raw}' (one of: {accepted})") from None
 
 
+FieldCheck = Callable[[Mapping[str, str]], None]
+
+
+async def add_uploaded_document(
+    request: Request,
+    *,
+    case: CaseRef,
+    reader: CaseReader,
+    store: DocumentStore,
+    key: ApiKey,
+    check_fields: FieldCheck | None = None,
+) -> CaseDetail:
+    """Store the multipart upload (`kind`, `file`) on `request` and add it to the claim: the
+    one path of the JSON route and the console.
+
+    409 unless the case takes documents now, and 413 beyond the upload limit, both before
+    the body is read; then `check_fields` sees the form's text fields before anything is
+    stored (the console checks its CSRF token there, since the token travels in the body);
+    422 for a missing or unknown kind, a missing file, or bytes the kind does not accept."""
+    require_action(case.case_id, "documents")
+    # Refuse before reading or storing anything when the case takes no documents now.
+    state = await require_state(case.handle, reader.timeouts)
+    if "documents" not in state.allowed_actions:
+        raise Problem(
+            409,
+            f"documents cannot be added now: the claim is {state.status.value}",
+            slug="action-not-allowed",
+        )
+    max_bytes = reader.settings.max_upload_bytes
+    try:
+        form = await read_upload_form(request, max_bytes=max_bytes)
+    except UploadTooLarge as err:
+        raise too_large_problem(err) from None
+    if check_fields is not None:
+        check_fields(form.fields)
+    kind = _kind(form.fields.get("kind"))
+    if form.data is None:
+        raise invalid("file", "field required: attach the document as `file`")
+    try:
+        ref = await store_upload(store, form.data, kind=kind, filename=form.filename)
+    except UploadRejected as err:
+        raise invalid(err.field, err.reason) from None
+    # Should the case refuse it now after all (filed meanwhile, say), the stored file stays
+    # in the store unreferenced: an orphan, harmless, and cheaper than a second round trip.
+    upload = AddDocumentInput(document=ref, by=f"ops:{key.name}")
+    state = await run_update(case, contracts.ADD_DOCUMENT, upload, reader.timeouts)
+    return await reader.detail(case, state)
+
+
 @router.post(
     "/{case_id}/documents",
     summary="Add a document to a claim (multipart: kind, file)",
@@ -208,32 +258,7 @@ async def add_document(
     reader: Reader,
     store: DocumentsDep,
 ) -> CaseDetail:
-    require_action(case.case_id, "documents")
-    # Refuse before reading or storing anything when the case takes no documents now.
-    state = await require_state(case.handle, reader.timeouts)
-    if "documents" not in state.allowed_actions:
-        raise Problem(
-            409,
-            f"documents cannot be added now: the claim is {state.status.value}",
-            slug="action-not-allowed",
-        )
-    max_bytes = reader.settings.max_upload_bytes
-    try:
-        form = await read_upload_form(request, max_bytes=max_bytes)
-    except UploadTooLarge as err:
-        raise too_large_problem(err) from None
-    kind = _kind(form.fields.get("kind"))
-    if form.data is None:
-        raise invalid("file", "field required: attach the document as `file`")
-    try:
-        ref = await store_upload(store, form.data, kind=kind, filename=form.filename)
-    except UploadRejected as err:
-        raise invalid(err.field, err.reason) from None
-    # Should the case refuse it now after all (filed meanwhile, say), the stored file stays
-    # in the store unreferenced: an orphan, harmless, and cheaper than a second round trip.
-    upload = AddDocumentInput(document=ref, by=f"ops:{key.name}")
-    state = await run_update(case, contracts.ADD_DOCUMENT, upload, reader.timeouts)
-    return await reader.detail(case, state)
+    return await add_uploaded_document(request, case=case, reader=reader, store=store, key=key)
 
 
 @router.post(

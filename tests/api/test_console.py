@@ -18,14 +18,25 @@ from fastapi import FastAPI
 from sqlmodel import select
 
 from api.console.auth import COOKIE, sign_session
+from api.console.forms import actions_for
 from api.main import create_app
 from core.db import SessionFactory
 from core.settings import Settings
+from schemas.case_types import CASE_TYPES, MULTIPART
 from schemas.tables import ApiKey
+from tests.api.claims import EXE, MAX_UPLOAD, open_gathering_claim, png, wait_until
 from tests.api.conftest import CLIENT_ID, DRIVER_ID, Api, shipment_id
 
 BASE = "http://testserver"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+FORM = re.compile(r'<form method="post" action="/console/cases/[^"/]+/([a-z-]+)"')
+CONSOLE_DOCUMENT = re.compile(r'href="(/console/cases/[^"/]+/documents/[^"/]+)"')
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A small upload limit, for the console's claim uploads."""
+    return settings.model_copy(update={"max_upload_bytes": MAX_UPLOAD})
 
 
 @dataclass
@@ -57,6 +68,27 @@ class Browser:
         token = token if token is not None else await self.csrf(from_page)
         fields = {**data, "csrf_token": token} if token else data
         return await self.http.post(path, data=fields, headers={"Origin": BASE, **(headers or {})})
+
+    async def upload(
+        self,
+        path: str,
+        kind: str,
+        data: bytes,
+        *,
+        name: str = "photo.png",
+        token: str | None = None,
+        from_page: str = "/console",
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST the upload form as the console's page would: multipart, token and Origin."""
+        token = token if token is not None else await self.csrf(from_page)
+        fields = {"kind": kind, "csrf_token": token} if token else {"kind": kind}
+        return await self.http.post(
+            path,
+            data=fields,
+            files={"file": (name, data, "application/octet-stream")},
+            headers={"Origin": BASE, **(headers or {})},
+        )
 
 
 NewBrowser = Callable[..., Awaitable[Browser]]
@@ -547,3 +579,284 @@ async def test_an_invalid_open_form_names_the_field(
     assert 'value="Ada Customer"' in response.text  # what was typed is kept
     listed = (await api.get("/cases", params={"q": form["shipment_id"]})).json()
     assert listed["total"] == 0
+
+
+async def test_ops_report_a_later_failed_attempt_through_the_form(browser: NewBrowser, api: Api):
+    case_id = await waiting_case(api)
+    me = await browser("ops")
+    page = await me.page(case_path(case_id))
+    assert 'name="attempt_number" min="2" max="20" required value="2"' in page.text
+
+    response = await me.submit(
+        f"{case_path(case_id)}/failed-attempt",
+        {"attempt_number": "2", "reason": "access_problem", "driver_id": DRIVER_ID},
+    )
+
+    assert response.status_code == 303, response.text
+    detail = await api.wait_for(case_id, "waiting_on_customer", subject_contains="attempt 2")
+    assert detail["details"]["attempt_number"] == 2
+    assert detail["details"]["last_reason"] == "access_problem"
+
+
+# --- every action of every case type -------------------------------------------------------
+
+
+def test_every_action_of_every_case_type_has_a_console_form():
+    for spec in CASE_TYPES.values():
+        actions = actions_for(spec.case_type)
+
+        assert list(actions) == spec.action_names, spec.case_type
+        for name, action in actions.items():
+            assert action.spec is spec.action(name)
+            assert action.uploads == (action.spec.media_type == MULTIPART), name
+
+
+def forms_on(page: httpx.Response) -> list[str]:
+    return FORM.findall(page.text)
+
+
+async def filed_claim(api: Api, sessions: SessionFactory) -> str:
+    """A claim filed through the API (every missing item explained), awaiting its decision."""
+    case_id = await open_gathering_claim(api, sessions)
+    detail = (await api.get(f"/cases/{case_id}")).json()
+    missing = [k for k, v in detail["details"]["checklist"].items() if v == "missing"]
+    reasons = {kind: "Not sent yet." for kind in missing}
+    response = await api.post(f"/cases/{case_id}/file", json={"missing_reasons": reasons})
+    assert response.status_code == 200, response.text
+    await wait_until(
+        api,
+        case_id,
+        lambda b: b["status"] == "awaiting_decision" and b["details"]["package_id"],
+        "was filed",
+    )
+    return case_id
+
+
+async def test_the_case_page_has_a_form_for_each_allowed_action(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    me = await browser("ops")
+    failed_delivery = await waiting_case(api)
+    gathering = await open_gathering_claim(api, sessions)
+    filed = await filed_claim(api, sessions)
+
+    for case_id, expected in [
+        (failed_delivery, {"redelivery", "failed-attempt"}),
+        (gathering, {"documents", "file"}),
+        (filed, {"decision"}),
+    ]:
+        allowed = (await api.get(f"/cases/{case_id}")).json()["allowed_actions"]
+        forms = forms_on(await me.page(case_path(case_id)))
+
+        assert expected <= set(allowed), case_id
+        assert sorted(forms) == sorted(allowed), case_id
+    assert "documents" not in forms and "file" not in forms  # the filed claim's page
+
+
+# --- claims in the console -----------------------------------------------------------------
+
+
+async def test_the_claim_page_shows_the_checklist_and_the_documents_readably(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    case_id = await open_gathering_claim(api, sessions)
+    detail = (await api.get(f"/cases/{case_id}")).json()
+    me = await browser("viewer")
+
+    page = await me.page(case_path(case_id))
+
+    body = text(page)
+    assert page.status_code == 200
+    assert re.search(r"Delivery attempt record<br>.*?pill present", body)
+    assert re.search(r"Photos of the damage<br>.*?pill missing", body)
+    assert "{'" not in body and "[{" not in body  # no Python reprs of the details
+    links = CONSOLE_DOCUMENT.findall(page.text)
+    assert sorted(links) == sorted(
+        f"/console/cases/{case_id}/documents/{doc['id']}" for doc in detail["documents"]
+    )
+    assert "filing_window" in body  # the policy, as a nested list
+
+
+async def test_ops_upload_evidence_through_the_console(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    case_id = await open_gathering_claim(api, sessions)
+    me = await browser("ops")
+    page = await me.page(case_path(case_id))
+    assert 'enctype="multipart/form-data"' in page.text and 'type="file" name="file"' in page.text
+    image = png()
+
+    response = await me.upload(f"{case_path(case_id)}/documents", "damage_photos", image)
+
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == f"{case_path(case_id)}?done=documents"
+    detail = await wait_until(
+        api,
+        case_id,
+        lambda b: b["details"]["checklist"]["damage_photos"] == "present",
+        "took the photo",
+    )
+    added = [e for e in detail["timeline"] if e["kind"] == "document_added"]
+    assert added[-1]["actor"] == "ops:ops-key"
+    photo = next(d for d in detail["documents"] if d["kind"] == "damage_photos")
+    assert (await api.get(photo["download_url"])).content == image
+    shown = await me.page(response.headers["location"])
+    assert "Document added." in shown.text
+    assert re.search(r"Photos of the damage<br>.*?pill present", text(shown))
+
+
+async def test_a_refused_upload_shows_the_reason_and_stores_nothing(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    case_id = await open_gathering_claim(api, sessions)
+    me = await browser("ops")
+    refusals = [
+        ("damage_photos", b"%PDF-1.4\n%%EOF\n", 422, "application/pdf is not accepted"),
+        ("proof_of_value", EXE, 422, "unsupported content"),
+        ("selfie", png(), 422, "unknown document kind 'selfie'"),
+        ("damage_photos", png() + b"\x00" * MAX_UPLOAD, 413, "larger than the"),
+    ]
+
+    for kind, data, status, reason in refusals:
+        response = await me.upload(f"{case_path(case_id)}/documents", kind, data)
+
+        assert response.status_code == status, kind
+        assert 'role="alert"' in response.text and reason in text(response)
+        assert "Add evidence:" in response.text and 'id="action-documents"' in response.text
+    detail = (await api.get(f"/cases/{case_id}")).json()
+    assert [d["kind"] for d in detail["documents"]] == ["attempt_record", "proof_of_delivery"]
+
+
+async def test_an_upload_without_the_token_or_from_another_site_is_refused(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    case_id = await open_gathering_claim(api, sessions)
+    me = await browser("ops")
+    path = f"{case_path(case_id)}/documents"
+
+    missing = await me.upload(path, "damage_photos", png(), token="")
+    foreign = await me.upload(
+        path, "damage_photos", png(), headers={"Origin": "http://evil.example"}
+    )
+    as_viewer = await (await browser("viewer")).upload(path, "damage_photos", png())
+
+    assert missing.status_code == 403 and "did not come from the console" in missing.text
+    assert foreign.status_code == 403 and "another site" in foreign.text
+    assert as_viewer.status_code == 403 and "needs the ops role" in as_viewer.text
+    detail = (await api.get(f"/cases/{case_id}")).json()
+    assert detail["details"]["checklist"]["damage_photos"] == "missing"
+
+
+async def test_filing_through_the_console_needs_a_reason_for_every_missing_item(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    case_id = await open_gathering_claim(api, sessions)
+    me = await browser("ops")
+    page = await me.page(case_path(case_id))
+    missing = re.findall(r'name="missing_reasons\.([a-z_]+)"', page.text)
+    assert sorted(missing) == ["customer_attestation", "damage_photos", "proof_of_value"]
+    reasons = {f"missing_reasons.{kind}": f"No {kind} yet." for kind in missing}
+    partial = {**reasons, "missing_reasons.proof_of_value": ""}
+
+    refused = await me.submit(f"{case_path(case_id)}/file", partial)
+    filed = await me.submit(f"{case_path(case_id)}/file", reasons)
+
+    assert refused.status_code == 422
+    assert "missing_reasons must say why each missing item is missing: proof_of_value" in (
+        text(refused)
+    )
+    assert "No damage_photos yet." in refused.text  # what was typed is kept
+    assert filed.status_code == 303, filed.text
+    detail = await wait_until(
+        api,
+        case_id,
+        lambda b: b["status"] == "awaiting_decision" and b["details"]["package_id"],
+        "was filed",
+    )
+    page = await me.page(case_path(case_id))
+    assert forms_on(page).count("decision") == 1
+    package = f"/console/cases/{case_id}/documents/{detail['details']['package_id']}"
+    assert f'href="{package}"' in page.text and "Claim package" in page.text
+
+
+async def test_an_approved_decision_with_an_amount_closes_the_claim_as_paid(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    case_id = await filed_claim(api, sessions)
+    me = await browser("ops")
+    late_upload = await me.upload(f"{case_path(case_id)}/documents", "damage_photos", png())
+
+    no_amount = await me.submit(f"{case_path(case_id)}/decision", {"decision": "approved"})
+    approved = await me.submit(
+        f"{case_path(case_id)}/decision",
+        {"decision": "approved", "amount": "120.00", "reason": "", "requested.damage_photos": ""},
+    )
+
+    assert late_upload.status_code == 409 and "cannot be added now" in late_upload.text
+    assert no_amount.status_code == 422
+    assert "amount: amount required when decision is approved" in text(no_amount)
+    assert approved.status_code == 303, approved.text
+    closed = await wait_until(api, case_id, lambda b: b["status"] == "closed", "closed")
+    assert closed["resolution"] == "paid"
+    decision = [e for e in closed["timeline"] if e["kind"] == "decision"]
+    assert decision[0]["actor"] == "ops:ops-key"
+
+
+async def test_more_information_through_the_console_asks_for_the_checked_items(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    case_id = await filed_claim(api, sessions)
+    me = await browser("ops")
+
+    response = await me.submit(
+        f"{case_path(case_id)}/decision",
+        {
+            "decision": "more_information",
+            "reason": "Photos of the contents?",
+            "requested.damage_photos": "on",
+        },
+    )
+
+    assert response.status_code == 303, response.text
+    again = await wait_until(
+        api,
+        case_id,
+        lambda b: b["status"] == "gathering_evidence" and b["details"]["round"] == 2,
+        "went back to gathering",
+    )
+    assert "More information requested: damage_photos" in [e["summary"] for e in again["timeline"]]
+
+
+async def test_a_console_session_downloads_the_cases_documents(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    case_id = await filed_claim(api, sessions)
+    detail = (await api.get(f"/cases/{case_id}")).json()
+    me = await browser("viewer")
+    links = CONSOLE_DOCUMENT.findall((await me.page(case_path(case_id))).text)
+    assert len(links) == len(detail["documents"]) == 3  # two records and the package
+
+    for doc in detail["documents"]:
+        path = f"/console/cases/{case_id}/documents/{doc['id']}"
+        download = await me.page(path)
+        through_api = await api.get(doc["download_url"])
+
+        assert download.status_code == 200 and download.content == through_api.content
+        for header in ("content-type", "content-disposition", "x-content-type-options"):
+            assert download.headers[header] == through_api.headers[header]
+    assert (await me.page(f"/console/cases/{case_id}/documents/nope")).status_code == 404
+    logged_out = await (await browser()).page(links[0])
+    assert logged_out.status_code == 303 and logged_out.headers["location"] == "/console/login"
+
+
+async def test_a_viewer_sees_the_claim_but_no_action_forms(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    case_id = await open_gathering_claim(api, sessions)
+    me = await browser("viewer")
+
+    page = await me.page(case_path(case_id))
+
+    assert page.status_code == 200 and "Checklist" in page.text
+    assert forms_on(page) == [] and "Actions" not in page.text
+    assert 'type="file"' not in page.text
