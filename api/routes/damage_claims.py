@@ -145,6 +145,7 @@ async def open_damage_claim(
         case_input,
         business_key=body.shipment_id,
         client_id=case_input.client_id,
+        depot_id=case_input.depot_id,
         subject=f"Claim for shipment {body.shipment_id}: {body.claim_type.value}",
         deadline_at=case_input.delivery_event_at + case_input.policy.filing_window,
     )
