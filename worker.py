@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.claims import ClaimActivities
+from activities.drivers import DriverActivities
 from activities.messaging import MessagingActivities
 from activities.records import RecordActivities
 from core.db import SessionFactory, make_engine, make_session_factory
@@ -43,6 +44,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Calla
     documents = LocalDocumentStore.from_settings(settings)
     messaging = MessagingActivities.from_settings(settings, sessions=sessions, documents=documents)
     claims = ClaimActivities(sessions=sessions, documents=documents)
+    drivers = DriverActivities(sessions, documents)
     return [
         records.record_case,
         records.record_failed_attempt,
@@ -51,6 +53,9 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Calla
         messaging.send_message,
         claims.gather_system_evidence,
         claims.compile_claim_package,
+        drivers.set_driver_status,
+        drivers.record_driver_document,
+        drivers.build_briefing_pack,
     ]
 
 

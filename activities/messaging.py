@@ -14,7 +14,7 @@ the message goes out again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,7 +42,7 @@ from core.documents import DocumentStore, LocalDocumentStore
 from core.security import sign_link
 from core.settings import Settings
 from core.uploads import download_name
-from schemas.activities import MessageRequest, MessageResult, Recipient
+from schemas.activities import MessageRequest, MessageResult, Recipient, RecipientRole
 from schemas.documents import DocumentRef
 from schemas.enums import MessageStatus
 from schemas.tables import ClientContact, Depot, Driver, Message, TeamContact, TeamRole
@@ -58,55 +58,87 @@ def _not_found(message: str) -> ApplicationError:
     return ApplicationError(message, type=RECIPIENT_NOT_FOUND, non_retryable=True)
 
 
-async def resolve_recipient(session: AsyncSession, to: Recipient) -> ResolvedRecipient:
-    """Look the address up now: contacts change while a case runs. Error messages name the
-    role and the business ids only, never a person's name or address."""
-    if to.role == "customer":
-        if not to.email:
-            raise _not_found("customer recipient has no email address")
-        return ResolvedRecipient(to.email, to.name)
-    if to.role == "dispatcher":
-        if not to.depot_id:
-            raise _not_found("dispatcher recipient needs a depot_id")
-        depot = await session.get(Depot, to.depot_id)
-        if depot is None:
-            raise _not_found(f"depot {to.depot_id!r} not found (dispatcher)")
-        if not depot.dispatcher_email:
-            raise _not_found(f"depot {to.depot_id!r} has no dispatcher email on file")
-        return ResolvedRecipient(depot.dispatcher_email, depot.dispatcher_name)
-    if to.role == "client_contact":
-        if not (to.client_id and to.contact_kind):
-            raise _not_found("client_contact recipient needs client_id and contact_kind")
+Resolver = Callable[[AsyncSession, Recipient], Awaitable[ResolvedRecipient]]
+
+
+async def _customer(session: AsyncSession, to: Recipient) -> ResolvedRecipient:
+    if not to.email:
+        raise _not_found("customer recipient has no email address")
+    return ResolvedRecipient(to.email, to.name)
+
+
+async def _dispatcher(session: AsyncSession, to: Recipient) -> ResolvedRecipient:
+    if not to.depot_id:
+        raise _not_found("dispatcher recipient needs a depot_id")
+    depot = await session.get(Depot, to.depot_id)
+    if depot is None:
+        raise _not_found(f"depot {to.depot_id!r} not found (dispatcher)")
+    if not depot.dispatcher_email:
+        raise _not_found(f"depot {to.depot_id!r} has no dispatcher email on file")
+    return ResolvedRecipient(depot.dispatcher_email, depot.dispatcher_name)
+
+
+async def _client_contact(session: AsyncSession, to: Recipient) -> ResolvedRecipient:
+    if not (to.client_id and to.contact_kind):
+        raise _not_found("client_contact recipient needs client_id and contact_kind")
+    statement = (
+        select(ClientContact)
+        .where(ClientContact.client_id == to.client_id, ClientContact.kind == to.contact_kind)
+        .order_by(ClientContact.name)  # type: ignore[arg-type]
+        .limit(1)
+    )
+    contact = (await session.exec(statement)).first()
+    if contact is None:
+        kind = to.contact_kind.value
+        raise _not_found(f"client {to.client_id!r} has no {kind!r} contact on file")
+    return ResolvedRecipient(contact.email, contact.name)
+
+
+async def _driver(session: AsyncSession, to: Recipient) -> ResolvedRecipient:
+    if not to.driver_id:
+        raise _not_found("driver recipient needs a driver_id")
+    driver = await session.get(Driver, to.driver_id)
+    if driver is None:
+        raise _not_found(f"driver {to.driver_id!r} not found")
+    return ResolvedRecipient(driver.email, driver.name)
+
+
+def _team(role: TeamRole, label: str) -> Resolver:
+    """One of our teams: its first contact by name."""
+
+    async def resolve(session: AsyncSession, to: Recipient) -> ResolvedRecipient:
         statement = (
-            select(ClientContact)
-            .where(ClientContact.client_id == to.client_id, ClientContact.kind == to.contact_kind)
-            .order_by(ClientContact.name)  # type: ignore[arg-type]
+            select(TeamContact)
+            .where(TeamContact.role == role)
+            .order_by(TeamContact.name)  # type: ignore[arg-type]
             .limit(1)
         )
         contact = (await session.exec(statement)).first()
         if contact is None:
-            kind = to.contact_kind.value
-            raise _not_found(f"client {to.client_id!r} has no {kind!r} contact on file")
+            raise _not_found(f"no {label} contact on file")
         return ResolvedRecipient(contact.email, contact.name)
-    if to.role == "driver":
-        if not to.driver_id:
-            raise _not_found("driver recipient needs a driver_id")
-        driver = await session.get(Driver, to.driver_id)
-        if driver is None:
-            raise _not_found(f"driver {to.driver_id!r} not found")
-        return ResolvedRecipient(driver.email, driver.name)
-    if to.role == "claims_desk":
-        team = (
-            select(TeamContact)
-            .where(TeamContact.role == TeamRole.CLAIMS_DESK)
-            .order_by(TeamContact.name)  # type: ignore[arg-type]
-            .limit(1)
-        )
-        desk = (await session.exec(team)).first()
-        if desk is None:
-            raise _not_found("no claims desk contact on file")
-        return ResolvedRecipient(desk.email, desk.name)
-    raise _not_found(f"unknown recipient role {to.role!r}")
+
+    return resolve
+
+
+RESOLVERS: Mapping[RecipientRole, Resolver] = {
+    "customer": _customer,
+    "dispatcher": _dispatcher,
+    "client_contact": _client_contact,
+    "driver": _driver,
+    "claims_desk": _team(TeamRole.CLAIMS_DESK, "claims desk"),
+    "onboarding_coordinator": _team(TeamRole.ONBOARDING_COORDINATOR, "onboarding coordinator"),
+}
+"""How each recipient role is looked up (tests check every `RecipientRole` has one)."""
+
+
+async def resolve_recipient(session: AsyncSession, to: Recipient) -> ResolvedRecipient:
+    """Look the address up now: contacts change while a case runs. Error messages name the
+    role and the business ids only, never a person's name or address."""
+    resolver = RESOLVERS.get(to.role)
+    if resolver is None:
+        raise _not_found(f"unknown recipient role {to.role!r}")
+    return await resolver(session, to)
 
 
 class MessagingActivities:

@@ -4,6 +4,9 @@ A template name such as `failed_delivery/customer_notice` means
 `<name>.subject.txt`, `<name>.txt` and `<name>.html` under `templates/email/`. HTML is
 autoescaped (customer names and addresses are untrusted text); undefined variables are errors,
 so templates say `| default(...)` wherever a key may be absent.
+Helpers for the driver emails are both filters and globals: `document_label(kind)`,
+`document_description(kind)`, `accepted_types(kind)` (from the upload rules) and
+`what_to_bring(vehicle_type)`; `vehicle_label` is a filter.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from typing import Any
 
 import jinja2
 
-from schemas.enums import FailureReason
+from activities.briefing import what_to_bring
+from core.uploads import ALLOWED_CONTENT_TYPES, HEIC, HEIF, JPEG, PDF, PNG, TEXT, WEBP
+from schemas.documents import DocumentKind
+from schemas.enums import FailureReason, VehicleType
 
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
 
@@ -42,6 +48,61 @@ def failure_reason_text(value: Any) -> str:
     if re.fullmatch(r"[a-z]+(_[a-z]+)*", text):
         return text.replace("_", " ").capitalize() + "."
     return text
+
+
+def _readable(code: str) -> str:
+    """`proof_of_insurance` → "Proof of insurance"."""
+    return code.replace("_", " ").strip().capitalize()
+
+
+def _document_kind(value: Any) -> DocumentKind | None:
+    try:
+        return DocumentKind(getattr(value, "value", value))
+    except ValueError:
+        return None
+
+
+def document_label(value: Any) -> str:
+    """A document kind as a short label: `driving_licence` → "Driving licence" (unknown
+    codes made readable the same way, other text shown as given)."""
+    text = str(getattr(value, "value", value))
+    return _readable(text) if re.fullmatch(r"[a-z]+(_[a-z]+)*", text) else text
+
+
+def document_description(value: Any) -> str:
+    """What a document kind is, in a sentence (its label when the kind is unknown)."""
+    kind = _document_kind(value)
+    return kind.description if kind is not None else document_label(value)
+
+
+# The names people know the file types by, in the order they are listed. HEIF is named as
+# HEIC: phones save both as "HEIC" photos.
+_TYPE_NAMES = {
+    PDF: "PDF",
+    PNG: "PNG",
+    JPEG: "JPEG",
+    WEBP: "WEBP",
+    HEIC: "HEIC",
+    HEIF: "HEIC",
+    TEXT: "plain text",
+}
+
+
+def accepted_types(value: Any) -> str:
+    """The file types an upload of this kind may be, e.g. "PDF, PNG, JPEG, WEBP, HEIC"
+    (what `core.uploads` accepts; an unknown kind gets what most kinds accept)."""
+    allowed = ALLOWED_CONTENT_TYPES[_document_kind(value) or DocumentKind.OTHER]
+    names = [name for content_type, name in _TYPE_NAMES.items() if content_type in allowed]
+    return ", ".join(dict.fromkeys(names))
+
+
+def vehicle_label(value: Any) -> str:
+    """`cargo_bike` → "cargo bike" (text that is not a vehicle type shown as given)."""
+    text = str(getattr(value, "value", value))
+    try:
+        return VehicleType(text).value.replace("_", " ")
+    except ValueError:
+        return text
 
 
 def _as_datetime(value: Any) -> datetime | date | None:
@@ -88,6 +149,10 @@ class EmailRenderer:
         self._env.filters["failure_reason"] = failure_reason_text
         self._env.filters["human_date"] = human_date
         self._env.filters["human_datetime"] = human_datetime
+        self._env.filters["vehicle_label"] = vehicle_label
+        for helper in (document_label, document_description, accepted_types, what_to_bring):
+            self._env.filters[helper.__name__] = helper
+            self._env.globals[helper.__name__] = helper
 
     def render(self, template: str, context: dict[str, Any]) -> RenderedEmail:
         if ".." in template.split("/") or template.startswith("/"):

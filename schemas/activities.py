@@ -11,12 +11,15 @@ from schemas.cases import Address, Customer, FailedAttempt, RedeliveryChoice
 from schemas.documents import DocumentRef
 from schemas.enums import ContactKind, MessageStatus, ShipmentStatus
 
-RecipientRole = Literal["customer", "dispatcher", "client_contact", "driver", "claims_desk"]
+RecipientRole = Literal[
+    "customer", "dispatcher", "client_contact", "driver", "claims_desk", "onboarding_coordinator"
+]
 
 
 class Recipient(BaseModel):
     """Who a message goes to. Customers are addressed directly; everyone else by role, and the
-    activity looks the address up at send time (contacts change while a case runs)."""
+    activity looks the address up at send time (contacts change while a case runs). Our own
+    teams (claims_desk, onboarding_coordinator) need no id: the team's first contact by name."""
 
     role: RecipientRole
     email: str | None = Field(None, description="Customers only: the address on the shipment.")

@@ -1,5 +1,5 @@
-"""SQLModel tables: reference data, the case index (a projection the workflows write through
-activities), the timeline, the outbox and API keys.
+"""SQLModel tables: reference data, drivers and their documents, the case index (a projection
+the workflows write through activities), the timeline, the outbox and API keys.
 
 Timestamps are timezone-aware UTC. Business identifiers (client, depot, driver, shipment) are
 the operator's own string ids; rows the system creates get UUIDs.
@@ -17,6 +17,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from schemas.documents import DocumentKind
 from schemas.enums import (
     CaseStatus,
     CaseType,
@@ -27,7 +28,9 @@ from schemas.enums import (
     Resolution,
     Role,
     ShipmentStatus,
+    VehicleType,
 )
+from schemas.onboarding import ItemStatus
 
 
 def utcnow() -> datetime:
@@ -127,6 +130,11 @@ class Depot(SQLModel, table=True):
     dispatcher_name: str = Field(max_length=200)
     dispatcher_email: str = Field(max_length=254)
     dispatcher_phone: str | None = Field(default=None, max_length=40)
+    # As a new driver should read them in the briefing pack, e.g. "Mon-Sat 06:30-19:00".
+    opening_hours: str | None = Field(default=None, max_length=200)
+    # Per case type policy overrides, e.g.
+    # {"driver_onboarding": {"depot_changes": {"add": ["right_to_work"]}}}.
+    policy_overrides: dict[str, Any] = _json()
 
 
 class PickupPoint(SQLModel, table=True):
@@ -148,6 +156,27 @@ class Driver(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=40)
     depot_id: str = Field(foreign_key="depots.id", index=True, max_length=64)
     status: DriverStatus = Field(default=DriverStatus.ACTIVE, sa_type=_enum(DriverStatus))
+    vehicle_type: VehicleType | None = Field(default=None, sa_type=_enum(VehicleType))
+    planned_start_date: date | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DriverDocument(SQLModel, table=True):
+    """A driver's document and where it stands, as the onboarding case and the compliance
+    watch record it (a projection: the workflows own the checklist). `GET /drivers/{id}`
+    lists these; `expiring_before` filters on `expires_on`."""
+
+    __tablename__ = "driver_documents"
+    __table_args__ = (UniqueConstraint("driver_id", "document_id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    driver_id: str = Field(foreign_key="drivers.id", index=True, max_length=64)
+    case_id: str = Field(max_length=128)
+    document_id: str = Field(max_length=64)
+    kind: DocumentKind = Field(sa_type=_enum(DocumentKind))
+    status: ItemStatus = Field(sa_type=_enum(ItemStatus))
+    expires_on: date | None = Field(default=None, index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Shipment(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import typing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from activities.rendering import EmailRenderer
 from core.db import SessionFactory
 from core.documents import DocumentStore
 from core.security import verify_link
-from schemas.activities import MessageRequest, Recipient, SignedLink
+from schemas.activities import MessageRequest, Recipient, RecipientRole, SignedLink
 from schemas.enums import ContactKind, MessageStatus
 from schemas.tables import TeamContact, TeamRole
 from tests.activities.conftest import CLIENT_ID, DEPOT_ID, DRIVER_ID, outbox
@@ -277,6 +278,57 @@ async def test_claims_desk_is_the_first_claims_desk_contact_by_name(
     assert result.recipient_email == "b@example.com"
     assert (backend.sent[0].to_email, backend.sent[0].to_name) == ("b@example.com", "Bea Claims")
     assert row.recipient_role == "claims_desk"
+
+
+async def test_onboarding_coordinator_is_the_first_coordinator_contact_by_name(
+    reference_data, backend, activity_env
+):
+    async with reference_data() as session:
+        session.add_all(
+            [
+                TeamContact(role=TeamRole.CLAIMS_DESK, name="Al Claims", email="c@example.com"),
+                TeamContact(
+                    role=TeamRole.ONBOARDING_COORDINATOR, name="Olu Onboard", email="o@example.com"
+                ),
+                TeamContact(
+                    role=TeamRole.ONBOARDING_COORDINATOR, name="Kim Onboard", email="k@example.com"
+                ),
+            ]
+        )
+        await session.commit()
+
+    result = await activity_env.run(
+        messaging(reference_data, backend).send_message,
+        notice(Recipient(role="onboarding_coordinator")),
+    )
+
+    [row] = await outbox(reference_data)
+    assert result.recipient_email == "k@example.com"
+    assert (backend.sent[0].to_email, backend.sent[0].to_name) == ("k@example.com", "Kim Onboard")
+    assert row.recipient_role == "onboarding_coordinator"
+
+
+async def test_missing_onboarding_coordinator_fails_without_retry_and_sends_nothing(
+    reference_data, backend, activity_env
+):
+    async with reference_data() as session:  # another team's contact does not stand in
+        session.add(TeamContact(role=TeamRole.CLAIMS_DESK, name="Al Claims", email="c@example.com"))
+        await session.commit()
+
+    with pytest.raises(ApplicationError) as failure:
+        await activity_env.run(
+            messaging(reference_data, backend).send_message,
+            notice(Recipient(role="onboarding_coordinator")),
+        )
+
+    assert failure.value.type == RECIPIENT_NOT_FOUND
+    assert failure.value.non_retryable
+    assert failure.value.message == "no onboarding coordinator contact on file"
+    assert backend.sent == [] and await outbox(reference_data) == []
+
+
+def test_every_recipient_role_has_a_resolver():
+    assert set(activities.messaging.RESOLVERS) == set(typing.get_args(RecipientRole))
 
 
 # --- rendering ----------------------------------------------------------------------------
