@@ -127,6 +127,7 @@ class ItemStatus(DescribedEnum):
     REQUESTED = "requested", "Asked for; nothing usable received yet."
     IN_REVIEW = "in_review", "Received; waiting for ops to approve or reject it."
     APPROVED = "approved", "Approved (with its expiry date, for documents that expire)."
+    REJECTED = "rejected", "Refused (a document's record only: its item is requested again)."
 
 
 class ChecklistItem(Model):
@@ -215,10 +216,8 @@ class OnboardingDocument(Model):
 
 class DriverOnboardingCarry(CaseCarry):
     checklist: list[ChecklistItem]
-    received: list[DocumentRef] = Field(default_factory=list)
     started_at: AwareDatetime
-    review_reminded: list[str] = Field(default_factory=list)
-    link_round: int = 1
+    compliance_case_id: str | None = None
 
 
 # --- the compliance watch ----------------------------------------------------------------------
@@ -267,11 +266,10 @@ class OffboardInput(Model):
 
 
 class DriverComplianceCarry(CaseCarry):
-    documents: list[WatchedDocument]
+    watched: list[WatchedDocument]
     renewals: list[ChecklistItem] = Field(default_factory=list)
     suspended_for: list[DocumentKind] = Field(default_factory=list)
     offboard_request: OffboardInput | None = None
-    link_round: int = 1
 
 
 # --- activity contracts ---------------------------------------------------------------------

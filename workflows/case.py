@@ -549,10 +549,14 @@ class CaseWorkflow:
     def _validate_cancel(self, request: CancelInput) -> None:
         self._require("cancel")
 
+    async def _on_cancel(self) -> None:
+        """What a type does in the world when it is cancelled, before it closes."""
+
     async def _finish(self) -> CaseSnapshot:
         """End of run: close a cancelled case the way its type closes, let in-flight
         handlers and their notifications complete, return the final snapshot."""
         if self._cancel_request and not self._case.status.is_terminal:
+            await self._on_cancel()
             status, resolution, word = self.cancelled_as
             await self._set_status(
                 status,

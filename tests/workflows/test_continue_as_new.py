@@ -17,19 +17,19 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schemas.cases import CaseSnapshot, CaseState, Customer
+from schemas.cases import CaseSnapshot, Customer
 from schemas.claims import DamageClaimInput, DecisionInput
 from schemas.documents import DocumentKind
 from schemas.enums import CaseStatus, Resolution
 from schemas.policies import ClaimPolicy
 from tests.workflows.claim_fakes import ClaimWorld
-from tests.workflows.test_damage_claim import PEOPLE_ITEMS, supply, until
+from tests.workflows.polling import projected
+from tests.workflows.test_damage_claim import PEOPLE_ITEMS, supply
 from tests.workflows.test_failed_delivery import (
     case_input,
     choice,
     outcome,
     unique,
-    wait_for_status,
 )
 from workflows.damage_claim import DamageClaimWorkflow
 from workflows.failed_delivery import FailedDeliveryWorkflow
@@ -104,11 +104,11 @@ async def test_a_failed_delivery_continues_as_new_while_waiting_on_the_customer(
         id=f"failed-delivery-{inp.shipment_id}",
         task_queue=task_queue,
     )
-    await wait_for_status(handle, CaseStatus.WAITING_ON_CUSTOMER)
+    await projected(world, handle.id, lambda s: s.status is CaseStatus.WAITING_ON_CUSTOMER)
     await continued(time_env, handle.id)  # before the 24 h reminder fired
 
     await time_env.sleep(49 * HOUR)  # the reminder (24 h) and the escalation (48 h) come due
-    current = await until(handle, lambda s: s.escalated)
+    current = await projected(world, handle.id, lambda s: s.escalated)
     prefix = f"{handle.id}/a1/"
     assert [k for k in world.send_log if k.startswith(prefix)] == [
         f"{prefix}customer-notice",
@@ -119,7 +119,7 @@ async def test_a_failed_delivery_continues_as_new_while_waiting_on_the_customer(
     assert current.deadline_at is not None
 
     await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
-    await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+    await projected(world, handle.id, lambda s: s.status is CaseStatus.REDELIVERY_SCHEDULED)
     await time_env.sleep(HOUR)
     await handle.execute_update(
         FailedDeliveryWorkflow.record_delivery_outcome, outcome("delivered")
@@ -145,9 +145,9 @@ async def test_a_cancellation_reaches_a_case_that_continued_as_new(
         id=f"failed-delivery-{inp.shipment_id}",
         task_queue=task_queue,
     )
-    await wait_for_status(handle, CaseStatus.WAITING_ON_CUSTOMER)
+    await projected(world, handle.id, lambda s: s.status is CaseStatus.WAITING_ON_CUSTOMER)
     await time_env.sleep(25 * HOUR)
-    await until(handle, lambda s: s.next_step == "escalate to the dispatcher")
+    await projected(world, handle.id, lambda s: s.next_step == "escalate to the dispatcher")
 
     from schemas.cases import CancelInput  # noqa: PLC0415
 
@@ -161,7 +161,7 @@ async def test_a_cancellation_reaches_a_case_that_continued_as_new(
 
 
 async def open_bounded_claim(
-    env: WorkflowEnvironment, task_queue: str
+    env: WorkflowEnvironment, task_queue: str, world: ClaimWorld
 ) -> WorkflowHandle[DamageClaimWorkflow, CaseSnapshot]:
     shipment = f"S-{uuid.uuid4().hex[:8]}"
     now = await env.get_current_time()
@@ -184,18 +184,22 @@ async def open_bounded_claim(
         id=f"damage-claim-{shipment}",
         task_queue=task_queue,
     )
-    await until(handle, lambda s: s.status is CaseStatus.GATHERING_EVIDENCE and s.version > 2)
+    await projected(
+        world, handle.id, lambda s: s.status is CaseStatus.GATHERING_EVIDENCE and s.version > 2
+    )
     return handle
 
 
 async def test_a_claim_continues_as_new_with_reminders_pending_and_follow_ups_counted(
     time_env, task_queue, worker, world
 ):
-    handle = await open_bounded_claim(time_env, task_queue)
+    handle = await open_bounded_claim(time_env, task_queue, world)
     await continued(time_env, handle.id)  # before reminder 1 (24 h)
 
     await time_env.sleep(50 * HOUR)  # reminders at 24 h and 48 h after the event
-    current: CaseState = await until(handle, lambda s: s.next_step == "escalate to the claims desk")
+    current = await projected(
+        world, handle.id, lambda s: s.next_step == "escalate to the claims desk"
+    )
     reminders = [k for k in world.send_log if "/reminder-" in k]
     assert reminders == [
         f"{handle.id}/r1/reminder-1/driver",
@@ -206,9 +210,11 @@ async def test_a_claim_continues_as_new_with_reminders_pending_and_follow_ups_co
     assert current.deadline_at is not None
 
     await supply(handle, *PEOPLE_ITEMS)
-    await until(handle, lambda s: s.status is CaseStatus.AWAITING_DECISION)
+    await projected(world, handle.id, lambda s: s.status is CaseStatus.AWAITING_DECISION)
     await time_env.sleep(timedelta(days=15))  # two weekly follow-ups to the claims contact
-    await until(handle, lambda s: s.next_step_at is not None and "follow up" in s.next_step)
+    await projected(
+        world, handle.id, lambda s: s.next_step_at is not None and "follow up" in s.next_step
+    )
     follow_ups = [k for k in world.send_log if "/follow-up-" in k]
     assert follow_ups == [f"{handle.id}/r1/follow-up-1", f"{handle.id}/r1/follow-up-2"]
 
