@@ -83,12 +83,13 @@ class DriverComplianceWorkflow(DriverDocumentsCase):
                 policy=input.policy,
             )
             await self._set_status(
-                CaseStatus.MONITORING, "Watching the driver's documents", **self._deadline()
+                CaseStatus.MONITORING,
+                "Watching the driver's documents",
+                deadline_at=self._next_expiry(),
             )
         while self._offboard_request is None:
-            seen = self._changes
             await self._wait(
-                lambda seen=seen: self._offboard_request is not None or self._changes != seen,
+                self._changed_or(lambda: self._offboard_request is not None),
                 stage=WATCHING,
                 follow_ups=self._ladder(),
                 give_up_at=None,
@@ -133,7 +134,7 @@ class DriverComplianceWorkflow(DriverDocumentsCase):
                 await self._set_status(
                     CaseStatus.RENEWAL_REQUESTED,
                     f"Renewal asked for: {doc.kind.value} expires {doc.expires_on.isoformat()}",
-                    **self._deadline(),
+                    deadline_at=self._next_expiry(),
                 )
             await self._send(
                 self._renewal_message(doc, "renewal-request", "compliance/renewal_request"),
@@ -190,7 +191,9 @@ class DriverComplianceWorkflow(DriverDocumentsCase):
             )
             await self._flag_escalation(f"Driver suspended: {reason}")
             self._refresh_details()
-            await self._set_status(CaseStatus.SUSPENDED, f"Suspended: {reason}", **self._deadline())
+            await self._set_status(
+                CaseStatus.SUSPENDED, f"Suspended: {reason}", deadline_at=self._next_expiry()
+            )
 
         return expire
 
@@ -243,7 +246,9 @@ class DriverComplianceWorkflow(DriverDocumentsCase):
         if not self._suspended_for:
             status = CaseStatus.RENEWAL_REQUESTED if self._renewals else CaseStatus.MONITORING
             if status is not self._case.status:
-                await self._set_status(status, "Replacement approved", **self._deadline())
+                await self._set_status(
+                    status, "Replacement approved", deadline_at=self._next_expiry()
+                )
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -253,9 +258,6 @@ class DriverComplianceWorkflow(DriverDocumentsCase):
     def _next_expiry(self) -> datetime | None:
         moments = [expiry_moment(doc.expires_on) for doc in self._watched]
         return min(moments) if moments else None
-
-    def _deadline(self) -> dict[str, datetime | None]:
-        return {"deadline_at": self._next_expiry()}
 
     def allowed_actions(self) -> list[str]:
         # The watch ends by offboarding the driver, never by cancelling it.

@@ -17,7 +17,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.drivers import DriverActivities
-
     from schemas import contracts
     from schemas.activities import MessageRequest, Recipient, SignedLink
     from schemas.cases import CaseState
@@ -60,6 +59,11 @@ class DriverDocumentsCase(CaseWorkflow):
     def _items(self) -> list[ChecklistItem]:
         """The items documents are taken for now."""
         raise NotImplementedError
+
+    def _changed_or(self, done: Callable[[], bool]) -> Callable[[], bool]:
+        """A wait condition: `done`, or any upload or review from now on."""
+        seen = self._changes
+        return lambda: done() or self._changes != seen
 
     def _item(self, kind: DocumentKind) -> ChecklistItem | None:
         return next((item for item in self._items() if item.kind is kind), None)

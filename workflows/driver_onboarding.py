@@ -18,6 +18,7 @@ the case closes as activated. Ops may withdraw it (the driver record becomes wit
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
@@ -26,7 +27,6 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.drivers import DriverActivities
-
     from schemas.case_types import DRIVER_COMPLIANCE
     from schemas.cases import CaseSnapshot
     from schemas.documents import DocumentRef
@@ -137,7 +137,6 @@ class DriverOnboardingWorkflow(DriverDocumentsCase):
         while True:
             if self._complete():
                 return True
-            seen = self._changes
             ladder = [FollowUp(at, label, self._remind) for label, at in self._reminder_times()] + [
                 FollowUp(
                     self._started_at + self._policy.escalate_after,
@@ -147,7 +146,7 @@ class DriverOnboardingWorkflow(DriverDocumentsCase):
                 *self._review_reminders(),
             ]
             waited = await self._wait(
-                lambda seen=seen: self._complete() or self._changes != seen,
+                self._changed_or(self._complete),
                 stage=COLLECTING,
                 follow_ups=ladder,
                 give_up_at=self._abandon_at(),
@@ -270,7 +269,7 @@ class DriverOnboardingWorkflow(DriverDocumentsCase):
     def _finishing(self) -> bool:
         return super()._finishing() or self._complete()
 
-    def _facts(self) -> dict[str, object]:
+    def _facts(self) -> dict[str, Any]:
         return {
             "vehicle_type": self._input.vehicle_type.value,
             "planned_start_date": self._input.planned_start_date.isoformat(),

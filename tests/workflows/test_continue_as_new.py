@@ -213,7 +213,9 @@ async def test_a_claim_continues_as_new_with_reminders_pending_and_follow_ups_co
     await projected(world, handle.id, lambda s: s.status is CaseStatus.AWAITING_DECISION)
     await time_env.sleep(timedelta(days=15))  # two weekly follow-ups to the claims contact
     await projected(
-        world, handle.id, lambda s: s.next_step_at is not None and "follow up" in s.next_step
+        world,
+        handle.id,
+        lambda s: s.next_step_at is not None and "follow up" in (s.next_step or ""),
     )
     follow_ups = [k for k in world.send_log if "/follow-up-" in k]
     assert follow_ups == [f"{handle.id}/r1/follow-up-1", f"{handle.id}/r1/follow-up-2"]
