@@ -22,6 +22,7 @@ from schemas.cases import CancelInput, EscalateInput, NoteInput
 from schemas.claims import DecisionInput
 from schemas.documents import DocumentKind
 from schemas.enums import CaseStatus
+from schemas.onboarding import OffboardInput, ReviewDocumentInput
 from schemas.policies import ClaimPolicy
 from tests.workflows.claim_fakes import ClaimWorld
 from tests.workflows.fakes import FakeWorld
@@ -29,6 +30,8 @@ from tests.workflows.known_bad import SkipsTheAttemptRecord
 from tests.workflows.test_damage_claim import PEOPLE_ITEMS, open_claim, supply, until
 from tests.workflows.test_failed_delivery import case_input, choice, outcome, wait_for_status
 from workflows.damage_claim import DamageClaimWorkflow
+from workflows.driver_compliance import DriverComplianceWorkflow
+from workflows.driver_onboarding import DriverOnboardingWorkflow
 from workflows.failed_delivery import FailedDeliveryWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -184,6 +187,66 @@ async def test_record_continued_history(time_env, task_queue, name):
         (HISTORIES / f"{name}_last.json").write_text((await last.fetch_history()).to_json())
 
 
+async def _record_driver_histories(env, task_queue) -> None:
+    """An onboarding with a rejection and a resubmission, activated (which starts the
+    watch); the watch then suspends on an expiry, reinstates on a replacement, continues as
+    new on the way (a budget of 40 events) and ends with offboarding."""
+    from tests.workflows.driver_fakes import DriverWorld
+    from tests.workflows.polling import projected
+    from tests.workflows.test_driver_compliance import renew, watch
+    from tests.workflows.test_driver_onboarding import approve, onboarding, send, start
+
+    world = DriverWorld()
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[DriverOnboardingWorkflow, DriverComplianceWorkflow],
+        activities=world.activities(),
+    ):
+        inp = onboarding()
+        handle = await start(env, task_queue, inp)
+        first = await send(handle, DocumentKind.TAX_FORM)
+        await handle.execute_update(
+            DriverOnboardingWorkflow.review_document,
+            ReviewDocumentInput(document_id=first, decision="rejected", reason="unsigned"),
+        )
+        for kind in inp.checklist:
+            await approve(handle, await send(handle, kind), kind)
+        await handle.result()
+        history = await handle.fetch_history()
+        (HISTORIES / "driver_onboarding_activated.json").write_text(history.to_json())
+
+        watched, expires = await watch(env, task_queue, licence_days=40, budget=40)
+        first_run = (await watched.describe()).raw_description.workflow_execution_info.first_run_id
+        await env.sleep(timedelta(days=43))
+        await projected(world, watched.id, lambda s: s.status is CaseStatus.SUSPENDED)
+        await renew(watched, expires + timedelta(days=730))
+        await projected(world, watched.id, lambda s: s.status is CaseStatus.MONITORING)
+        await watched.execute_update(
+            DriverComplianceWorkflow.offboard, OffboardInput(reason="left", by="ops:kim")
+        )
+        await watched.result()
+        runs = {
+            "first": env.client.get_workflow_handle(watched.id, run_id=first_run),
+            "last": env.client.get_workflow_handle(watched.id),
+        }
+        for run, run_handle in runs.items():
+            history = await run_handle.fetch_history()
+            (HISTORIES / f"driver_compliance_continued_{run}.json").write_text(history.to_json())
+
+
+DRIVER_HISTORIES = {
+    "driver_onboarding_activated",
+    "driver_compliance_continued_first",
+    "driver_compliance_continued_last",
+}
+
+
+@pytest.mark.skipif(not os.environ.get("CASEDESK_RECORD_HISTORIES"), reason="recording only")
+async def test_record_driver_histories(time_env, task_queue):
+    await _record_driver_histories(time_env, task_queue)
+
+
 def _histories() -> list[Path]:
     return sorted(HISTORIES.glob("*.json"))
 
@@ -193,14 +256,19 @@ def _load(path: Path) -> WorkflowHistory:
 
 
 def test_histories_are_committed():
-    expected = set(SCENARIOS) | set(CLAIM_SCENARIOS) | CONTINUED_HISTORIES
+    expected = set(SCENARIOS) | set(CLAIM_SCENARIOS) | CONTINUED_HISTORIES | DRIVER_HISTORIES
     assert {p.stem for p in _histories()} == expected
 
 
 @pytest.mark.parametrize("path", _histories(), ids=lambda p: p.stem)
 async def test_committed_history_replays_against_the_current_code(path: Path):
     replayer = Replayer(
-        workflows=[FailedDeliveryWorkflow, DamageClaimWorkflow],
+        workflows=[
+            FailedDeliveryWorkflow,
+            DamageClaimWorkflow,
+            DriverOnboardingWorkflow,
+            DriverComplianceWorkflow,
+        ],
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(_load(path))
