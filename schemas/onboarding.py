@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from schemas.cases import SAFE_ID, CaseCarry, Model
 from schemas.documents import EXPIRING_KINDS, DocumentKind, DocumentRef
 from schemas.enums import DescribedEnum, DriverStatus, VehicleType
+from schemas.policies import event_budget
 
 # --- policies ---------------------------------------------------------------------------------
 
@@ -48,12 +49,7 @@ class CompliancePolicy(BaseModel):
     review_reminder_after: timedelta = Field(
         timedelta(hours=24), description="Remind the coordinator of a document in review."
     )
-    history_event_budget: int = Field(
-        2_000,
-        ge=20,
-        le=40_000,
-        description="Continue as new (a fresh history, the same watch) past this many events.",
-    )
+    history_event_budget: int = event_budget(2_000)
 
 
 class OnboardingPolicy(BaseModel):
@@ -97,12 +93,7 @@ class OnboardingPolicy(BaseModel):
         default_factory=CompliancePolicy,
         description="Review reminders and minimum validity here; the expiry watch after.",
     )
-    history_event_budget: int = Field(
-        10_000,
-        ge=20,
-        le=40_000,
-        description="Continue as new (a fresh history, the same case) past this many events.",
-    )
+    history_event_budget: int = event_budget()
 
     @model_validator(mode="after")
     def _ladder_in_order(self) -> OnboardingPolicy:

@@ -8,8 +8,20 @@ new cases only and replay stays deterministic. Clients override any field throug
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def event_budget(default: int = 10_000) -> Any:
+    """A policy's `history_event_budget`: past this many history events a case continues as
+    new (a fresh history, the same case) at its next wait."""
+    return Field(
+        default,
+        ge=20,
+        le=40_000,
+        description="Continue as new (a fresh history, the same case) past this many events.",
+    )
 
 
 class FailedDeliveryPolicy(BaseModel):
@@ -40,12 +52,7 @@ class FailedDeliveryPolicy(BaseModel):
         timedelta(hours=24),
         description="Escalate if no delivery outcome arrives this long after the booked window.",
     )
-    history_event_budget: int = Field(
-        10_000,
-        ge=20,
-        le=40_000,
-        description="Continue as new (a fresh history, the same case) past this many events.",
-    )
+    history_event_budget: int = event_budget()
 
     @model_validator(mode="after")
     def _ladder_in_order(self) -> FailedDeliveryPolicy:
@@ -71,9 +78,4 @@ class ClaimPolicy(BaseModel):
     decision_follow_up: timedelta = Field(
         timedelta(days=7), description="Chase the claims contact this often while waiting."
     )
-    history_event_budget: int = Field(
-        10_000,
-        ge=20,
-        le=40_000,
-        description="Continue as new (a fresh history, the same case) past this many events.",
-    )
+    history_event_budget: int = event_budget()
