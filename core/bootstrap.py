@@ -121,14 +121,20 @@ def demo_data() -> list[DemoRow]:
         )
         for driver_id, name, local, phone in drivers
     ]
-    rows.append(
+    rows += [
         TeamContact(
             role=TeamRole.CLAIMS_DESK,
             name="Casedesk Claims Desk (demo)",
             email="claims-desk@example.com",
             phone="+44 20 7946 0002",
-        )
-    )
+        ),
+        TeamContact(
+            role=TeamRole.ONBOARDING_COORDINATOR,
+            name="Casedesk Onboarding (demo)",
+            email="onboarding@example.com",
+            phone="+44 20 7946 0003",
+        ),
+    ]
     return rows
 
 
