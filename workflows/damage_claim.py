@@ -167,17 +167,18 @@ class DamageClaimWorkflow(CaseWorkflow):
             return complete or self._file_request is not None
 
         if resume != OVERDUE:
+            plan = [FollowUp(at, label, action) for label, at, action in self._follow_up_plan()]
             if resume is None:
                 await self._ask_for_evidence()
-            # Steps already in the past (a late claim, a second gathering) are skipped.
-            ahead = self._skip_past(
-                [FollowUp(at, label, action) for label, at, action in self._follow_up_plan()]
-            )
+                # Steps already in the past (a late claim, a second gathering) are skipped; a
+                # continued run keeps the ones not yet run, whatever the time (`_fired` knows
+                # which ran).
+                plan = self._skip_past(plan)
             deadline_ahead = self._deadline > workflow.now() or resume == GATHERING
             if await self._wait(
                 ready,
                 stage=GATHERING,
-                follow_ups=ahead,
+                follow_ups=plan,
                 give_up_at=self._deadline if deadline_ahead else None,
                 give_up_label="filing deadline",
             ):
