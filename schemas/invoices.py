@@ -1,0 +1,122 @@
+"""Unpaid invoices (issue 8, groundwork): exact money and the dunning ladder as data.
+
+Money is a `Decimal` with exactly the currency's minor units (none for JPY, two for GBP),
+never a float; the API takes and gives decimal strings. The ladder is a policy: steps at
+offsets from the due date, each with its email template and what else it does (copy the
+account manager, hold new dispatches, escalate). A case opened part-way down the ladder sends
+only the latest step already due, once, then follows the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.cases import Model
+from schemas.policies import event_budget
+
+
+class MoneyError(ValueError):
+    """An amount that is not exact in its currency (e.g. 0.5 JPY, 1.234 GBP)."""
+
+
+def exact(amount: Decimal | str, minor_units: int) -> Decimal:
+    """`amount` with exactly `minor_units` decimal places; MoneyError when it has more
+    significant places than the currency allows (amounts are never rounded silently)."""
+    try:
+        value = Decimal(amount)
+    except (InvalidOperation, TypeError, ValueError):
+        raise MoneyError(f"not a decimal amount: {amount!r}") from None
+    if not value.is_finite():
+        raise MoneyError(f"not a finite amount: {amount!r}")
+    quantum = Decimal(1).scaleb(-minor_units)
+    quantized = value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+    if quantized != value:
+        raise MoneyError(f"{amount} has more than {minor_units} decimal places")
+    return quantized
+
+
+class DunningStep(Model):
+    """One rung of the ladder, at `offset` from the due date (negative: before it)."""
+
+    name: str = Field(min_length=1, max_length=64, description="Unique within the ladder.")
+    offset: timedelta
+    template: str = Field(description="The email to the client's billing contact.")
+    copy_account_manager: bool = False
+    hold_dispatches: bool = Field(False, description="Put the client's new dispatches on hold.")
+    escalate: bool = Field(False, description="Flag the case and tell the account manager.")
+
+
+DEFAULT_LADDER = (
+    DunningStep(name="before-due", offset=timedelta(days=-3), template="dunning/before_due"),
+    DunningStep(name="due", offset=timedelta(0), template="dunning/due_today"),
+    DunningStep(name="overdue-7", offset=timedelta(days=7), template="dunning/overdue"),
+    DunningStep(
+        name="overdue-14",
+        offset=timedelta(days=14),
+        template="dunning/overdue",
+        copy_account_manager=True,
+    ),
+    DunningStep(name="final-notice", offset=timedelta(days=21), template="dunning/final_notice"),
+    DunningStep(
+        name="dispatch-hold",
+        offset=timedelta(days=30),
+        template="dunning/dispatch_hold",
+        hold_dispatches=True,
+        escalate=True,
+    ),
+)
+
+
+class DunningPolicy(BaseModel):
+    """Defaults from DESIGN.md: net 30; reminders 3 days before the due date, on it, 7 and
+    14 days after (the account manager copied), a final notice at 21 days, and at 30 days new
+    dispatches held and the account manager told."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    payment_terms_days: int = Field(30, ge=0, le=365, description="Due date = issued + this.")
+    steps: tuple[DunningStep, ...] = Field(DEFAULT_LADDER, min_length=1)
+    send_at: time = Field(time(9, 0), description="The time of day (UTC) a step's date means.")
+    grace_after_pause: timedelta = Field(
+        timedelta(days=7),
+        description="After a dispute or a broken promise past the due date, the next step "
+        "waits at least this long.",
+    )
+    history_event_budget: int = event_budget()
+
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> DunningPolicy:
+        offsets = [step.offset for step in self.steps]
+        if offsets != sorted(offsets) or len(set(offsets)) != len(offsets):
+            raise ValueError("steps must be in strictly increasing order of offset")
+        names = [step.name for step in self.steps]
+        if len(set(names)) != len(names):
+            raise ValueError("step names must be unique")
+        return self
+
+    def ladder(self, due_on: dt.date) -> list[ScheduledStep]:
+        """Every step with the moment it falls due."""
+        anchor = datetime.combine(due_on, self.send_at, tzinfo=UTC)
+        return [ScheduledStep(step, anchor + step.offset) for step in self.steps]
+
+
+@dataclass(frozen=True)
+class ScheduledStep:
+    step: DunningStep
+    at: datetime
+
+
+def opening_plan(
+    ladder: Sequence[ScheduledStep], now: datetime
+) -> tuple[ScheduledStep | None, list[ScheduledStep], list[ScheduledStep]]:
+    """For a case opened (or resumed) at `now`: the latest step already due (sent once, at
+    once), the earlier ones skipped without sending, and the ones still ahead."""
+    past = [scheduled for scheduled in ladder if scheduled.at <= now]
+    ahead = [scheduled for scheduled in ladder if scheduled.at > now]
+    return (past[-1] if past else None), past[:-1], ahead
