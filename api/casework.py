@@ -259,21 +259,38 @@ async def _state_after_update(
 PACKAGE_KIND = "claim_package"
 
 
+def listed_documents(details: dict[str, Any]) -> list[dict[str, Any]]:
+    """The documents a case's details name, each once (`id`, `kind`, `sha256`): the entries
+    of `documents` (by `id`, or `document_id` for a watched driver document), then any
+    document an item of a list holds (`{"document": {...}}`: a driver's renewal in review),
+    then the claim package (`package_id`, kind `claim_package`)."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def add(doc: Any, id_key: str = "id") -> None:
+        if isinstance(doc, dict) and doc.get(id_key):
+            doc_id = str(doc[id_key])
+            found.setdefault(
+                doc_id, {"id": doc_id, "kind": doc.get("kind"), "sha256": doc.get("sha256")}
+            )
+
+    for doc in details.get("documents") or []:
+        add(doc, "id" if isinstance(doc, dict) and "id" in doc else "document_id")
+    for value in details.values():
+        for item in value if isinstance(value, list) else ():
+            add(item.get("document") if isinstance(item, dict) else None)
+    package_id = details.get("package_id")
+    if package_id:
+        add({"id": package_id, "kind": PACKAGE_KIND, "sha256": None})
+    return list(found.values())
+
+
 def case_documents(
     case_type: CaseType, case_id: str, details: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """The documents a case holds, as its details list them (`documents`, and `package_id`
-    once a package is compiled, as kind `claim_package`), each with its download URL."""
+    """The documents a case holds (`listed_documents`), each with its download URL."""
     if not spec_for(case_type).document_kinds:
         return []
-    listed: list[dict[str, Any]] = [
-        {"id": doc["id"], "kind": doc.get("kind"), "sha256": doc.get("sha256")}
-        for doc in details.get("documents") or []
-        if isinstance(doc, dict) and doc.get("id")
-    ]
-    package_id = details.get("package_id")
-    if package_id:
-        listed.append({"id": package_id, "kind": PACKAGE_KIND, "sha256": None})
+    listed = listed_documents(details)
     for doc in listed:
         doc["download_url"] = f"/cases/{case_id}/documents/{doc['id']}"
     return listed

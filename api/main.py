@@ -32,6 +32,7 @@ from api.routes import (
     health,
     messages,
 )
+from api.routes import documents as document_routes
 from core.db import make_engine, make_session_factory
 from core.documents import DocumentStore, LocalDocumentStore
 from core.settings import Settings
@@ -92,8 +93,10 @@ def create_app(
     app.include_router(health.router)
     app.include_router(case_types.router)
     app.include_router(cases.router)
-    for spec in CASE_TYPES.values():  # each case type's own endpoints, from the registry
-        app.include_router(importlib.import_module(spec.router).router)
+    app.include_router(document_routes.router)  # every case type with documents
+    # Each case type's own endpoints, from the registry (types may share a router: once each).
+    for router in dict.fromkeys(spec.router for spec in CASE_TYPES.values()):
+        app.include_router(importlib.import_module(router).router)
     for module in (messages, clients, depots, drivers, api_keys, customer, console):
         app.include_router(module.router)
     return app

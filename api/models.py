@@ -6,14 +6,24 @@ Case views live in `api/case_models.py`; workflow payloads are reused from `sche
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.cases import SAFE_ID, check_email
-from schemas.enums import ContactKind, DriverStatus, Role
+from schemas.documents import DocumentKind
+from schemas.enums import (
+    CaseStatus,
+    CaseType,
+    ContactKind,
+    DriverStatus,
+    Resolution,
+    Role,
+    VehicleType,
+)
+from schemas.onboarding import ItemStatus
 
 T = TypeVar("T")
 
@@ -145,6 +155,42 @@ class DriverOut(Out):
     phone: str | None
     depot_id: str
     status: DriverStatus
+    vehicle_type: VehicleType | None = None
+    planned_start_date: date | None = None
+
+
+class DriverDocumentOut(Out):
+    """One of the driver's documents as the driver cases record it (`driver_documents`)."""
+
+    document_id: str
+    kind: DocumentKind
+    status: ItemStatus
+    expires_on: date | None = Field(description="For a licence, insurance or registration.")
+    case_id: str = Field(description="The case that received or reviewed it.")
+    updated_at: datetime
+
+
+class DriverCaseOut(Out):
+    """A driver case (onboarding or the compliance watch), as the case index has it."""
+
+    case_id: str = Field(validation_alias="id")
+    type: CaseType
+    status: CaseStatus
+    resolution: Resolution | None
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+class DriverDetail(DriverOut):
+    documents: list[DriverDocumentOut] = Field(
+        default_factory=list, description="Every document received, oldest first."
+    )
+    open_case: DriverCaseOut | None = Field(
+        None, description="The onboarding case or compliance watch open for the driver."
+    )
+    cases: list[DriverCaseOut] = Field(
+        default_factory=list, description="Every driver case, newest first."
+    )
 
 
 # --- API keys -----------------------------------------------------------------------------

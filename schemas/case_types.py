@@ -389,7 +389,9 @@ DRIVER_COMPLIANCE = CaseTypeSpec(
         DocumentKind.PROOF_OF_INSURANCE,
         DocumentKind.VEHICLE_REGISTRATION,
     ),
-    link_purposes=(contracts.DRIVER_UPLOAD_LINK,),
+    # Its renewal links are the driver's upload links: one purpose, one page, declared once
+    # (by DRIVER_ONBOARDING); the page serves both driver case types.
+    link_purposes=(),
     templates=(
         "compliance/renewal_request",
         "compliance/renewal_reminder",
@@ -402,7 +404,7 @@ DRIVER_COMPLIANCE = CaseTypeSpec(
 
 CASE_TYPES: Mapping[CaseType, CaseTypeSpec] = {
     spec.case_type: spec
-    for spec in (FAILED_DELIVERY, DAMAGE_CLAIM)  # + DRIVER_ONBOARDING, DRIVER_COMPLIANCE (WIP)
+    for spec in (FAILED_DELIVERY, DAMAGE_CLAIM, DRIVER_ONBOARDING, DRIVER_COMPLIANCE)
 }
 """Every case type that runs. `CaseType` may name more (coming types); only these exist."""
 

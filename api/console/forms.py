@@ -1,9 +1,11 @@
 """Posted console forms → the JSON API's request models, and the console's actions.
 
-Each action runs the JSON route's own function (`api.routes.cases`, `api.routes.damage_claims`),
-so the console checks, updates and refuses exactly as the API does. Form fields are named
-after the model's field paths (`customer.email`, `missing_reasons.damage_photos`), so a
-validation error points at its input. An upload (a multipart action) is not read here at all:
+Each action runs the JSON route's own function (`api.routes.cases`, `api.routes.damage_claims`,
+`api.routes.documents`), so the console checks, updates and refuses exactly as the API does.
+Most forms are the same for every case type; an action whose form depends on the type (the
+document upload: which kinds it offers) has a handler per type (`TYPE_HANDLERS`). Form fields
+are named after the model's field paths (`customer.email`, `missing_reasons.damage_photos`), so
+a validation error points at its input. An upload (a multipart action) is not read here at all:
 the JSON route's upload code reads it, capped, and hands back its fields for the CSRF check."""
 
 from __future__ import annotations
@@ -17,17 +19,23 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from api.case_models import CaseDetail
-from api.routes import cases, damage_claims
+from api.driver_page import driver_items
+from api.routes import cases, damage_claims, documents
 from api.routes.cases import CaseAction
 from api.routes.customer import _choice_payload
-from api.routes.damage_claims import FieldCheck
+from api.routes.documents import FieldCheck
 from core.documents import DocumentStore
-from schemas.case_types import CASE_TYPES, MULTIPART, ActionSpec
+from schemas.case_types import CASE_TYPES, MULTIPART, ActionSpec, spec_for
+from schemas.documents import DocumentKind
 from schemas.enums import CaseStatus, CaseType
+from schemas.onboarding import ChecklistItem, ItemStatus
 from schemas.tables import ApiKey
 
 Payload = Callable[[dict[str, str], datetime], dict[str, Any]]
-Run = Callable[[Any, ApiKey, CaseAction], Awaitable[CaseDetail]]
+Run = Callable[..., Awaitable[CaseDetail]]
+"""A JSON route function, called as `run(body=…, key=…, act=…, **path_params)`."""
+PathParams = Callable[[dict[str, str]], dict[str, str]]
+Choices = Callable[[CaseDetail], list[DocumentKind]]
 UploadRun = Callable[
     [Request, ApiKey, CaseAction, DocumentStore, FieldCheck], Awaitable[CaseDetail]
 ]
@@ -77,6 +85,23 @@ def _file_claim(form: dict[str, str], _: datetime) -> dict[str, Any]:
     return {"missing_reasons": _prefixed(form, "missing_reasons")}
 
 
+def _review(form: dict[str, str], _: datetime) -> dict[str, Any]:
+    return {
+        "decision": form.get("decision") or None,
+        "reason": form.get("reason") or None,
+        "expires_on": form.get("expires_on") or None,
+    }
+
+
+def _reviewed_document(form: dict[str, str]) -> dict[str, str]:
+    """One review form per document in review: its id travels as a hidden field."""
+    return {"document_id": form.get("document_id", "")}
+
+
+def _no_params(_: dict[str, str]) -> dict[str, str]:
+    return {}
+
+
 def _decision(form: dict[str, str], _: datetime) -> dict[str, Any]:
     return {
         "decision": form.get("decision") or None,
@@ -90,9 +115,26 @@ def _decision(form: dict[str, str], _: datetime) -> dict[str, Any]:
 async def _add_document(
     request: Request, key: ApiKey, act: CaseAction, store: DocumentStore, check: FieldCheck
 ) -> CaseDetail:
-    return await damage_claims.add_uploaded_document(
+    return await documents.add_uploaded_document(
         request, case=act.case, reader=act.reader, store=store, key=key, check_fields=check
     )
+
+
+def _type_kinds(detail: CaseDetail) -> list[DocumentKind]:
+    """Every kind the case type takes (a claim's evidence: ops may add any of it)."""
+    return list(spec_for(detail.type).document_kinds)
+
+
+def _requested_items(detail: CaseDetail) -> list[DocumentKind]:
+    """What a driver case still asks for (it refuses any other kind)."""
+    items = driver_items(detail.type, detail.case_id, detail.details)
+    return [item.kind for item in items if item.status is ItemStatus.REQUESTED]
+
+
+def in_review(detail: CaseDetail) -> list[ChecklistItem]:
+    """A driver case's documents waiting for review (each gets its own review form)."""
+    items = driver_items(detail.type, detail.case_id, detail.details)
+    return [i for i in items if i.status is ItemStatus.IN_REVIEW and i.document is not None]
 
 
 @dataclass(frozen=True)
@@ -102,14 +144,18 @@ class FormHandler:
 
     payload: Payload
     run: Run
+    params: PathParams = _no_params
+    """The route's path parameters beyond the case, from the form (a review's document)."""
 
 
 @dataclass(frozen=True)
 class UploadHandler:
     """A multipart action: the JSON route's upload code reads the request itself (capped)
-    and calls the console's check on the form's fields before it stores anything."""
+    and calls the console's check on the form's fields before it stores anything. `choices`
+    are the kinds the form offers for the case."""
 
     run: UploadRun
+    choices: Choices
 
 
 HANDLERS: dict[str, FormHandler | UploadHandler] = {
@@ -118,7 +164,7 @@ HANDLERS: dict[str, FormHandler | UploadHandler] = {
     ),
     "delivery-outcome": FormHandler(_outcome, cases.delivery_outcome),
     "failed-attempt": FormHandler(_failed_attempt, cases.failed_attempt),
-    "documents": UploadHandler(_add_document),
+    "review": FormHandler(_review, documents.review_document, _reviewed_document),
     "file": FormHandler(_file_claim, damage_claims.file_claim),
     "decision": FormHandler(_decision, damage_claims.record_decision),
     "notes": FormHandler(lambda form, _: {"text": form.get("text", "")}, cases.add_note),
@@ -126,6 +172,15 @@ HANDLERS: dict[str, FormHandler | UploadHandler] = {
     "escalate": FormHandler(lambda form, _: {"reason": form.get("reason", "")}, cases.escalate),
     "cancel": FormHandler(lambda form, _: {"reason": form.get("reason", "")}, cases.cancel),
 }
+"""The forms every case type with the action shares."""
+
+_DRIVER_DOCUMENTS = UploadHandler(_add_document, _requested_items)
+TYPE_HANDLERS: dict[CaseType, dict[str, FormHandler | UploadHandler]] = {
+    CaseType.DAMAGE_CLAIM: {"documents": UploadHandler(_add_document, _type_kinds)},
+    CaseType.DRIVER_ONBOARDING: {"documents": _DRIVER_DOCUMENTS},
+    CaseType.DRIVER_COMPLIANCE: {"documents": _DRIVER_DOCUMENTS},
+}
+"""The forms that depend on the case type."""
 
 
 @dataclass(frozen=True)
@@ -161,8 +216,17 @@ class Action:
     def payload(self, form: dict[str, str], now: datetime) -> dict[str, Any]:
         return self._form_handler().payload(form, now)
 
-    async def run(self, body: Any, key: ApiKey, act: CaseAction) -> CaseDetail:
-        return await self._form_handler().run(body, key, act)
+    async def run(
+        self, body: Any, key: ApiKey, act: CaseAction, form: dict[str, str]
+    ) -> CaseDetail:
+        handler = self._form_handler()
+        return await handler.run(body=body, key=key, act=act, **handler.params(form))
+
+    def choices(self, detail: CaseDetail) -> list[DocumentKind]:
+        """The kinds an upload form offers for this case."""
+        if not isinstance(self.handler, UploadHandler):
+            raise TypeError(f"'{self.spec.name}' is no upload")
+        return self.handler.choices(detail)
 
     async def upload(
         self,
@@ -180,7 +244,8 @@ class Action:
 def actions_for(case_type: CaseType) -> dict[str, Action]:
     """The console's actions for a case type, in the registry's order."""
     spec = CASE_TYPES[case_type]
-    return {a.name: Action(a, HANDLERS[a.name]) for a in spec.actions if a.name in HANDLERS}
+    handlers = HANDLERS | TYPE_HANDLERS.get(case_type, {})
+    return {a.name: Action(a, handlers[a.name]) for a in spec.actions if a.name in handlers}
 
 
 def is_upload(spec: ActionSpec | None) -> bool:
@@ -210,6 +275,19 @@ def failed_delivery_payload(form: dict[str, str], now: datetime) -> dict[str, An
         "reason": form.get("reason") or None,
         "attempted_at": aware(form.get("attempted_at"), now),
         "note": form.get("note") or None,
+    }
+
+
+def driver_onboarding_payload(form: dict[str, str], _: datetime) -> dict[str, Any]:
+    """The `POST /cases/driver-onboardings` body from the console's form."""
+    return {
+        "driver_id": form.get("driver_id") or None,
+        "name": form.get("name", ""),
+        "email": form.get("email", ""),
+        "phone": form.get("phone") or None,
+        "depot_id": form.get("depot_id", ""),
+        "vehicle_type": form.get("vehicle_type") or None,
+        "planned_start_date": form.get("planned_start_date") or None,
     }
 
 

@@ -38,7 +38,10 @@ class ActionOut(BaseModel):
 class CaseTypeOut(BaseModel):
     type: str
     title: str
-    open_path: str = Field(description="POST here to open a case of this type.")
+    open_path: str | None = Field(
+        description="POST here to open a case of this type; null for a type only another case "
+        "opens (the compliance watch, started at a driver's activation)."
+    )
     open_schema: dict[str, Any] = Field(description="JSON schema of the opening body.")
     statuses: list[StatusOut]
     resolutions: list[Described]
@@ -58,7 +61,7 @@ def describe(spec: CaseTypeSpec) -> CaseTypeOut:
     return CaseTypeOut(
         type=spec.case_type.value,
         title=spec.title,
-        open_path=f"/cases/{spec.path}",
+        open_path=f"/cases/{spec.path}" if spec.path else None,
         open_schema=spec.open_body.model_json_schema(),
         statuses=[
             StatusOut(value=status.value, description=text, terminal=status.is_terminal)

@@ -1,14 +1,15 @@
 """The ops console, `/console`: server-rendered pages, no JavaScript.
 
 Every page calls the JSON routes' own functions (the list's filters, the case detail, the
-actions and uploads, opening a failed-delivery case, document downloads), so the console can
+actions and uploads, opening a case, document downloads), so the console can
 do nothing the API would refuse and refuses it with the API's reason. Auth is a signed
 session cookie made from a pasted API key (see `api.console.auth`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -16,13 +17,13 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlmodel import col, select
 from starlette.exceptions import HTTPException
+from temporalio.client import Client
 
 from api.case_models import CaseDetail
-from api.casework import PACKAGE_KIND, Reader, require_action
-from api.claim_page import LABELS
+from api.casework import PACKAGE_KIND, CaseReader, Reader, require_action
 from api.console.auth import (
     CSRF_FIELD,
     LOGIN_PATH,
@@ -39,7 +40,15 @@ from api.console.auth import (
     see_other,
     set_session_cookie,
 )
-from api.console.forms import Action, ListFilters, actions_for, failed_delivery_payload, is_upload
+from api.console.forms import (
+    Action,
+    ListFilters,
+    actions_for,
+    driver_onboarding_payload,
+    failed_delivery_payload,
+    in_review,
+    is_upload,
+)
 from api.deps import (
     CaseRef,
     CurrentCase,
@@ -51,14 +60,17 @@ from api.deps import (
     TemporalDep,
     current_key,
 )
+from api.driver_page import driver_items
 from api.errors import Problem, field_errors
 from api.routes.cases import CaseAction, list_cases
 from api.routes.clients import list_clients
-from api.routes.damage_claims import download_document
-from api.routes.depots import list_pickup_points
+from api.routes.depots import list_depots, list_pickup_points
+from api.routes.documents import download_document
 from api.routes.drivers import list_drivers
+from api.routes.drivers_onboarding import open_driver_onboarding
 from api.routes.failed_deliveries import open_failed_delivery
 from api.routes.messages import message_out
+from api.upload_page import file_types, label
 from core.documents import DocumentStore
 from schemas.case_types import CASE_TYPES, spec_for, spec_for_case_id
 from schemas.claims import ClaimDecision
@@ -70,9 +82,11 @@ from schemas.enums import (
     FailureReason,
     RedeliveryOption,
     TimeWindow,
+    VehicleType,
 )
-from schemas.requests import FailedDeliveryOpen
-from schemas.tables import Message, Shipment
+from schemas.onboarding import ItemStatus
+from schemas.requests import DriverOnboardingOpen, FailedDeliveryOpen
+from schemas.tables import ApiKey, Message, Shipment
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
 router_options: dict[str, Any] = {"response_class": HTMLResponse, "include_in_schema": False}
@@ -158,37 +172,91 @@ async def case_list(
     return render(request, "cases.html", context, 422 if errors else 200)
 
 
-# --- opening a failed-delivery case ------------------------------------------------------
+# --- opening a case ----------------------------------------------------------------------
+
+
+async def _failed_delivery_choices(session: SessionDep, key: ApiKey) -> dict[str, Any]:
+    return {
+        "clients": (await list_clients(session=session, _=key, page=ALL)).items,
+        "drivers": (await list_drivers(session=session, _=key, page=ALL)).items,
+        "reasons": list(FailureReason),
+    }
+
+
+async def _driver_onboarding_choices(session: SessionDep, key: ApiKey) -> dict[str, Any]:
+    return {
+        "depots": (await list_depots(session=session, _=key, page=ALL)).items,
+        "vehicle_types": list(VehicleType),
+    }
+
+
+@dataclass(frozen=True)
+class OpenForm:
+    """A console page that opens a case through the JSON route's own function: the form's
+    template and what it offers, and how its fields become the route's body."""
+
+    template: str
+    model: type[BaseModel]
+    payload: Callable[[dict[str, str], datetime], dict[str, Any]]
+    open: Callable[[Any, ApiKey, Response, Client, CaseReader], Awaitable[CaseDetail]]
+    choices: Callable[[SessionDep, ApiKey], Awaitable[dict[str, Any]]]
+    defaults: Callable[[datetime], dict[str, str]]
+
+
+OPEN_FORMS: dict[str, OpenForm] = {
+    "failed-delivery": OpenForm(
+        "open_failed_delivery.html",
+        FailedDeliveryOpen,
+        failed_delivery_payload,
+        open_failed_delivery,
+        _failed_delivery_choices,
+        lambda now: {"attempt_number": "1", "attempted_at": f"{now:%Y-%m-%dT%H:%M}"},
+    ),
+    "driver-onboarding": OpenForm(
+        "open_driver_onboarding.html",
+        DriverOnboardingOpen,
+        driver_onboarding_payload,
+        open_driver_onboarding,
+        _driver_onboarding_choices,
+        lambda now: {"planned_start_date": f"{now + timedelta(days=7):%Y-%m-%d}"},
+    ),
+}
+"""`/console/cases/new/{name}`: the case types ops open from the console."""
+
+
+def _open_form_for(name: str) -> OpenForm:
+    opening = OPEN_FORMS.get(name)
+    if opening is None:
+        raise Problem(404, f"the console opens no '{name}' cases")
+    return opening
 
 
 async def _open_form(
     request: Request,
     user: ConsoleUser,
     session: SessionDep,
+    opening: OpenForm,
     form: dict[str, str],
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    context = {
-        "user": user,
-        "form": form,
-        "errors": errors or {},
-        "clients": (await list_clients(session=session, _=user.key, page=ALL)).items,
-        "drivers": (await list_drivers(session=session, _=user.key, page=ALL)).items,
-        "reasons": list(FailureReason),
-    }
-    return render(request, "open_failed_delivery.html", context, status)
+    choices = await opening.choices(session, user.key)
+    context = {"user": user, "form": form, "errors": errors or {}, **choices}
+    return render(request, opening.template, context, status)
 
 
-@router.get("/cases/new/failed-delivery", **router_options)
-async def open_page(request: Request, user: User, session: SessionDep, now: Now) -> HTMLResponse:
+@router.get("/cases/new/{name}", **router_options)
+async def open_page(
+    name: str, request: Request, user: User, session: SessionDep, now: Now
+) -> HTMLResponse:
     require_ops(user)
-    defaults = {"attempt_number": "1", "attempted_at": f"{now:%Y-%m-%dT%H:%M}"}
-    return await _open_form(request, user, session, defaults)
+    opening = _open_form_for(name)
+    return await _open_form(request, user, session, opening, opening.defaults(now))
 
 
-@router.post("/cases/new/failed-delivery", **router_options)
+@router.post("/cases/new/{name}", **router_options)
 async def open_case(
+    name: str,
     request: Request,
     user: User,
     form: PostedForm,
@@ -196,27 +264,29 @@ async def open_case(
     reader: Reader,
 ) -> Response:
     require_ops(user)
+    opening = _open_form_for(name)
     try:
-        body = FailedDeliveryOpen.model_validate(failed_delivery_payload(form, reader.now))
-        detail = await open_failed_delivery(body, user.key, Response(), temporal, reader)
+        body = opening.model.model_validate(opening.payload(form, reader.now))
+        detail = await opening.open(body, user.key, Response(), temporal, reader)
     except ValidationError as err:
         errors = field_errors(err.errors(), drop_location=False)
         fields = {e["field"]: e["message"] for e in errors}
-        return await _open_form(request, user, reader.session, form, fields, 422)
+        return await _open_form(request, user, reader.session, opening, form, fields, 422)
     except Problem as problem:
-        if problem.status != 422:
+        if problem.status not in (409, 422):
             raise
         fields = {e["field"]: e["message"] for e in problem.errors or []} or {"": problem.detail}
-        return await _open_form(request, user, reader.session, form, fields, 422)
+        return await _open_form(request, user, reader.session, opening, form, fields, 422)
     return see_other(case_url(detail.case_id))
 
 
 # --- one case ----------------------------------------------------------------------------
 
 # A case's evidence has its own card (checklist rows, download links), not the details list.
-_EVIDENCE_KEYS = ("checklist", "documents", "package_id")
+_EVIDENCE_KEYS = ("checklist", "renewals", "documents", "package_id")
 _PACKAGE_LABEL = "Claim package"
 _PACKAGE_HINT = "The filed claim: cover sheet, manifest and every document, as one ZIP."
+_DRIVER_TYPES = (CaseType.DRIVER_ONBOARDING, CaseType.DRIVER_COMPLIANCE)
 
 
 def document_url(case_id: str, document_id: str) -> str:
@@ -229,20 +299,35 @@ def _kind(value: Any) -> dict[str, str]:
         kind = DocumentKind(value)
     except ValueError:
         return {"value": str(value), "label": str(value).replace("_", " "), "hint": ""}
-    label = LABELS.get(kind) or kind.value.replace("_", " ").capitalize()
-    return {"value": kind.value, "label": label, "hint": kind.description}
+    return {"value": kind.value, "label": label(kind), "hint": kind.description}
 
 
-def _evidence(detail: CaseDetail) -> dict[str, Any] | None:
-    """The checklist (one row per item, present or missing) and the documents (each with
-    its console download link); None for a case type that holds no documents."""
-    if not spec_for(detail.type).document_kinds:
-        return None
+def _checklist(detail: CaseDetail) -> list[dict[str, Any]]:
+    """One row per item: a claim's present or missing; a driver's item with where it
+    stands (approved ones count as present) and its expiry date."""
+    if detail.type in _DRIVER_TYPES:
+        return [
+            _kind(item.kind)
+            | {
+                "present": item.status is ItemStatus.APPROVED,
+                "state": item.status.value.replace("_", " "),
+                "expires_on": item.expires_on,
+                "reason": item.rejected_reason if item.status is ItemStatus.REQUESTED else None,
+            }
+            for item in driver_items(detail.type, detail.case_id, detail.details)
+        ]
     checklist = detail.details.get("checklist")
-    rows = [
+    return [
         _kind(value) | {"present": status == "present"}
         for value, status in (checklist.items() if isinstance(checklist, dict) else ())
     ]
+
+
+def _evidence(detail: CaseDetail) -> dict[str, Any] | None:
+    """The checklist and the documents (each with its console download link); None for a
+    case type that holds no documents."""
+    if not spec_for(detail.type).document_kinds:
+        return None
     documents: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for doc in detail.documents:
@@ -252,9 +337,24 @@ def _evidence(detail: CaseDetail) -> dict[str, Any] | None:
             continue
         kind = _kind(doc.get("kind"))
         seen[kind["value"]] = number = seen.get(kind["value"], 0) + 1
-        label = kind["label"] if number == 1 else f"{kind['label']} ({number})"  # 2nd photo
-        documents.append({"label": label, "hint": kind["hint"], "url": url})
-    return {"checklist": rows, "documents": documents}
+        shown = kind["label"] if number == 1 else f"{kind['label']} ({number})"  # 2nd photo
+        documents.append({"label": shown, "hint": kind["hint"], "url": url})
+    return {"checklist": _checklist(detail), "documents": documents}
+
+
+def _reviews(detail: CaseDetail) -> list[dict[str, Any]]:
+    """A review form's facts for each document in review."""
+    return [
+        _kind(item.kind)
+        | {
+            "document_id": item.document.id,
+            "url": document_url(detail.case_id, item.document.id),
+            "expires": item.expires,
+            "received_at": item.received_at,
+        }
+        for item in in_review(detail)
+        if item.document is not None
+    ]
 
 
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -322,7 +422,8 @@ async def _case_page(
     )
     messages = [message_out(row, user.key) for row in message_rows.all()]
     type_actions = actions_for(detail.type)
-    actions = [name for name in type_actions if user.can_act and name in detail.allowed_actions]
+    allowed = [name for name in type_actions if user.can_act and name in detail.allowed_actions]
+    actions = {name: type_actions[name] for name in allowed}
     pickup_points: list[Any] = []
     country = "US"
     depot_id = detail.details.get("depot_id")
@@ -348,7 +449,7 @@ async def _case_page(
         "evidence": evidence,
         "missing": [row for row in evidence["checklist"] if not row["present"]] if evidence else [],
         "messages": messages,  # oldest first, like the timeline
-        "actions": {name: type_actions[name] for name in actions},
+        "actions": actions,
         "flash": type_actions[done].done if done in type_actions else None,
         "error": error,
         "failed": failed,
@@ -362,6 +463,11 @@ async def _case_page(
         "outcomes": list(DeliveryOutcome),
         "reasons": list(FailureReason),
         "kinds": [_kind(kind) for kind in spec_for(detail.type).document_kinds],
+        "upload_kinds": [
+            _kind(kind) | {"types": file_types(kind)}
+            for kind in (actions["documents"].choices(detail) if "documents" in actions else ())
+        ],
+        "reviews": _reviews(detail) if "review" in actions else [],
         "max_size": _size(reader.settings.max_upload_bytes),
         "decisions": list(ClaimDecision),
     }
@@ -420,7 +526,7 @@ async def case_action(
         return await _upload(request, user, spec, act, store)
     try:
         body = spec.model.model_validate(spec.payload(form, reader.now))
-        await spec.run(body, user.key, act)
+        await spec.run(body, user.key, act, form)
     except ValidationError as err:
         errors = field_errors(err.errors(), drop_location=False)
         message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)

@@ -1,11 +1,12 @@
 """The pages behind signed links, `/r/{token}`: no login, no JavaScript.
 
 The token is signed, names one purpose and expires with the customer's window; it names the
-case and the attempt it answers. `reschedule` links show the reschedule form (here),
-`claim-upload` links the claim's upload form (`api/claim_page.py`). A tampered link gets a
-400 page, an expired one 410; every other outcome is a page too, never JSON or a stack trace:
-`CustomerPageRoute` (`api/pages.py`) turns whatever the shared code raises (a `Problem`, a
-Temporal error, a bug) into the notice page with its status."""
+case and the attempt it answers. `reschedule` links show the reschedule form (here); upload
+links show the upload form (`api/upload_page.py`) with their purpose's page: `claim-upload`
+the claim's (`api/claim_page.py`), `driver-upload` a driver's (`api/driver_page.py`). A
+tampered link gets a 400 page, an expired one 410; every other outcome is a page too, never
+JSON or a stack trace: `CustomerPageRoute` (`api/pages.py`) turns whatever the shared code
+raises (a `Problem`, a Temporal error, a bug) into the notice page with its status."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from api import claim_page
+from api import upload_page
 from api.casework import details_as, query_state, run_update
+from api.claim_page import CLAIM_PAGE
 from api.deps import (
     CaseRef,
     DocumentsDep,
@@ -30,10 +32,12 @@ from api.deps import (
     Timeouts,
     TimeoutsDep,
 )
+from api.driver_page import DRIVER_PAGE
 from api.errors import Problem, field_errors
 from api.pages import CustomerPageRoute, PageError, link_state, page_for
 from api.pages import notice as _notice
 from api.pages import render as _render
+from api.upload_page import DocumentsPage
 from core.security import InvalidToken, LinkClaims, verify_link_for
 from schemas import contracts
 from schemas.case_types import link_purposes
@@ -49,7 +53,17 @@ _EXPIRED = {
     RESCHEDULE: "The time to choose a new delivery has passed. Please contact the sender.",
     contracts.CLAIM_UPLOAD_LINK: "The time to send documents for this claim has passed. "
     "Please contact the sender.",
+    contracts.DRIVER_UPLOAD_LINK: "The time to send documents through this link has passed. "
+    "Please use the link in our latest email, or contact your depot.",
 }
+# A driver's link expires with its case's deadline (abandonment, an expiry date): by then it
+# has stopped working for good, which is what the driver needs to hear.
+_EXPIRED_HEADING = {contracts.DRIVER_UPLOAD_LINK: "This link no longer works"}
+UPLOAD_PAGES: dict[str, DocumentsPage] = {
+    contracts.CLAIM_UPLOAD_LINK: CLAIM_PAGE,
+    contracts.DRIVER_UPLOAD_LINK: DRIVER_PAGE,
+}
+"""The upload page of each upload link purpose."""
 _LONG_AGO = datetime(1970, 1, 2, tzinfo=UTC)  # checks signature and purpose, not expiry
 _LABELS = {
     "option": "Your choice",
@@ -80,7 +94,8 @@ def _verify(settings: SettingsDep, token: str, now: datetime) -> LinkClaims:
     try:
         return verify_link_for(secret, token, purposes=PURPOSES, now=now)
     except InvalidToken:
-        raise PageError(410, "This link has expired", _EXPIRED[signed.purpose]) from None
+        heading = _EXPIRED_HEADING.get(signed.purpose, "This link has expired")
+        raise PageError(410, heading, _EXPIRED[signed.purpose]) from None
 
 
 async def _state(temporal: TemporalDep, claims: LinkClaims, timeouts: Timeouts) -> CaseState:
@@ -158,7 +173,7 @@ async def _form_page(
 @router.get(
     "/{token}",
     response_class=HTMLResponse,
-    summary="The page a signed link opens: reschedule a delivery, or send claim documents",
+    summary="The page a signed link opens: reschedule a delivery, or send documents",
 )
 async def reschedule_page(
     token: str,
@@ -172,8 +187,9 @@ async def reschedule_page(
     try:
         claims = _verify(settings, token, now)
         state = await _state(temporal, claims, timeouts)
-        if claims.purpose == contracts.CLAIM_UPLOAD_LINK:
-            return claim_page.upload_page(request, settings, state, claims)
+        if claims.purpose in UPLOAD_PAGES:
+            page = UPLOAD_PAGES[claims.purpose]
+            return upload_page.upload_page(request, settings, state, claims, page)
         not_waiting = _not_waiting(state, int(claims.data.get("attempt", 0)))
     except PageError as err:
         return _notice(request, err)
@@ -224,7 +240,7 @@ def _confirmation(choice: RedeliveryChoice, point: PickupPoint | None) -> str:
 @router.post(
     "/{token}",
     response_class=HTMLResponse,
-    summary="The answer: a reschedule choice (form), or a claim document (multipart)",
+    summary="The answer: a reschedule choice (form), or a document (multipart)",
 )
 async def reschedule_answer(
     token: str,
@@ -239,10 +255,11 @@ async def reschedule_answer(
     try:
         claims = _verify(settings, token, now)
         state = await _state(temporal, claims, timeouts)
-        if claims.purpose == contracts.CLAIM_UPLOAD_LINK:
+        if claims.purpose in UPLOAD_PAGES:
+            page = UPLOAD_PAGES[claims.purpose]
             case = CaseRef(claims.case_id, None, temporal)
-            return await claim_page.upload_answer(
-                request, settings, state, claims, case, store, timeouts
+            return await upload_page.upload_answer(
+                request, settings, state, claims, case, store, timeouts, page
             )
     except PageError as err:
         return _notice(request, err)

@@ -128,8 +128,23 @@ async def test_each_type_says_where_it_opens_and_that_opening_needs_the_shipment
 
     for case_type, spec in CASE_TYPES.items():
         entry = types[case_type.value]
-        assert entry["open_path"] == f"/cases/{spec.path}"
+        assert entry["open_path"] == (f"/cases/{spec.path}" if spec.path else None)
         assert entry["open_schema"] == spec.open_body.model_json_schema()
-        assert "shipment_id" in entry["open_schema"]["required"]
+    for shipment_case in ("failed_delivery", "damage_claim"):
+        assert "shipment_id" in types[shipment_case]["open_schema"]["required"]
     assert types["failed_delivery"]["open_path"] == "/cases/failed-deliveries"
     assert types["damage_claim"]["open_path"] == "/cases/damage-claims"
+
+
+async def test_a_driver_is_onboarded_at_its_path_and_the_watch_is_not_opened_over_the_api(
+    api: Api,
+):
+    types = await published(api)
+
+    onboarding = types["driver_onboarding"]
+    assert onboarding["open_path"] == "/cases/driver-onboardings"
+    assert {"name", "email", "depot_id", "vehicle_type", "planned_start_date"} <= set(
+        onboarding["open_schema"]["required"]
+    )
+    assert "driver_id" not in onboarding["open_schema"]["required"]  # generated when absent
+    assert types["driver_compliance"]["open_path"] is None
