@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import struct
 import zlib
 from collections.abc import Callable
@@ -70,14 +69,7 @@ def claim(**fields: Any) -> dict[str, Any]:
 async def wait_until(
     api: Api, case_id: str, check: Callable[[dict[str, Any]], bool], what: str
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for _ in range(300):
-        response = await api.get(f"/cases/{case_id}")
-        body = response.json()
-        if response.status_code == 200 and check(body):
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{case_id} never {what}: {body}")
+    return await api.poll(f"/cases/{case_id}", check, what)
 
 
 async def open_gathering_claim(api: Api, sessions: SessionFactory, **fields: Any) -> str:

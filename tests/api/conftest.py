@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -207,6 +207,20 @@ class Api:
 
     async def delete(self, path: str, *, role: str | None = "admin") -> httpx.Response:
         return await self.raw.delete(path, headers=self._auth(role))
+
+    async def poll(
+        self, path: str, check: Callable[[dict[str, Any]], bool], what: str
+    ) -> dict[str, Any]:
+        """GET `path` until it answers 200 with a body that passes `check`: the workflows
+        write what the API reads after the request that caused it has been answered."""
+        body: dict[str, Any] = {}
+        for _ in range(300):
+            response = await self.get(path)
+            body = response.json()
+            if response.status_code == 200 and check(body):
+                return body
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{path} never {what}: {body}")
 
     async def open_case(self, **fields: Any) -> httpx.Response:
         return await self.post("/cases/failed-deliveries", json=failed_delivery(**fields))

@@ -26,6 +26,7 @@ from schemas.case_types import CASE_TYPES, MULTIPART
 from schemas.tables import ApiKey
 from tests.api.claims import EXE, MAX_UPLOAD, open_gathering_claim, png, wait_until
 from tests.api.conftest import CLIENT_ID, DRIVER_ID, Api, shipment_id
+from tests.api.drivers import onboarding
 
 BASE = "http://testserver"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -860,3 +861,89 @@ async def test_a_viewer_sees_the_claim_but_no_action_forms(
     assert page.status_code == 200 and "Checklist" in page.text
     assert forms_on(page) == [] and "Actions" not in page.text
     assert 'type="file"' not in page.text
+
+
+# --- drivers in the console ------------------------------------------------------------------
+
+
+def _onboarding_form(**changes: str) -> dict[str, str]:
+    form = {
+        "name": "Olu Newdriver",
+        "email": "olu@example.com",
+        "phone": "",
+        "driver_id": "",
+        "depot_id": "ldn-1",
+        "vehicle_type": "cargo_bike",
+        "planned_start_date": (datetime.now(UTC) + timedelta(days=14)).strftime("%Y-%m-%d"),
+    }
+    return form | changes
+
+
+async def test_ops_onboard_a_driver_through_the_form(browser: NewBrowser, api: Api):
+    me = await browser("ops")
+    path = "/console/cases/new/driver-onboarding"
+    page = await me.page(path)
+    assert page.status_code == 200 and "London East" in page.text and "cargo bike" in page.text
+
+    response = await me.submit(path, _onboarding_form(driver_id="drv-console"), from_page=path)
+
+    assert response.status_code == 303, response.text
+    case_id = "driver-onboarding-drv-console"
+    assert response.headers["location"] == case_path(case_id)
+    await api.wait_for(case_id, "collecting_documents")
+    shown = await me.page(case_path(case_id))
+    assert 'id="action-documents"' in shown.text
+    upload_form = shown.text.split('id="action-documents"')[1].split("</form>")[0]
+    assert '<option value="tax_form"' in upload_form
+    assert 'value="vehicle_registration"' not in upload_form  # not asked of a cargo bike
+    assert "Tax form" in shown.text and "requested" in shown.text  # the checklist card
+
+
+async def test_an_invalid_onboarding_form_names_the_field(browser: NewBrowser, api: Api):
+    me = await browser("ops")
+    path = "/console/cases/new/driver-onboarding"
+    form = _onboarding_form(driver_id="drv-late", planned_start_date="2001-01-01")
+
+    response = await me.submit(path, form, from_page=path)
+
+    assert response.status_code == 422
+    assert "<strong>planned_start_date</strong>" in response.text
+    assert 'value="Olu Newdriver"' in response.text
+    assert (await api.get("/drivers/drv-late")).status_code == 404
+
+
+async def test_ops_upload_and_review_a_drivers_documents_through_the_console(
+    browser: NewBrowser, api: Api
+):
+    response = await api.post("/cases/driver-onboardings", json=onboarding())
+    case_id = response.json()["case_id"]
+    await api.wait_for(case_id, "collecting_documents")
+    me = await browser("ops")
+    for kind in ("driving_licence", "tax_form"):
+        uploaded = await me.upload(f"{case_path(case_id)}/documents", kind, png())
+        assert uploaded.status_code == 303, uploaded.text
+    detail = await wait_until(
+        api, case_id, lambda b: len(b["details"]["documents"]) == 2, "took both documents"
+    )
+    documents = {d["kind"]: d["id"] for d in detail["details"]["documents"]}
+    page = await me.page(case_path(case_id))
+    for document_id in documents.values():
+        assert f'id="action-review-{document_id}"' in page.text
+    review = f"{case_path(case_id)}/review"
+    licence = {"document_id": documents["driving_licence"], "decision": "approved"}
+
+    undated = await me.submit(review, licence, from_page=case_path(case_id))
+    assert undated.status_code == 422 and "expires_on" in text(undated)
+    expires_on = (datetime.now(UTC) + timedelta(days=400)).strftime("%Y-%m-%d")
+    approved = await me.submit(review, licence | {"expires_on": expires_on})
+    rejected = await me.submit(
+        review,
+        {"document_id": documents["tax_form"], "decision": "rejected", "reason": "Unsigned."},
+    )
+
+    assert approved.status_code == 303 and rejected.status_code == 303, rejected.text
+    detail = (await api.get(f"/cases/{case_id}")).json()
+    states = {i["kind"]: i["status"] for i in detail["details"]["checklist"]}
+    assert states["driving_licence"] == "approved" and states["tax_form"] == "requested"
+    shown = await me.page(approved.headers["location"])
+    assert "Review recorded." in shown.text

@@ -19,11 +19,13 @@ from temporalio import client as temporal
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import SessionFactory
-from schemas.case_types import CASE_TYPES, MULTIPART, ActionSpec, CaseTypeSpec
+from schemas.case_types import CASE_TYPES, DRIVER_COMPLIANCE, MULTIPART, ActionSpec, CaseTypeSpec
 from schemas.enums import CaseStatus, CaseType
+from schemas.onboarding import DriverComplianceInput, DriverProfile
 from schemas.tables import Case
 from tests.api.claims import claim, png
-from tests.api.conftest import CLIENT_ID, DRIVER_ID, Api, assert_problem, shipment_id
+from tests.api.conftest import CLIENT_ID, DEPOT_ID, DRIVER_ID, Api, assert_problem, shipment_id
+from tests.api.drivers import onboarding
 
 NOW = datetime.now(UTC).isoformat()
 
@@ -44,12 +46,18 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "assign": {"assignee": "sam"},
     "escalate": {"reason": "The client is asking daily."},
     "cancel": {"reason": "Opened by mistake."},
+    "review": {"decision": "approved", "expires_on": "2099-12-31"},
 }
 
 
 def declaring(action: str) -> ActionSpec:
     """The action as the registry declares it (the first type that has it)."""
     return next(spec.action(action) for spec in CASE_TYPES.values() if spec.action(action))  # type: ignore[return-value]
+
+
+def path_for(case_id: str, action: ActionSpec) -> str:
+    """The action's route on the case (`documents/{document_id}/review` names a document)."""
+    return f"/cases/{case_id}/{action.path.format(document_id='some-document')}"
 
 
 def request_for(action: ActionSpec) -> dict[str, Any]:
@@ -181,7 +189,8 @@ async def test_an_action_of_another_type_is_409_naming_the_type_and_its_actions(
     spec = CASE_TYPES[case_type]
     case_id = await indexed_case(sessions, case_type)
 
-    response = await bare_api.post(f"/cases/{case_id}/{action}", **request_for(declaring(action)))
+    declared = declaring(action)
+    response = await bare_api.post(path_for(case_id, declared), **request_for(declared))
 
     problem = assert_problem(response, 409)
     assert problem["type"] == "urn:casedesk:problem:action-not-allowed"
@@ -195,10 +204,29 @@ async def test_an_action_of_another_type_is_409_naming_the_type_and_its_actions(
 # --- an action every type has -------------------------------------------------------------
 
 
-async def _open(api: Api, case_type: CaseType) -> str:
+async def _start_compliance_watch(env: WorkflowEnvironment, task_queue: str) -> str:
+    """A compliance watch, started as the onboarding case starts it at activation (it is
+    never opened over the API)."""
+    watch = DriverComplianceInput(
+        driver_id=DRIVER_ID,
+        depot_id=DEPOT_ID,
+        driver=DriverProfile(name="Dee Driver", email="dee@example.com"),
+        documents=[],
+    )
+    case_id = CaseType.DRIVER_COMPLIANCE.workflow_id(DRIVER_ID)
+    await env.client.start_workflow(
+        DRIVER_COMPLIANCE.workflow_type, watch, id=case_id, task_queue=task_queue
+    )
+    return case_id
+
+
+async def _open(api: Api, case_type: CaseType, env: WorkflowEnvironment, task_queue: str) -> str:
+    if case_type is CaseType.DRIVER_COMPLIANCE:
+        return await _start_compliance_watch(env, task_queue)
     bodies = {
         CaseType.FAILED_DELIVERY: ("/cases/failed-deliveries", None),
         CaseType.DAMAGE_CLAIM: ("/cases/damage-claims", claim(driver_id=DRIVER_ID)),
+        CaseType.DRIVER_ONBOARDING: ("/cases/driver-onboardings", onboarding()),
     }
     assert case_type in bodies, f"say how to open a {case_type.value} case here"
     path, body = bodies[case_type]
@@ -209,9 +237,15 @@ async def _open(api: Api, case_type: CaseType) -> str:
 
 
 @pytest.mark.parametrize("case_type", list(CASE_TYPES), ids=[t.value for t in CASE_TYPES])
-async def test_a_note_goes_through_on_every_type(api: Api, calls: list[Call], case_type: CaseType):
+async def test_a_note_goes_through_on_every_type(
+    api: Api,
+    calls: list[Call],
+    case_type: CaseType,
+    time_env: WorkflowEnvironment,
+    task_queue: str,
+):
     assert "notes" in COMMON
-    case_id = await _open(api, case_type)
+    case_id = await _open(api, case_type, time_env, task_queue)
 
     response = await api.post(f"/cases/{case_id}/notes", **request_for(declaring("notes")))
 
