@@ -119,6 +119,7 @@ class ItemStatus(DescribedEnum):
     IN_REVIEW = "in_review", "Received; waiting for ops to approve or reject it."
     APPROVED = "approved", "Approved (with its expiry date, for documents that expire)."
     REJECTED = "rejected", "Refused (a document's record only: its item is requested again)."
+    SUPERSEDED = "superseded", "Replaced by an approved renewal (a document's record only)."
 
 
 class ChecklistItem(Model):
@@ -193,7 +194,8 @@ class OnboardingDetails(Model):
     planned_start_date: dt.date
     checklist: list[ChecklistItem]
     documents: list[OnboardingDocument] = Field(
-        default_factory=list, description="Every document received (downloadable)."
+        default_factory=list,
+        description="Every document received, rejected ones included (downloadable).",
     )
     compliance_case_id: str | None = Field(None, description="The watch opened at activation.")
     policy: OnboardingPolicy
@@ -207,6 +209,7 @@ class OnboardingDocument(Model):
 
 class DriverOnboardingCarry(CaseCarry):
     checklist: list[ChecklistItem]
+    received: list[DocumentRef] = Field(default_factory=list)
     started_at: AwareDatetime
     compliance_case_id: str | None = None
 
@@ -220,6 +223,7 @@ class WatchedDocument(Model):
     kind: DocumentKind
     document_id: str
     expires_on: dt.date
+    sha256: str | None = Field(None, description="The stored document's checksum.")
 
 
 class DriverComplianceInput(Model):
@@ -306,7 +310,12 @@ class BriefingPack(BaseModel):
 def expiring(items: Sequence[ChecklistItem]) -> list[WatchedDocument]:
     """The approved items that expire, as the compliance watch follows them."""
     return [
-        WatchedDocument(kind=item.kind, document_id=item.document.id, expires_on=item.expires_on)
+        WatchedDocument(
+            kind=item.kind,
+            document_id=item.document.id,
+            expires_on=item.expires_on,
+            sha256=item.document.sha256,
+        )
         for item in items
         if item.status is ItemStatus.APPROVED
         and item.expires

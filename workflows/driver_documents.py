@@ -53,6 +53,7 @@ class DriverDocumentsCase(CaseWorkflow):
         self._documents_policy = policy
         # Bumped by every upload and review: a waiting run recomputes its ladder.
         self._changes = 0
+        self._received: list[DocumentRef] = []  # every upload, rejected ones included
 
     # --- the checklist -----------------------------------------------------------------------
 
@@ -88,15 +89,23 @@ class DriverDocumentsCase(CaseWorkflow):
 
     async def _record_document(self, item: ChecklistItem, status: ItemStatus) -> None:
         assert item.document is not None
+        await self._record_driver_document(
+            item.kind, item.document.id, status, expires_on=item.expires_on
+        )
+
+    async def _record_driver_document(
+        self, kind: DocumentKind, document_id: str, status: ItemStatus, *, expires_on: date | None
+    ) -> None:
+        """The driver's record of one document (for `GET /drivers/{id}` and `expiring_before`)."""
         await workflow.execute_activity_method(
             DriverActivities.record_driver_document,
             DriverDocumentRecord(
                 driver_id=self._driver_id,
                 case_id=self._case.case_id,
-                document_id=item.document.id,
-                kind=item.kind,
+                document_id=document_id,
+                kind=kind,
                 status=status,
-                expires_on=item.expires_on,
+                expires_on=expires_on,
                 at=workflow.now(),
             ),
             **RECORD_OPTIONS,
@@ -190,6 +199,7 @@ class DriverDocumentsCase(CaseWorkflow):
         assert item is not None
         item.status, item.document = ItemStatus.IN_REVIEW, upload.document
         item.received_at, item.rejected_reason, item.expires_on = workflow.now(), None, None
+        self._received.append(upload.document)
         self._changes += 1
         self._event(
             "document_added",
@@ -291,7 +301,3 @@ def expiry_moment(expires_on: date) -> datetime:
     """A document is valid through its expiry date: it has expired from the next midnight
     (UTC)."""
     return datetime.combine(expires_on + timedelta(days=1), time(0), tzinfo=UTC)
-
-
-def received(items: list[ChecklistItem]) -> list[DocumentRef]:
-    return [item.document for item in items if item.document is not None]

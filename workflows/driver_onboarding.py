@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.case import RECORD_OPTIONS, FollowUp
-from workflows.driver_documents import DriverDocumentsCase, received
+from workflows.driver_documents import DriverDocumentsCase
 
 COLLECTING = "collecting-documents"  # where the run waits (`CaseCarry.stage`)
 
@@ -287,7 +287,7 @@ class DriverOnboardingWorkflow(DriverDocumentsCase):
             checklist=[item.model_copy() for item in self._checklist],
             documents=[
                 OnboardingDocument(id=doc.id, kind=doc.kind, sha256=doc.sha256)
-                for doc in received(self._checklist)
+                for doc in self._received
             ],
             compliance_case_id=self._compliance_case_id,
             policy=self._policy,

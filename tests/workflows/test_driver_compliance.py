@@ -133,7 +133,9 @@ async def test_an_expired_licence_suspends_and_a_replacement_reinstates_across_r
     assert world.driver_status[driver_id] == [DriverStatus.SUSPENDED, DriverStatus.ACTIVE]
     assert any(k.startswith("reinstated-") for k in sent(world, handle))
     licence = next(d for d in current.details["documents"] if d["kind"] == "driving_licence")
-    assert licence["expires_on"] == new_expiry.isoformat()
+    assert licence["expires_on"] == new_expiry.isoformat() and licence["sha256"]
+    superseded = [r for r in world.driver_documents if r.status.value == "superseded"]
+    assert [(r.kind, r.expires_on) for r in superseded] == [(LICENCE, expires)]
     assert await continued(time_env, handle.id) >= 2
     assert {k: n for k, n in Counter(world.send_log).items() if n > 1} == {}
 

@@ -197,6 +197,8 @@ async def test_a_rejected_document_is_asked_for_again_with_the_reason(
     await approve(handle, second, DocumentKind.DRIVING_LICENCE)
     current = await state(handle)
     assert current.details["checklist"][0]["status"] == "approved"
+    # Both uploads stay listed (the rejected one too, for the record).
+    assert [d["id"] for d in current.details["documents"]] == [first, second]
 
 
 async def test_review_refuses_missing_or_short_expiry_and_unknown_documents(
