@@ -149,6 +149,7 @@ class DriverProfile(Model):
 class DriverOnboardingInput(Model):
     driver_id: str = Field(pattern=SAFE_ID)
     depot_id: str
+    depot_name: str | None = Field(None, description="How the driver's emails name the depot.")
     driver: DriverProfile
     vehicle_type: VehicleType
     planned_start_date: dt.date

@@ -271,6 +271,7 @@ class DriverOnboardingWorkflow(DriverDocumentsCase):
 
     def _facts(self) -> dict[str, Any]:
         return {
+            "depot_name": self._input.depot_name,
             "vehicle_type": self._input.vehicle_type.value,
             "planned_start_date": self._input.planned_start_date.isoformat(),
         }

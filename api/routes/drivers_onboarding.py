@@ -107,9 +107,11 @@ async def open_driver_onboarding(
     policy = await _depot_policy(body, reader)
     driver_id = body.driver_id or new_driver_id()
     await _driver_record(body, driver_id, reader)
+    depot = await reader.session.get(Depot, body.depot_id)  # checked above (identity map)
     case_input = DriverOnboardingInput(
         driver_id=driver_id,
         depot_id=body.depot_id,
+        depot_name=depot.name if depot else None,
         driver=DriverProfile(name=body.name, email=body.email, phone=body.phone),
         vehicle_type=body.vehicle_type,
         planned_start_date=body.planned_start_date,
