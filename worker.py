@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from activities.claims import ClaimActivities
 from activities.drivers import DriverActivities
+from activities.invoices import InvoiceActivities
 from activities.messaging import MessagingActivities
 from activities.records import RecordActivities
 from core.db import SessionFactory, make_engine, make_session_factory
@@ -45,6 +46,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Calla
     messaging = MessagingActivities.from_settings(settings, sessions=sessions, documents=documents)
     claims = ClaimActivities(sessions=sessions, documents=documents)
     drivers = DriverActivities(sessions, documents)
+    invoices = InvoiceActivities(sessions)
     return [
         records.record_case,
         records.record_failed_attempt,
@@ -56,6 +58,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Calla
         drivers.set_driver_status,
         drivers.record_driver_document,
         drivers.build_briefing_pack,
+        invoices.set_dispatch_hold,
     ]
 
 

@@ -27,6 +27,7 @@ from schemas.cases import (
     RedeliveryChoice,
 )
 from schemas.claims import AddDocumentInput, DecisionInput, FileClaimInput
+from schemas.invoices import Dispute, DisputeResolution, Payment, Promise, WriteOff
 from schemas.onboarding import OffboardInput, ReviewDocumentInput
 
 In = TypeVar("In", bound=BaseModel)
@@ -62,6 +63,14 @@ REPORT_FAILED_ATTEMPT = UpdateContract("report_failed_attempt", FailedAttemptRep
 ADD_DOCUMENT = UpdateContract("add_document", AddDocumentInput)
 FILE_CLAIM = UpdateContract("file_claim", FileClaimInput)
 RECORD_DECISION = UpdateContract("record_decision", DecisionInput)
+
+# --- unpaid invoices --------------------------------------------------------------------------
+
+RECORD_PAYMENT = UpdateContract("record_payment", Payment)
+OPEN_DISPUTE = UpdateContract("open_dispute", Dispute)
+RESOLVE_DISPUTE = UpdateContract("resolve_dispute", DisputeResolution)
+PROMISE_TO_PAY = UpdateContract("promise_to_pay", Promise)
+WRITE_OFF = UpdateContract("write_off", WriteOff)
 
 # --- drivers (onboarding and the compliance watch) -------------------------------------------
 

@@ -89,6 +89,9 @@ class CaseStatus(DescribedEnum):
         "A document expires soon; a replacement has been asked for.",
     )
     SUSPENDED = "suspended", "A document has expired; waiting for an approved replacement."
+    AWAITING_PAYMENT = "awaiting_payment", "Waiting for the balance, following the ladder."
+    DISPUTED = "disputed", "The client disputes it; the ladder is paused."
+    PAYMENT_PROMISED = "payment_promised", "The client promised to pay by a date; paused."
     CLOSED = "closed", "Finished; the resolution says how."
     CANCELLED = "cancelled", "Cancelled by ops before it finished."
 
@@ -107,6 +110,7 @@ class Resolution(DescribedEnum):
     ACTIVATED = "activated", "Every document was approved; the driver is active."
     ABANDONED = "abandoned", "The driver did not complete onboarding in time."
     OFFBOARDED = "offboarded", "The driver no longer drives for us."
+    WRITTEN_OFF = "written_off", "The balance was written off."
 
 
 class FailureReason(DescribedEnum):

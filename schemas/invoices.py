@@ -17,7 +17,9 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.cases import Model
+from schemas.cases import SAFE_ID, CaseCarry, Model
+from schemas.documents import DocumentRef
+from schemas.enums import DescribedEnum
 from schemas.policies import event_budget
 
 
@@ -120,3 +122,118 @@ def opening_plan(
     past = [scheduled for scheduled in ladder if scheduled.at <= now]
     ahead = [scheduled for scheduled in ladder if scheduled.at > now]
     return (past[-1] if past else None), past[:-1], ahead
+
+
+# --- the unpaid-invoice case --------------------------------------------------------------
+
+
+class Payment(Model):
+    """The `record_payment` update: money received against the invoice."""
+
+    amount: Decimal = Field(gt=0)
+    paid_on: dt.date
+    reference: str = Field(min_length=1, max_length=100, description="Recorded once.")
+    by: str = "ops"
+
+
+class DisputeOutcome(DescribedEnum):
+    UPHELD = "upheld", "The invoice stands as it was."
+    ADJUSTED = "adjusted", "The invoice is corrected to `adjusted_amount`."
+
+
+class Dispute(Model):
+    """The `open_dispute` update: the client contests the invoice; the ladder pauses."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    disputed_amount: Decimal | None = Field(None, gt=0)
+    by: str = "ops"
+
+
+class DisputeResolution(Model):
+    """The `resolve_dispute` update: the ladder resumes from where it was."""
+
+    outcome: DisputeOutcome
+    adjusted_amount: Decimal | None = Field(
+        None, ge=0, description="The corrected invoice total, for adjusted."
+    )
+    by: str = "ops"
+
+    @model_validator(mode="after")
+    def _amount_when_adjusted(self) -> DisputeResolution:
+        if self.outcome is DisputeOutcome.ADJUSTED and self.adjusted_amount is None:
+            raise ValueError("adjusted_amount required when outcome is adjusted")
+        return self
+
+
+class Promise(Model):
+    """The `promise_to_pay` update: the ladder pauses until `promised_on`."""
+
+    promised_on: dt.date
+    amount: Decimal = Field(gt=0)
+    by: str = "ops"
+
+
+class WriteOff(Model):
+    reason: str = Field(min_length=1, max_length=1000)
+    by: str = "admin"
+
+
+class UnpaidInvoiceInput(Model):
+    invoice_id: str = Field(pattern=SAFE_ID)
+    client_id: str
+    amount: Decimal = Field(gt=0, description="The invoice total, exact in its currency.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    minor_units: int = Field(ge=0, le=4, description="The currency's, snapshotted at open.")
+    issued_on: dt.date
+    due_on: dt.date
+    reference: str | None = Field(None, max_length=100)
+    invoice_pdf: DocumentRef | None = None
+    policy: DunningPolicy = DunningPolicy()
+    opened_by: str = "system"
+    carried: UnpaidInvoiceCarry | None = Field(
+        None, description="Set by the case itself when it continues as new; never by callers."
+    )
+
+
+class InvoiceDetails(Model):
+    """An unpaid invoice's `details`: money as decimal strings, the ladder and the pauses."""
+
+    invoice_id: str
+    reference: str | None
+    currency: str
+    amount: Decimal
+    balance: Decimal
+    credit: Decimal = Field(Decimal(0), description="Paid beyond the balance.")
+    issued_on: dt.date
+    due_on: dt.date
+    payments: list[Payment] = Field(default_factory=list)
+    dispute: Dispute | None = None
+    promise: Promise | None = None
+    dispatch_hold: bool = False
+    steps_sent: list[str] = Field(default_factory=list)
+    policy: DunningPolicy
+
+
+class UnpaidInvoiceCarry(CaseCarry):
+    amount: Decimal
+    balance: Decimal
+    credit: Decimal
+    payments: list[Payment] = Field(default_factory=list)
+    dispute: Dispute | None = None
+    promise: Promise | None = None
+    shift: timedelta = timedelta(0)
+    hold: bool = False
+    write_off: WriteOff | None = None
+    steps_sent: list[str] = Field(default_factory=list)
+
+
+class DispatchHoldChange(BaseModel):
+    """`set_dispatch_hold`: put the client's new dispatches on hold, or lift the hold."""
+
+    client_id: str
+    case_id: str
+    hold: bool
+    reason: str
+
+
+UnpaidInvoiceInput.model_rebuild()

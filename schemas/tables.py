@@ -82,6 +82,12 @@ class Client(SQLModel, table=True):
     # Per case type policy overrides, e.g. {"failed_delivery": {"max_attempts": 2}}.
     policy_overrides: dict[str, Any] = _json()
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set by an unpaid invoice at the end of its dunning ladder: new dispatches for this client
+    # are held until the invoice is paid or an admin releases the hold.
+    dispatch_hold: bool = False
+    dispatch_hold_reason: str | None = Field(default=None, max_length=500)
+    dispatch_hold_case_id: str | None = Field(default=None, max_length=128)
+    dispatch_hold_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ClientContact(SQLModel, table=True):
