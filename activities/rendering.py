@@ -6,7 +6,9 @@ autoescaped (customer names and addresses are untrusted text); undefined variabl
 so templates say `| default(...)` wherever a key may be absent.
 Helpers for the driver emails are both filters and globals: `document_label(kind)`,
 `document_description(kind)`, `accepted_types(kind)` (from the upload rules) and
-`what_to_bring(vehicle_type)`; `vehicle_label` is a filter.
+`what_to_bring(vehicle_type)`; `vehicle_label` is a filter. Money arrives as a decimal string
+with its currency: `amount | money(currency)` shows "1,234.50 GBP" (the currency's own minor
+units, from babel: "150,000 JPY").
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from babel.numbers import format_decimal, get_currency_precision, is_currency
 
 from activities.briefing import what_to_bring
 from core.uploads import ALLOWED_CONTENT_TYPES, HEIC, HEIF, JPEG, PDF, PNG, TEXT, WEBP
@@ -105,6 +109,23 @@ def vehicle_label(value: Any) -> str:
         return text
 
 
+def money(amount: Any, currency: Any = None) -> str:
+    """A decimal amount (string or Decimal) with its currency: "1,234.50 GBP", "150,000 JPY".
+    The currency's minor units are always shown; an amount with more places than that is
+    shown in full, never rounded. Text that is not an amount is shown as given."""
+    code = str(currency or "").strip().upper()
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return f"{amount} {code}".strip()
+    if not value.is_finite():
+        return f"{amount} {code}".strip()
+    places = get_currency_precision(code) if is_currency(code) else 2
+    pattern = "#,##0" + ("." + "0" * places if places else "")
+    shown = format_decimal(value, format=pattern, locale="en", decimal_quantization=False)
+    return f"{shown} {code}".strip()
+
+
 def _as_datetime(value: Any) -> datetime | date | None:
     if isinstance(value, datetime | date):
         return value
@@ -150,6 +171,7 @@ class EmailRenderer:
         self._env.filters["human_date"] = human_date
         self._env.filters["human_datetime"] = human_datetime
         self._env.filters["vehicle_label"] = vehicle_label
+        self._env.filters["money"] = money
         for helper in (document_label, document_description, accepted_types, what_to_bring):
             self._env.filters[helper.__name__] = helper
             self._env.globals[helper.__name__] = helper

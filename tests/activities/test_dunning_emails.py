@@ -1,0 +1,196 @@
+"""The unpaid-invoice emails: each renders (HTML and text) with what the workflow passes,
+shows the money with its currency (the currency's own minor units), the due date and the days
+overdue, and keeps to the phone-width layout."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from activities.rendering import DEFAULT_TEMPLATE_DIR, EmailRenderer, RenderedEmail, money
+from schemas.invoices import DEFAULT_LADDER
+
+LADDER = sorted({step.template for step in DEFAULT_LADDER})
+OTHERS = ["dunning/promise_missed", "dunning/thank_you", "dunning/overpaid"]
+DUNNING_TEMPLATES = LADDER + OTHERS
+
+# What the messaging activity adds to every message, and what the workflow's `_context` gives.
+CONTEXT: dict[str, Any] = {
+    "recipient_name": "Pat Payables",
+    "trace_url": "https://temporal.example/workflows/unpaid-invoice-inv-42",
+    "case_id": "unpaid-invoice-inv-42",
+    "subject": "Invoice inv-42 to acme",
+    "invoice_id": "inv-42",
+    "reference": "PO-<7>",
+    "currency": "GBP",
+    "amount": "1234.5",
+    "balance": "734.50",
+    "due_on": "2026-11-30",
+    "days_overdue": 14,
+}
+
+
+@pytest.fixture(scope="module")
+def renderer() -> EmailRenderer:
+    return EmailRenderer()
+
+
+def render(renderer: EmailRenderer, template: str, **changes: Any) -> RenderedEmail:
+    context = CONTEXT | changes
+    if template == "dunning/overpaid":
+        context.setdefault("escalation_reason", "Invoice inv-42 overpaid: credit 10.00 GBP")
+    return renderer.render(template, context)
+
+
+def body(html: str) -> str:
+    return html[html.index("Hello ") : html.index("This is an automated message")]
+
+
+def test_the_ladder_uses_only_these_templates():
+    assert set(LADDER) == {
+        "dunning/before_due",
+        "dunning/due_today",
+        "dunning/overdue",
+        "dunning/final_notice",
+        "dunning/dispatch_hold",
+    }
+
+
+def test_every_dunning_email_has_its_three_files():
+    root = Path(DEFAULT_TEMPLATE_DIR)
+    missing = [
+        f"{name}{suffix}"
+        for name in DUNNING_TEMPLATES
+        for suffix in (".subject.txt", ".txt", ".html")
+        if not (root / f"{name}{suffix}").is_file()
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("template", DUNNING_TEMPLATES)
+def test_renders_with_the_workflow_context_as_html_and_text(renderer, template):
+    email = render(renderer, template)
+
+    assert email.subject.strip() and "\n" not in email.subject
+    assert "inv-42" in email.subject
+    assert "Hello Pat Payables," in email.text
+    assert "automated message" in email.text and "automated message" in email.html
+    assert not re.search(r"</?[a-zA-Z][^>]*>", email.text.replace("PO-<7>", ""))
+    assert "None" not in email.subject + email.text + email.html
+    assert "\n\n\n" not in email.text
+    # The money with its currency, the due date, the days overdue.
+    assert "Invoice total: 1,234.50 GBP" in email.text
+    assert "Balance due: 734.50 GBP" in email.text
+    assert "<strong>734.50 GBP</strong>" in email.html
+    assert "Due date: Mon 30 Nov 2026" in email.text
+    assert "Mon 30 Nov 2026" in email.html
+    assert "Days overdue: 14" in email.text
+    assert "<td>14</td>" in email.html
+
+
+@pytest.mark.parametrize("template", DUNNING_TEMPLATES)
+def test_renders_with_only_the_values_every_message_has(renderer, template):
+    email = renderer.render(
+        template, {"recipient_name": None, "case_id": "unpaid-invoice-inv-42", "trace_url": "x"}
+    )
+
+    assert email.subject.strip() and "\n" not in email.subject
+    assert "None" not in email.subject + email.text + email.html
+    assert "\n\n\n" not in email.text
+
+
+@pytest.mark.parametrize("template", DUNNING_TEMPLATES)
+def test_before_the_due_date_no_days_overdue_are_shown(renderer, template):
+    email = render(renderer, template, days_overdue=0, reference=None)
+
+    assert "overdue:" not in email.text.lower()
+    assert "Days overdue" not in email.html
+    assert "reference" not in email.text.lower()
+
+
+@pytest.mark.parametrize("template", DUNNING_TEMPLATES)
+def test_html_keeps_to_the_phone_width_layout(renderer, template):
+    html = render(renderer, template).html
+    own = body(html)
+
+    assert 'style="max-width:600px;width:100%;' in html
+    assert not re.search(r"width\s*[:=]\s*\"?\d+(px)?(?![\d%])", own), "fixed width in body"
+    assert re.findall(r'width="([^"]*)"', own) in ([], ["100%"])
+    assert "nowrap" not in own and "<img" not in own
+    assert all('role="presentation"' in table for table in re.findall(r"<table[^>]*>", own))
+    assert all(int(size) >= 12 for size in re.findall(r"font-size:(\d+)px", own))
+
+
+@pytest.mark.parametrize("template", DUNNING_TEMPLATES)
+def test_untrusted_text_is_escaped_in_html(renderer, template):
+    email = render(renderer, template)
+
+    assert "PO-<7>" not in email.html
+    assert "PO-&lt;7&gt;" in email.html
+    assert "(your reference PO-<7>)" in email.text
+
+
+def test_jpy_has_no_minor_units(renderer):
+    email = render(renderer, "dunning/overdue", currency="JPY", amount="150000", balance="75000")
+
+    assert "Invoice total: 150,000 JPY" in email.text
+    assert "Balance due: 75,000 JPY" in email.text
+    assert ".00" not in email.text
+
+
+def test_overdue_subject_says_how_late(renderer):
+    assert render(renderer, "dunning/overdue").subject == (
+        "Overdue: invoice inv-42 is 14 days past due"
+    )
+    assert render(renderer, "dunning/overdue", days_overdue=1).subject == (
+        "Overdue: invoice inv-42 is 1 day past due"
+    )
+
+
+def test_before_due_names_the_due_date(renderer):
+    email = render(renderer, "dunning/before_due", days_overdue=0)
+
+    assert email.subject == "Reminder: invoice inv-42 is due on Mon 30 Nov 2026"
+    assert "already paid" in email.text
+
+
+def test_final_notice_warns_of_the_dispatch_hold(renderer):
+    email = render(renderer, "dunning/final_notice", days_overdue=21)
+
+    assert email.subject.startswith("Final notice")
+    assert "put on hold" in email.text and "21 days overdue" in email.text
+
+
+def test_dispatch_hold_says_dispatches_are_held_until_paid(renderer):
+    email = render(renderer, "dunning/dispatch_hold", days_overdue=30)
+
+    assert "on hold" in email.subject
+    assert "new dispatches for your account are now on hold" in email.text
+    assert "lifted as soon as the balance is paid in full" in email.text
+
+
+def test_thank_you_says_nothing_more_is_due(renderer):
+    email = render(renderer, "dunning/thank_you", balance="0.00")
+
+    assert email.subject == "Thank you: invoice inv-42 is paid"
+    assert "Nothing more is due" in email.text
+
+
+def test_overpaid_tells_the_account_manager_about_the_credit(renderer):
+    email = render(renderer, "dunning/overpaid")
+
+    assert "overpaid" in email.subject
+    assert "Reason: Invoice inv-42 overpaid: credit 10.00 GBP" in email.text
+    assert 'href="https://temporal.example/workflows/unpaid-invoice-inv-42"' in email.html
+
+
+def test_money_shows_the_currency_minor_units_and_never_rounds():
+    assert money("1234.5", "GBP") == "1,234.50 GBP"
+    assert money(Decimal("1500000"), "JPY") == "1,500,000 JPY"
+    assert money("12.345", "BHD") == "12.345 BHD"
+    assert money("1500.5", "JPY") == "1,500.5 JPY"
+    assert money("not money", "EUR") == "not money EUR"
