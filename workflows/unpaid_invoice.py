@@ -163,8 +163,12 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
 
         async def act() -> None:
             # Checked at the moment of sending: a payment, dispute or promise that arrived
-            # with the timer wins, and nothing goes out.
-            if self._settled() or self._paused():
+            # with the timer wins, and nothing goes out. A paused step is not spent: it goes
+            # out when the ladder resumes (after the grace period).
+            if self._settled():
+                return
+            if self._paused():
+                self._fired.discard(f"{self._scope()}:{step.name}")
                 return
             self._steps_sent.append(step.name)
             self._refresh_details()
