@@ -33,6 +33,7 @@ from workflows.damage_claim import DamageClaimWorkflow
 from workflows.driver_compliance import DriverComplianceWorkflow
 from workflows.driver_onboarding import DriverOnboardingWorkflow
 from workflows.failed_delivery import FailedDeliveryWorkflow
+from workflows.unpaid_invoice import UnpaidInvoiceWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
@@ -235,6 +236,44 @@ async def _record_driver_histories(env, task_queue) -> None:
             (HISTORIES / f"driver_compliance_continued_{run}.json").write_text(history.to_json())
 
 
+async def _record_invoice_history(env, task_queue) -> None:
+    """An invoice opened before its due date that continues as new down the ladder (a
+    budget of 20 events), takes a partial payment and is paid in full."""
+    from tests.workflows.invoice_fakes import InvoiceWorld
+    from tests.workflows.polling import projected
+    from tests.workflows.test_unpaid_invoice import open_invoice, pay
+
+    world = InvoiceWorld()
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[UnpaidInvoiceWorkflow],
+        activities=world.activities(),
+    ):
+        handle, _ = await open_invoice(env, task_queue, world, due_in_days=5, budget=20)
+        first_run = (await handle.describe()).raw_description.workflow_execution_info.first_run_id
+        await env.sleep(timedelta(days=20))
+        await projected(world, handle.id, lambda s: "overdue-14" in s.details["steps_sent"])
+        await pay(handle, "200.00", "BANK-1")
+        await projected(world, handle.id, lambda s: s.details["balance"] == "1000.00")
+        await pay(handle, "1000.00", "BANK-2")
+        await handle.result()
+        runs = {
+            "first": env.client.get_workflow_handle(handle.id, run_id=first_run),
+            "last": env.client.get_workflow_handle(handle.id),
+        }
+        for run, run_handle in runs.items():
+            history = await run_handle.fetch_history()
+            (HISTORIES / f"unpaid_invoice_continued_{run}.json").write_text(history.to_json())
+
+
+@pytest.mark.skipif(not os.environ.get("CASEDESK_RECORD_HISTORIES"), reason="recording only")
+async def test_record_invoice_history(time_env, task_queue):
+    await _record_invoice_history(time_env, task_queue)
+
+
+INVOICE_HISTORIES = {"unpaid_invoice_continued_first", "unpaid_invoice_continued_last"}
+
 DRIVER_HISTORIES = {
     "driver_onboarding_activated",
     "driver_compliance_continued_first",
@@ -256,7 +295,13 @@ def _load(path: Path) -> WorkflowHistory:
 
 
 def test_histories_are_committed():
-    expected = set(SCENARIOS) | set(CLAIM_SCENARIOS) | CONTINUED_HISTORIES | DRIVER_HISTORIES
+    expected = (
+        set(SCENARIOS)
+        | set(CLAIM_SCENARIOS)
+        | CONTINUED_HISTORIES
+        | DRIVER_HISTORIES
+        | INVOICE_HISTORIES
+    )
     assert {p.stem for p in _histories()} == expected
 
 
@@ -268,6 +313,7 @@ async def test_committed_history_replays_against_the_current_code(path: Path):
             DamageClaimWorkflow,
             DriverOnboardingWorkflow,
             DriverComplianceWorkflow,
+            UnpaidInvoiceWorkflow,
         ],
         data_converter=pydantic_data_converter,
     )
