@@ -75,12 +75,24 @@ class ContactOut(Out):
     phone: str | None
 
 
+class DispatchHoldOut(Out):
+    """New dispatches for the client are on hold: set by an unpaid-invoice case at the end of
+    its dunning ladder, lifted when that invoice is paid or by an admin."""
+
+    reason: str | None
+    case_id: str | None
+    since: datetime | None
+
+
 class ClientOut(Out):
     id: str
     name: str
     contacts: list[ContactOut]
     policy_overrides: dict[str, Any]
     created_at: datetime
+    dispatch_hold: DispatchHoldOut | None = Field(
+        None, description="Set while the client's new dispatches are on hold; null otherwise."
+    )
 
 
 # --- depots and pickup points -------------------------------------------------------------

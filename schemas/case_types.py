@@ -28,6 +28,7 @@ from schemas.claims import DamageClaimDetails, DamageClaimInput
 from schemas.contracts import UpdateContract
 from schemas.documents import CLAIM_DOCUMENT_KINDS, DRIVER_DOCUMENT_KINDS, DocumentKind
 from schemas.enums import CaseStatus, CaseType, Resolution, Role
+from schemas.invoices import DunningPolicy, InvoiceDetails, UnpaidInvoiceInput
 from schemas.onboarding import (
     ComplianceDetails,
     CompliancePolicy,
@@ -42,14 +43,20 @@ from schemas.requests import (
     DamageClaimOpen,
     DecisionIn,
     DeliveryOutcomeIn,
+    DisputeIn,
     DocumentUpload,
     DriverOnboardingOpen,
     FailedAttemptIn,
     FailedDeliveryOpen,
     FileClaimIn,
+    InvoiceOpen,
     NoteIn,
+    PaymentIn,
+    PromiseIn,
     ReasonIn,
+    ResolveDisputeIn,
     ReviewIn,
+    WriteOffIn,
 )
 
 JSON = "application/json"
@@ -402,9 +409,105 @@ DRIVER_COMPLIANCE = CaseTypeSpec(
     ),
 )
 
+UNPAID_INVOICE = CaseTypeSpec(
+    case_type=CaseType.UNPAID_INVOICE,
+    title="Unpaid invoice",
+    path="unpaid-invoices",
+    workflow="workflows.unpaid_invoice:UnpaidInvoiceWorkflow",
+    router="api.routes.unpaid_invoices",
+    open_body=InvoiceOpen,
+    workflow_input=UnpaidInvoiceInput,
+    policy=DunningPolicy,
+    details=InvoiceDetails,
+    statuses={
+        CaseStatus.AWAITING_PAYMENT: "Waiting for the balance: the dunning ladder's reminders "
+        "go to the client's billing contact, ending in a dispatch hold.",
+        CaseStatus.DISPUTED: "The client disputes the invoice; the ladder is paused until the "
+        "dispute is resolved.",
+        CaseStatus.PAYMENT_PROMISED: "The client promised to pay by a date; the ladder is "
+        "paused until then.",
+        CaseStatus.CLOSED: "Finished; the resolution says how.",
+        CaseStatus.CANCELLED: "Cancelled by ops before it finished.",
+    },
+    resolutions={
+        Resolution.PAID: "The invoice was paid in full (any overpayment is recorded as a credit).",
+        Resolution.WRITTEN_OFF: "An admin wrote the balance off.",
+        Resolution.CANCELLED: "Ops cancelled the case (e.g. the invoice was voided).",
+    },
+    actions=(
+        ActionSpec(
+            "payments",
+            "Record a payment",
+            "Money received against the invoice: the balance drops and the ladder goes on for "
+            "the rest; paid in full closes the case. The same reference twice is recorded once.",
+            PaymentIn,
+            contracts.RECORD_PAYMENT,
+            done="Payment recorded.",
+        ),
+        ActionSpec(
+            "disputes",
+            "Record a dispute",
+            "The client contests the invoice: the ladder pauses and the account manager is told.",
+            DisputeIn,
+            contracts.OPEN_DISPUTE,
+            done="Dispute recorded; the reminders are paused.",
+        ),
+        ActionSpec(
+            "resolve-dispute",
+            "Resolve the dispute",
+            "upheld keeps the invoice, adjusted (with adjusted_amount) corrects its total; the "
+            "ladder resumes, after a grace period when the due date has passed.",
+            ResolveDisputeIn,
+            contracts.RESOLVE_DISPUTE,
+            route="disputes/resolve",
+            done="Dispute resolved; the reminders resume.",
+        ),
+        ActionSpec(
+            "promise-to-pay",
+            "Record a promise to pay",
+            "The client promised to pay by a date: the ladder pauses until then; paid in full "
+            "by then closes the case, otherwise the reminders resume.",
+            PromiseIn,
+            contracts.PROMISE_TO_PAY,
+            done="Promise recorded; the reminders are paused.",
+        ),
+        ActionSpec(
+            "write-off",
+            "Write off",
+            "Writes the balance off (admins only): the case closes as written off.",
+            WriteOffIn,
+            contracts.WRITE_OFF,
+            role=Role.ADMIN,
+            done="Invoice written off.",
+        ),
+        *_common_actions(
+            cancel_title="Cancel the case",
+            cancel_description="Stops chasing the invoice (e.g. it was voided); it closes as "
+            "cancelled.",
+        ),
+    ),
+    templates=(
+        "dunning/before_due",
+        "dunning/due_today",
+        "dunning/overdue",
+        "dunning/final_notice",
+        "dunning/dispatch_hold",
+        "dunning/promise_missed",
+        "dunning/thank_you",
+        "dunning/overpaid",
+        "case/escalation",
+    ),
+)
+
 CASE_TYPES: Mapping[CaseType, CaseTypeSpec] = {
     spec.case_type: spec
-    for spec in (FAILED_DELIVERY, DAMAGE_CLAIM, DRIVER_ONBOARDING, DRIVER_COMPLIANCE)
+    for spec in (
+        FAILED_DELIVERY,
+        DAMAGE_CLAIM,
+        DRIVER_ONBOARDING,
+        DRIVER_COMPLIANCE,
+        UNPAID_INVOICE,
+    )
 }
 """Every case type that runs. `CaseType` may name more (coming types); only these exist."""
 

@@ -6,16 +6,18 @@ workflow's update input."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AwareDatetime, BeforeValidator, Field, WithJsonSchema, field_validator
 
 from schemas.cases import SAFE_ID, Address, Customer, check_email
 from schemas.cases import Model as In
 from schemas.claims import ClaimDecision, ReportedBy
 from schemas.documents import ClaimType, DocumentKind
 from schemas.enums import DeliveryOutcome, FailureReason, VehicleType
+from schemas.invoices import DisputeOutcome
 from schemas.onboarding import ReviewDecision
 
 # --- opening a case -----------------------------------------------------------------------
@@ -171,4 +173,93 @@ class ReviewIn(In):
 
 
 class OffboardIn(In):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+# --- unpaid invoices ---------------------------------------------------------------------------
+
+
+_DECIMAL = re.compile(r"[+-]?\d{1,15}(\.\d{1,4})?")
+
+
+def _decimal_string(value: object) -> object:
+    """Money is a decimal string in JSON (`"1234.50"`), never a JSON number: a float cannot
+    hold most amounts exactly, so a number is refused rather than guessed at."""
+    if isinstance(value, bool | int | float):
+        raise ValueError('an amount is a decimal string, e.g. "1234.50", never a JSON number')
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip()):
+        raise ValueError(f'{value!r} is not a decimal amount, e.g. "1234.50"')
+    return value.strip() if isinstance(value, str) else value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{1,15}(\.\d{1,4})?$",
+            "examples": ["1234.50"],
+            "description": "A decimal string in the invoice's currency (never a number), with "
+            "no more decimals than the currency has (none for JPY, two for GBP).",
+        }
+    ),
+    Field(gt=0),
+]
+"""An amount in a body: a positive decimal string, exact in its currency (the route checks
+the currency's minor units)."""
+
+
+class InvoiceOpen(In):
+    """An invoice to chase: issued by our invoicing or elsewhere."""
+
+    invoice_id: str = Field(
+        pattern=SAFE_ID, description="Becomes the case id `unpaid-invoice-{invoice_id}`."
+    )
+    client_id: str = Field(min_length=1, max_length=64)
+    amount: Money
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. GBP or JPY.")
+    issued_on: dt.date
+    due_on: dt.date | None = Field(
+        None,
+        description="Defaults to issued_on plus the client's payment terms (30 days); not "
+        "before issued_on.",
+    )
+    reference: str | None = Field(
+        None, min_length=1, max_length=100, description="The client's reference, e.g. a PO."
+    )
+
+
+class PaymentIn(In):
+    amount: Money
+    paid_on: dt.date
+    reference: str = Field(
+        min_length=1, max_length=100, description="The same reference twice is recorded once."
+    )
+
+
+class DisputeIn(In):
+    reason: str = Field(min_length=1, max_length=2000)
+    disputed_amount: Money | None = Field(None, description="The part contested, if not all.")
+
+
+class ResolveDisputeIn(In):
+    outcome: DisputeOutcome
+    adjusted_amount: (
+        Annotated[
+            Decimal,
+            BeforeValidator(_decimal_string),
+            WithJsonSchema({"type": "string", "examples": ["1000.00"]}),
+            Field(ge=0),
+        ]
+        | None
+    ) = Field(None, description="Required when adjusted: the corrected invoice total.")
+
+
+class PromiseIn(In):
+    promised_on: dt.date = Field(description="The ladder pauses until this date.")
+    amount: Money
+
+
+class WriteOffIn(In):
     reason: str = Field(min_length=1, max_length=1000)

@@ -92,6 +92,18 @@ PLAUSIBLE_CONTEXT: dict[CaseType, dict[str, Any]] = {
         "document_kind": "proof_of_insurance",
         "expires_on": "2026-12-24",
     },
+    CaseType.UNPAID_INVOICE: EVERY_MESSAGE
+    | {
+        "case_id": "unpaid-invoice-SHP-1",
+        "subject": "Invoice SHP-1: 1234.50 GBP due 2026-12-01",
+        "invoice_id": "SHP-1",
+        "reference": "PO-77",
+        "currency": "GBP",
+        "amount": "1234.50",
+        "balance": "734.50",
+        "due_on": "2026-12-01",
+        "days_overdue": 14,
+    },
 }
 
 

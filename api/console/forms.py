@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from api.case_models import CaseDetail
 from api.driver_page import driver_items
-from api.routes import cases, damage_claims, documents
+from api.routes import cases, damage_claims, documents, unpaid_invoices
 from api.routes.cases import CaseAction
 from api.routes.customer import _choice_payload
 from api.routes.documents import FieldCheck
@@ -112,6 +112,33 @@ def _decision(form: dict[str, str], _: datetime) -> dict[str, Any]:
     }
 
 
+def _payment(form: dict[str, str], _: datetime) -> dict[str, Any]:
+    # Amounts stay the text typed: the model reads them as exact decimals.
+    return {
+        "amount": form.get("amount") or None,
+        "paid_on": form.get("paid_on") or None,
+        "reference": form.get("reference", ""),
+    }
+
+
+def _dispute(form: dict[str, str], _: datetime) -> dict[str, Any]:
+    return {
+        "reason": form.get("reason", ""),
+        "disputed_amount": form.get("disputed_amount") or None,
+    }
+
+
+def _resolve_dispute(form: dict[str, str], _: datetime) -> dict[str, Any]:
+    return {
+        "outcome": form.get("outcome") or None,
+        "adjusted_amount": form.get("adjusted_amount") or None,
+    }
+
+
+def _promise(form: dict[str, str], _: datetime) -> dict[str, Any]:
+    return {"promised_on": form.get("promised_on") or None, "amount": form.get("amount") or None}
+
+
 async def _add_document(
     request: Request, key: ApiKey, act: CaseAction, store: DocumentStore, check: FieldCheck
 ) -> CaseDetail:
@@ -167,6 +194,13 @@ HANDLERS: dict[str, FormHandler | UploadHandler] = {
     "review": FormHandler(_review, documents.review_document, _reviewed_document),
     "file": FormHandler(_file_claim, damage_claims.file_claim),
     "decision": FormHandler(_decision, damage_claims.record_decision),
+    "payments": FormHandler(_payment, unpaid_invoices.record_payment),
+    "disputes": FormHandler(_dispute, unpaid_invoices.open_dispute),
+    "resolve-dispute": FormHandler(_resolve_dispute, unpaid_invoices.resolve_dispute),
+    "promise-to-pay": FormHandler(_promise, unpaid_invoices.promise_to_pay),
+    "write-off": FormHandler(
+        lambda form, _: {"reason": form.get("reason", "")}, unpaid_invoices.write_off
+    ),
     "notes": FormHandler(lambda form, _: {"text": form.get("text", "")}, cases.add_note),
     "assign": FormHandler(lambda form, _: {"assignee": form.get("assignee") or None}, cases.assign),
     "escalate": FormHandler(lambda form, _: {"reason": form.get("reason", "")}, cases.escalate),

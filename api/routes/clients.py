@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 from pydantic import ValidationError
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from api.deps import AdminKey, PageDep, SessionDep, ViewerKey
 from api.errors import Problem, from_validation_error, invalid
 from api.listing import paginate
-from api.models import ClientCreate, ClientOut, ContactOut, Page
+from api.models import ClientCreate, ClientOut, ContactOut, DispatchHoldOut, Page
 from schemas.case_types import CASE_TYPES, resolve_policy
 from schemas.enums import CaseType
 from schemas.tables import Client, ClientContact
@@ -45,6 +46,13 @@ async def _client_out(session: SessionDep, client: Client) -> ClientOut:
         contacts=[ContactOut.model_validate(c) for c in contacts.all()],
         policy_overrides=client.policy_overrides,
         created_at=client.created_at,
+        dispatch_hold=DispatchHoldOut(
+            reason=client.dispatch_hold_reason,
+            case_id=client.dispatch_hold_case_id,
+            since=client.dispatch_hold_since,
+        )
+        if client.dispatch_hold
+        else None,
     )
 
 
@@ -73,9 +81,35 @@ async def list_clients(session: SessionDep, _: ViewerKey, page: PageDep) -> Page
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.get("/{client_id}", summary="One client with its contacts")
+@router.get("/{client_id}", summary="One client with its contacts and any dispatch hold")
 async def get_client(client_id: str, session: SessionDep, _: ViewerKey) -> ClientOut:
     client = await session.get(Client, client_id)
     if client is None:
         raise Problem(404, f"unknown client '{client_id}'")
+    return await _client_out(session, client)
+
+
+@router.post(
+    "/{client_id}/release-hold",
+    summary="Lift the client's dispatch hold (admin)",
+    description="Clears the hold an unpaid-invoice case set, whatever the invoice's state "
+    "(the case goes on chasing it); answers the client. Releasing a client without a hold "
+    "changes nothing.",
+)
+async def release_hold(client_id: str, session: SessionDep, _: AdminKey) -> ClientOut:
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise Problem(404, f"unknown client '{client_id}'")
+    await session.exec(
+        update(Client)
+        .where(col(Client.id) == client_id)
+        .values(
+            dispatch_hold=False,
+            dispatch_hold_reason=None,
+            dispatch_hold_case_id=None,
+            dispatch_hold_since=None,
+        )
+    )
+    await session.commit()
+    await session.refresh(client)
     return await _client_out(session, client)

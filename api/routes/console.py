@@ -422,7 +422,13 @@ async def _case_page(
     )
     messages = [message_out(row, user.key) for row in message_rows.all()]
     type_actions = actions_for(detail.type)
-    allowed = [name for name in type_actions if user.can_act and name in detail.allowed_actions]
+    allowed = [
+        name
+        for name, action in type_actions.items()
+        if user.can_act
+        and name in detail.allowed_actions
+        and user.key.role.allows(action.spec.role)  # a write-off is for admins
+    ]
     actions = {name: type_actions[name] for name in allowed}
     pickup_points: list[Any] = []
     country = "US"

@@ -26,6 +26,7 @@ from schemas.tables import Case
 from tests.api.claims import claim, png
 from tests.api.conftest import CLIENT_ID, DEPOT_ID, DRIVER_ID, Api, assert_problem, shipment_id
 from tests.api.drivers import onboarding
+from tests.api.invoices import invoice
 
 NOW = datetime.now(UTC).isoformat()
 
@@ -47,6 +48,11 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "escalate": {"reason": "The client is asking daily."},
     "cancel": {"reason": "Opened by mistake."},
     "review": {"decision": "approved", "expires_on": "2099-12-31"},
+    "payments": {"amount": "10.00", "paid_on": "2026-12-01", "reference": "BACS-1"},
+    "disputes": {"reason": "The March deliveries were not made."},
+    "resolve-dispute": {"outcome": "upheld"},
+    "promise-to-pay": {"promised_on": "2099-12-31", "amount": "10.00"},
+    "write-off": {"reason": "The client went out of business."},
 }
 
 
@@ -227,6 +233,7 @@ async def _open(api: Api, case_type: CaseType, env: WorkflowEnvironment, task_qu
         CaseType.FAILED_DELIVERY: ("/cases/failed-deliveries", None),
         CaseType.DAMAGE_CLAIM: ("/cases/damage-claims", claim(driver_id=DRIVER_ID)),
         CaseType.DRIVER_ONBOARDING: ("/cases/driver-onboardings", onboarding()),
+        CaseType.UNPAID_INVOICE: ("/cases/unpaid-invoices", invoice()),
     }
     assert case_type in bodies, f"say how to open a {case_type.value} case here"
     path, body = bodies[case_type]
