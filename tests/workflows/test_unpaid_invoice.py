@@ -4,7 +4,6 @@ resolution, promises kept and broken, the dispatch hold, exact money, continue-a
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -289,35 +288,3 @@ async def test_the_ladder_continues_as_new_without_sending_twice(
     sent = [k for k in steps(world, handle) if "/" not in k]
     assert sent == ["before-due", "due", "overdue-7", "overdue-14", "final-notice", "dispatch-hold"]
     assert {k: n for k, n in Counter(world.send_log).items() if n > 1} == {}
-
-
-async def test_a_payment_arriving_with_a_reminder_timer_stops_the_reminder(
-    time_env, task_queue, world
-):
-    """The race pinned: while no worker runs, the `due` step's timer fires and a full payment
-    arrives, so both are waiting when the worker comes back. The payment wins: no reminder
-    (the wait sees the balance paid before it runs the step; the step checks again)."""
-    async with Worker(
-        time_env.client,
-        task_queue=task_queue,
-        workflows=[UnpaidInvoiceWorkflow],
-        activities=world.activities(),
-    ):
-        handle, _ = await open_invoice(time_env, task_queue, world, due_in_days=1)
-        await projected(world, handle.id, lambda s: s.next_step == "due")
-        sent_before = list(world.send_log)
-    await time_env.sleep(2 * DAY)  # no worker: the timer fires with nobody to run it
-    paying = asyncio.create_task(pay(handle, "1200.00", "BANK-RACE"))
-    await asyncio.sleep(0.5)  # the update is waiting for a worker too
-    async with Worker(
-        time_env.client,
-        task_queue=task_queue,
-        workflows=[UnpaidInvoiceWorkflow],
-        activities=world.activities(),
-    ):
-        await paying
-        final = await handle.result()
-
-    assert final.resolution is Resolution.PAID
-    new = [k.removeprefix(f"{handle.id}/") for k in world.send_log[len(sent_before) :]]
-    assert new == ["paid"]  # the thank-you, and no `due` reminder
