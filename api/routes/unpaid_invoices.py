@@ -179,12 +179,9 @@ async def resolve_dispute(
     key: OpsKey,
     act: Annotated[CaseAction, Depends(acting("resolve-dispute"))],
 ) -> CaseDetail:
-    try:
-        resolution = DisputeResolution(**body.model_dump(), by=f"ops:{key.name}")
-    except ValidationError:
-        raise invalid_fields(
-            [{"field": "adjusted_amount", "message": "required when the outcome is adjusted"}]
-        ) from None
+    # "adjusted_amount required when outcome is adjusted" is a 422 naming the field through
+    # the app's handler for model validation errors (api/errors.py).
+    resolution = DisputeResolution(**body.model_dump(), by=f"ops:{key.name}")
     return await act(contracts.RESOLVE_DISPUTE, resolution)
 
 

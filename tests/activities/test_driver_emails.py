@@ -4,13 +4,11 @@ workflows pass, says the facts its reader needs, and keeps to the phone-width la
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from activities.rendering import (
-    DEFAULT_TEMPLATE_DIR,
     EmailRenderer,
     RenderedEmail,
     accepted_types,
@@ -18,6 +16,7 @@ from activities.rendering import (
     document_label,
     vehicle_label,
 )
+from tests.activities.email_checks import assert_phone_width, missing_files
 
 ONBOARDING = [
     "onboarding/welcome",
@@ -86,23 +85,11 @@ def render(renderer: EmailRenderer, template: str, **changes: Any) -> RenderedEm
     return renderer.render(template, context_for(template) | changes)
 
 
-def body(html: str) -> str:
-    """The template's own part of the HTML: between the greeting and the footer."""
-    return html[html.index("Hello ") : html.index("This is an automated message")]
-
-
 # --- every template -------------------------------------------------------------------------
 
 
 def test_every_driver_email_has_its_three_files():
-    root = Path(DEFAULT_TEMPLATE_DIR)
-    missing = [
-        f"{name}{suffix}"
-        for name in DRIVER_TEMPLATES
-        for suffix in (".subject.txt", ".txt", ".html")
-        if not (root / f"{name}{suffix}").is_file()
-    ]
-    assert missing == []
+    assert missing_files(DRIVER_TEMPLATES) == []
 
 
 @pytest.mark.parametrize("template", DRIVER_TEMPLATES)
@@ -133,15 +120,7 @@ def test_html_keeps_to_the_phone_width_layout(renderer, template):
     """The base layout is one 600px column that shrinks to the screen (`max-width:600px;
     width:100%`); a template's own HTML adds nothing with a fixed width that could push it
     wider, no unbreakable lines, no layout tables, and no text smaller than the footer's."""
-    html = render(renderer, template).html
-    own = body(html)
-
-    assert 'style="max-width:600px;width:100%;' in html
-    assert not re.search(r"width\s*[:=]\s*\"?\d+(px)?(?![\d%])", own), "fixed width in body"
-    assert re.findall(r'width="([^"]*)"', own) in ([], ["100%"])
-    assert "nowrap" not in own and "<img" not in own
-    assert all('role="presentation"' in table for table in re.findall(r"<table[^>]*>", own))
-    assert all(int(size) >= 12 for size in re.findall(r"font-size:(\d+)px", own))
+    own = assert_phone_width(render(renderer, template).html)
     if LINK in own:  # the long signed link is shown where it can wrap
         assert "word-break:break-all" in own
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from activities.rendering import DEFAULT_TEMPLATE_DIR, EmailRenderer, RenderedEmail, money
+from activities.rendering import EmailRenderer, RenderedEmail, money
 from schemas.invoices import DEFAULT_LADDER
+from tests.activities.email_checks import assert_phone_width, missing_files
 
 LADDER = sorted({step.template for step in DEFAULT_LADDER})
 OTHERS = ["dunning/promise_missed", "dunning/thank_you", "dunning/overpaid"]
@@ -46,10 +46,6 @@ def render(renderer: EmailRenderer, template: str, **changes: Any) -> RenderedEm
     return renderer.render(template, context)
 
 
-def body(html: str) -> str:
-    return html[html.index("Hello ") : html.index("This is an automated message")]
-
-
 def test_the_ladder_uses_only_these_templates():
     assert set(LADDER) == {
         "dunning/before_due",
@@ -61,14 +57,7 @@ def test_the_ladder_uses_only_these_templates():
 
 
 def test_every_dunning_email_has_its_three_files():
-    root = Path(DEFAULT_TEMPLATE_DIR)
-    missing = [
-        f"{name}{suffix}"
-        for name in DUNNING_TEMPLATES
-        for suffix in (".subject.txt", ".txt", ".html")
-        if not (root / f"{name}{suffix}").is_file()
-    ]
-    assert missing == []
+    assert missing_files(DUNNING_TEMPLATES) == []
 
 
 @pytest.mark.parametrize("template", DUNNING_TEMPLATES)
@@ -114,15 +103,7 @@ def test_before_the_due_date_no_days_overdue_are_shown(renderer, template):
 
 @pytest.mark.parametrize("template", DUNNING_TEMPLATES)
 def test_html_keeps_to_the_phone_width_layout(renderer, template):
-    html = render(renderer, template).html
-    own = body(html)
-
-    assert 'style="max-width:600px;width:100%;' in html
-    assert not re.search(r"width\s*[:=]\s*\"?\d+(px)?(?![\d%])", own), "fixed width in body"
-    assert re.findall(r'width="([^"]*)"', own) in ([], ["100%"])
-    assert "nowrap" not in own and "<img" not in own
-    assert all('role="presentation"' in table for table in re.findall(r"<table[^>]*>", own))
-    assert all(int(size) >= 12 for size in re.findall(r"font-size:(\d+)px", own))
+    assert_phone_width(render(renderer, template).html)
 
 
 @pytest.mark.parametrize("template", DUNNING_TEMPLATES)
