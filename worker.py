@@ -59,6 +59,7 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Calla
         drivers.record_driver_document,
         drivers.build_briefing_pack,
         invoices.set_dispatch_hold,
+        invoices.client_depots,
     ]
 
 

@@ -1,4 +1,5 @@
-"""Activities of the unpaid-invoice case that write records: the client's dispatch hold.
+"""Activities of the unpaid-invoice case that touch records: the client's dispatch hold, and
+the depots whose dispatchers hear of it.
 
 The hold is set by the case at the end of its dunning ladder and lifted when the invoice is
 paid (or by an admin). Lifting only clears a hold this case set, so a hold another invoice
@@ -9,14 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 from temporalio import activity
 
 from activities.records import unknown_reference
 from activities.sql import clip
 from core.db import SessionFactory
-from schemas.invoices import DispatchHoldChange
-from schemas.tables import Client
+from schemas.invoices import ClientDepots, ClientDepotsRequest, DispatchHoldChange
+from schemas.tables import Case, Client, Shipment
 
 
 class InvoiceActivities:
@@ -55,3 +56,15 @@ class InvoiceActivities:
             "set" if change.hold else "lifted",
             change.case_id,
         )
+
+    @activity.defn
+    async def client_depots(self, request: ClientDepotsRequest) -> ClientDepots:
+        """The depots that have handled the client's shipments or cases, in id order."""
+        shipments = select(Shipment.depot_id).where(col(Shipment.client_id) == request.client_id)
+        cases = select(Case.depot_id).where(
+            col(Case.client_id) == request.client_id, col(Case.depot_id).is_not(None)
+        )
+        async with self._sessions() as session:
+            found = {str(d) for d in (await session.exec(shipments.distinct())).all()}
+            found |= {str(d) for d in (await session.exec(cases.distinct())).all() if d}
+        return ClientDepots(depot_ids=sorted(found))

@@ -235,6 +235,17 @@ class MessageRecipient(BaseModel):
     email: str
 
 
+class MessageAttachment(BaseModel):
+    """A document the message carried; the bytes stay in the document store."""
+
+    id: str
+    kind: str | None = None
+    name: str | None = None
+    content_type: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+
+
 class MessageOut(BaseModel):
     id: uuid.UUID
     case_id: str
@@ -245,6 +256,7 @@ class MessageOut(BaseModel):
     subject: str
     text_body: str
     html_body: str
+    attachments: list[MessageAttachment] = Field(default_factory=list)
     status: str
     error: str | None
     created_at: datetime

@@ -44,6 +44,7 @@ ALLOWED_CONTENT_TYPES: dict[DocumentKind, frozenset[str]] = {
     kind: frozenset({PDF, *IMAGES}) for kind in DocumentKind
 }
 ALLOWED_CONTENT_TYPES[DocumentKind.DAMAGE_PHOTOS] = IMAGES
+ALLOWED_CONTENT_TYPES[DocumentKind.INVOICE] = frozenset({PDF})
 # Customers may type their statement; an attestation alone accepts plain text.
 ALLOWED_CONTENT_TYPES[DocumentKind.CUSTOMER_ATTESTATION] = frozenset({PDF, TEXT, *IMAGES})
 

@@ -486,6 +486,7 @@ UNPAID_INVOICE = CaseTypeSpec(
             "cancelled.",
         ),
     ),
+    document_kinds=(DocumentKind.INVOICE,),
     templates=(
         "dunning/before_due",
         "dunning/due_today",
@@ -495,6 +496,8 @@ UNPAID_INVOICE = CaseTypeSpec(
         "dunning/promise_missed",
         "dunning/thank_you",
         "dunning/overpaid",
+        "dunning/hold_set",
+        "dunning/hold_lifted",
         "case/escalation",
     ),
 )

@@ -77,6 +77,16 @@ class FailedAttempt(Model):
     note: str | None = Field(None, max_length=1000)
 
 
+class DispatchHoldNotice(Model):
+    """The client's dispatch hold as a case saw it when it opened: set by an unpaid-invoice
+    case at the end of its dunning ladder (`case_id`), until that invoice is paid or an admin
+    releases it."""
+
+    reason: str
+    case_id: str
+    since: datetime | None = None
+
+
 class FailedDeliveryInput(Model):
     shipment_id: str
     client_id: str
@@ -84,6 +94,9 @@ class FailedDeliveryInput(Model):
     customer: Customer
     address: Address
     attempt: FailedAttempt
+    client_dispatch_hold: DispatchHoldNotice | None = Field(
+        None, description="The client's dispatch hold when the case opened, if it had one."
+    )
     policy: FailedDeliveryPolicy = FailedDeliveryPolicy()
     claim_policy: ClaimPolicy = Field(
         default_factory=ClaimPolicy,
@@ -182,6 +195,11 @@ class FailedDeliveryDetails(Model):
     redelivery: str | None = Field(None, description="The booked redelivery, in words.")
     redelivery_option: RedeliveryOption | None = None
     claim_case_id: str | None = Field(None, description="The damage claim this case opened.")
+    client_dispatch_hold: DispatchHoldNotice | None = Field(
+        None,
+        description="The client's new dispatches were on hold (an unpaid invoice) when the "
+        "case opened; `GET /clients/{id}` says whether it still is.",
+    )
     policy: FailedDeliveryPolicy = Field(description="The policy snapshot the case runs on.")
 
 

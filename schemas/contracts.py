@@ -27,7 +27,14 @@ from schemas.cases import (
     RedeliveryChoice,
 )
 from schemas.claims import AddDocumentInput, DecisionInput, FileClaimInput
-from schemas.invoices import Dispute, DisputeResolution, Payment, Promise, WriteOff
+from schemas.invoices import (
+    Dispute,
+    DisputeResolution,
+    HoldRelease,
+    Payment,
+    Promise,
+    WriteOff,
+)
 from schemas.onboarding import OffboardInput, ReviewDocumentInput
 
 In = TypeVar("In", bound=BaseModel)
@@ -71,6 +78,7 @@ OPEN_DISPUTE = UpdateContract("open_dispute", Dispute)
 RESOLVE_DISPUTE = UpdateContract("resolve_dispute", DisputeResolution)
 PROMISE_TO_PAY = UpdateContract("promise_to_pay", Promise)
 WRITE_OFF = UpdateContract("write_off", WriteOff)
+RELEASE_HOLD = UpdateContract("release_hold", HoldRelease)
 
 # --- drivers (onboarding and the compliance watch) -------------------------------------------
 

@@ -57,6 +57,8 @@ class DocumentKind(DescribedEnum):
     TAX_FORM = "tax_form", "The driver's completed tax form."
     RIGHT_TO_WORK = "right_to_work", "Proof of the right to work (a depot may ask for it)."
     BRIEFING_PACK = "briefing_pack", "The route briefing documents casedesk sends a new driver."
+    # An unpaid invoice's own document.
+    INVOICE = "invoice", "The invoice as issued to the client (PDF), attached to every reminder."
 
 
 CLAIM_DOCUMENT_KINDS: tuple[DocumentKind, ...] = (

@@ -1,4 +1,4 @@
-"""Unpaid invoices (issue 8, groundwork): exact money and the dunning ladder as data.
+"""Unpaid invoices: exact money and the dunning ladder as data.
 
 Money is a `Decimal` with exactly the currency's minor units (none for JPY, two for GBP),
 never a float; the API takes and gives decimal strings. The ladder is a policy: steps at
@@ -178,9 +178,18 @@ class WriteOff(Model):
     by: str = "admin"
 
 
+class HoldRelease(Model):
+    """The `release_hold` update: an admin lifts the dispatch hold this case set; the ladder
+    goes on chasing the balance."""
+
+    reason: str = Field(min_length=1, max_length=500)
+    by: str = "admin"
+
+
 class UnpaidInvoiceInput(Model):
     invoice_id: str = Field(pattern=SAFE_ID)
     client_id: str
+    client_name: str | None = Field(None, description="For the people told of a hold.")
     amount: Decimal = Field(gt=0, description="The invoice total, exact in its currency.")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     minor_units: int = Field(ge=0, le=4, description="The currency's, snapshotted at open.")
@@ -209,7 +218,13 @@ class InvoiceDetails(Model):
     payments: list[Payment] = Field(default_factory=list)
     dispute: Dispute | None = None
     promise: Promise | None = None
-    dispatch_hold: bool = False
+    documents: list[DocumentRef] = Field(
+        default_factory=list, description="The invoice PDF, when one was given."
+    )
+    dispatch_hold: bool = Field(False, description="This case holds the client's dispatches.")
+    hold_depots: list[str] = Field(
+        default_factory=list, description="The depots whose dispatchers were told of the hold."
+    )
     steps_sent: list[str] = Field(default_factory=list)
     policy: DunningPolicy
 
@@ -223,6 +238,7 @@ class UnpaidInvoiceCarry(CaseCarry):
     promise: Promise | None = None
     shift: timedelta = timedelta(0)
     hold: bool = False
+    hold_depots: list[str] = Field(default_factory=list)
     write_off: WriteOff | None = None
     steps_sent: list[str] = Field(default_factory=list)
 
@@ -234,6 +250,16 @@ class DispatchHoldChange(BaseModel):
     case_id: str
     hold: bool
     reason: str
+
+
+class ClientDepotsRequest(BaseModel):
+    """`client_depots`: the depots that handle a client's shipments."""
+
+    client_id: str
+
+
+class ClientDepots(BaseModel):
+    depot_ids: list[str] = Field(default_factory=list)
 
 
 UnpaidInvoiceInput.model_rebuild()

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BeforeValidator, Field, WithJsonSchema, field_validator
 
+from core.uploads import DEFAULT_MAX_UPLOAD_BYTES
 from schemas.cases import SAFE_ID, Address, Customer, check_email
 from schemas.cases import Model as In
 from schemas.claims import ClaimDecision, ReportedBy
@@ -210,6 +211,10 @@ Money = Annotated[
 the currency's minor units)."""
 
 
+INVOICE_PDF_MAX_BASE64 = 4 * ((DEFAULT_MAX_UPLOAD_BYTES + 2) // 3)
+"""The base64 length of the largest PDF the document store takes by default."""
+
+
 class InvoiceOpen(In):
     """An invoice to chase: issued by our invoicing or elsewhere."""
 
@@ -227,6 +232,19 @@ class InvoiceOpen(In):
     )
     reference: str | None = Field(
         None, min_length=1, max_length=100, description="The client's reference, e.g. a PO."
+    )
+    invoice_pdf: str | None = Field(
+        None,
+        max_length=INVOICE_PDF_MAX_BASE64,
+        json_schema_extra={"contentEncoding": "base64", "contentMediaType": "application/pdf"},
+        description="The invoice itself, a PDF in base64 (at most the upload limit, 20 MiB by "
+        "default): kept on the case and attached to every reminder.",
+    )
+
+
+class ReleaseHoldIn(In):
+    reason: str = Field(
+        min_length=1, max_length=500, description="Why, for the timeline and the people told."
     )
 
 

@@ -236,7 +236,12 @@ class CaseWorkflow:
             lines.append(f"Deadline: {case.deadline_at.isoformat()}")
         if case.escalated:
             lines.append(f"Escalated: {case.escalation_reason}")
+        lines.extend(self._ui_facts())
         workflow.set_current_details("\n\n".join(lines))
+
+    def _ui_facts(self) -> list[str]:
+        """What this case type adds to the Temporal UI's current details (one line each)."""
+        return []
 
     async def _sync(self) -> None:
         """Publish the current state: search attributes, UI details, and the SQL projection

@@ -120,8 +120,10 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         # waiting for the redelivery's outcome.
         stage = input.carried.stage if input.carried else None
         if stage is None:
+            hold = input.client_dispatch_hold
             await self._opened(
-                f"Case opened for shipment {input.shipment_id}",
+                f"Case opened for shipment {input.shipment_id}"
+                + (f"; the client's dispatches are on hold ({hold.reason})" if hold else ""),
                 actor=input.opened_by,
                 policy=input.policy,
             )
@@ -485,6 +487,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             redelivery=self._booking.summary if self._booking else None,
             redelivery_option=self._choice.option if self._choice else None,
             claim_case_id=self._claim_case_id,
+            client_dispatch_hold=self._input.client_dispatch_hold,
             policy=self._policy,
         )
 

@@ -1,6 +1,5 @@
-"""The unpaid-invoice case (issue 8, in progress: not yet registered): a dunning ladder
-anchored to the due date, payments against the balance, disputes and promises that pause it,
-a dispatch hold at its end.
+"""The unpaid-invoice case: a dunning ladder anchored to the due date, payments against the
+balance, disputes and promises that pause it, a dispatch hold at its end.
 
 Each ladder step emails the client's billing contact from its own template (the account
 manager copied where the policy says); a case opened part-way down sends only the latest step
@@ -9,7 +8,10 @@ balance paid closes the case (thanks sent, a dispatch hold lifted, a credit repo
 account manager). A dispute pauses the ladder and escalates; its resolution resumes it with
 the new balance and, past the due date, a grace period before the next step. A promise
 pauses it until the promised day; a broken one resumes it and tells the account manager.
-Nothing is sent once the balance is paid or written off: every step checks before sending.
+The hold is set on the client's record; the dispatchers of the client's depots and the
+account manager are told when it is set and when it is lifted (paid in full, an admin's
+release, the case cancelled). Nothing is sent once the balance is paid or written off: every
+step checks before sending.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities
     from schemas.activities import Recipient
     from schemas.cases import CaseSnapshot, CaseState
-    from schemas.contracts import InvalidRequest
+    from schemas.contracts import ActionNotAllowed, InvalidRequest
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
     from schemas.invoices import (
+        ClientDepotsRequest,
         DispatchHoldChange,
         Dispute,
         DisputeOutcome,
         DisputeResolution,
+        HoldRelease,
         InvoiceDetails,
         MoneyError,
         Payment,
@@ -50,6 +54,10 @@ from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
 LADDER = "dunning"
 DISPUTED = "disputed"
 PROMISED = "promised"
+
+# Cases that set a hold before this tell no dispatcher (their histories replay as they ran).
+HOLD_NOTICES = "hold-tells-dispatchers"
+CANCEL_LIFTS_HOLD = "cancel-lifts-hold"
 
 
 @workflow.defn
@@ -74,6 +82,7 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
         self._promise: Promise | None = None
         self._shift = timedelta(0)  # how far pauses moved the steps still ahead
         self._hold = False
+        self._hold_depots: list[str] = []  # whose dispatchers were told of the hold
         self._write_off: WriteOff | None = None
         self._steps_sent: list[str] = []
         if input.carried is not None:
@@ -188,7 +197,7 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
                 )
                 await self._send(copy, describe=f"the copy of {step.name} to the account manager")
             if step.hold_dispatches and not self._hold:
-                await self._set_hold(True, f"invoice {self._input.invoice_id} unpaid")
+                await self._set_hold(f"invoice {self._input.invoice_id} unpaid")
             if step.escalate:
                 await self._escalate(
                     f"Invoice {self._input.invoice_id} still unpaid at {step.name}: balance "
@@ -202,7 +211,7 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
 
         return act
 
-    async def _set_hold(self, hold: bool, reason: str) -> None:
+    async def _hold_change(self, hold: bool, reason: str) -> None:
         await workflow.execute_activity_method(
             InvoiceActivities.set_dispatch_hold,
             DispatchHoldChange(
@@ -213,9 +222,68 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
             ),
             **RECORD_OPTIONS,
         )
-        self._hold = hold
-        self._event("dispatch_hold", ("Dispatch hold set: " if hold else "Hold lifted: ") + reason)
+
+    async def _set_hold(self, reason: str) -> None:
+        """Hold the client's new dispatches and tell the dispatchers of its depots (the
+        account manager hears from the step's escalation)."""
+        self._hold = True
+        await self._hold_change(True, reason)
+        self._event("dispatch_hold", f"Dispatch hold set: {reason}")
         self._refresh_details()
+        if not workflow.patched(HOLD_NOTICES):
+            return
+        depots = await workflow.execute_activity_method(
+            InvoiceActivities.client_depots,
+            ClientDepotsRequest(client_id=self._input.client_id),
+            **RECORD_OPTIONS,
+        )
+        self._hold_depots = list(depots.depot_ids)
+        self._refresh_details()
+        if not self._hold_depots:
+            self._event("dispatch_hold", "No depot has handled this client's shipments yet")
+        for depot_id in self._hold_depots:
+            await self._send(
+                self._message(
+                    f"dispatch-hold/dispatcher-{depot_id}",
+                    "dunning/hold_set",
+                    Recipient(role="dispatcher", depot_id=depot_id),
+                    **self._context(),
+                    hold_reason=reason,
+                ),
+                describe=f"the hold notice to the dispatcher of {depot_id}",
+            )
+
+    async def _lift_hold(self, reason: str, *, actor: str = "system") -> None:
+        """Lift the hold on the client's record (the notices go out with `_tell_lifted`)."""
+        self._hold = False
+        await self._hold_change(False, reason)
+        self._event("dispatch_hold", f"Hold lifted: {reason}", actor=actor)
+        self._refresh_details()
+
+    async def _tell_lifted(self, reason: str) -> None:
+        """The dispatchers told of the hold, and the account manager, hear it is lifted."""
+        if not workflow.patched(HOLD_NOTICES):
+            return
+        context = {**self._context(), "hold_reason": reason}
+        for depot_id in self._hold_depots:
+            await self._send(
+                self._message(
+                    f"hold-lifted/dispatcher-{depot_id}",
+                    "dunning/hold_lifted",
+                    Recipient(role="dispatcher", depot_id=depot_id),
+                    **context,
+                ),
+                describe=f"the hold-lifted notice to the dispatcher of {depot_id}",
+            )
+        await self._send(
+            self._message(
+                "hold-lifted/account-manager",
+                "dunning/hold_lifted",
+                self._escalation_recipient(),
+                **context,
+            ),
+            describe="the hold-lifted notice to the account manager",
+        )
 
     # --- pauses --------------------------------------------------------------------------------
 
@@ -278,17 +346,21 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
     # --- closing -------------------------------------------------------------------------------
 
     async def _close_paid(self) -> None:
+        held = self._hold
         await self._send(
             self._message(
                 "paid",
                 "dunning/thank_you",
                 self._client_contact(ContactKind.BILLING),
                 **self._context(),
+                hold_lifted=held,
             ),
             describe="the thank-you to the billing contact",
         )
-        if self._hold:
-            await self._set_hold(False, f"invoice {self._input.invoice_id} paid")
+        if held:
+            reason = f"invoice {self._input.invoice_id} paid in full"
+            await self._lift_hold(reason)
+            await self._tell_lifted(reason)
         if self._credit > 0:
             await self._notify_escalation(
                 f"Invoice {self._input.invoice_id} overpaid: credit {self._credit} "
@@ -302,10 +374,14 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
 
     def _context(self) -> dict[str, Any]:
         now = workflow.now().date()
+        credit = {"credit": str(self._credit)} if self._credit > 0 else {}
         return {
+            **credit,
             "invoice_id": self._input.invoice_id,
             "reference": self._input.reference,
             "currency": self._input.currency,
+            "client_id": self._input.client_id,
+            "client_name": self._input.client_name or self._input.client_id,
             "amount": str(self._amount),
             "balance": str(self._balance),
             "due_on": self._input.due_on.isoformat(),
@@ -329,12 +405,30 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
             issued_on=self._input.issued_on,
             due_on=self._input.due_on,
             payments=list(self._payments),
+            documents=[self._input.invoice_pdf] if self._input.invoice_pdf else [],
             dispute=self._dispute,
             promise=self._promise,
             dispatch_hold=self._hold,
+            hold_depots=list(self._hold_depots),
             steps_sent=list(self._steps_sent),
             policy=self._policy,
         )
+
+    def _ui_facts(self) -> list[str]:
+        currency = self._input.currency
+        facts = [f"Balance: {self._balance} {currency} of {self._amount} {currency}"]
+        if self._credit > 0:
+            facts.append(f"Credit: {self._credit} {currency}")
+        if self._hold:
+            facts.append("Dispatch hold: set on the client")
+        return facts
+
+    async def _on_cancel(self) -> None:
+        """A cancelled invoice (e.g. voided) holds nothing any more."""
+        if self._hold and workflow.patched(CANCEL_LIFTS_HOLD):
+            reason = f"invoice {self._input.invoice_id} case cancelled"
+            await self._lift_hold(reason)
+            await self._tell_lifted(reason)
 
     def allowed_actions(self) -> list[str]:
         actions = super().allowed_actions()
@@ -449,3 +543,19 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
     @write_off.validator
     def _validate_write_off(self, request: WriteOff) -> None:
         self._require("write-off")
+
+    @workflow.update
+    async def release_hold(self, release: HoldRelease) -> CaseState:
+        """An admin lifts the hold this case set; the ladder goes on for the balance."""
+        reason = f"released by {release.by}: {release.reason}"
+        await self._lift_hold(reason, actor=release.by)
+        await self._sync()
+        self._spawn(self._tell_lifted(reason))
+        return self._ack()
+
+    @release_hold.validator
+    def _validate_release_hold(self, release: HoldRelease) -> None:
+        if self._case.status.is_terminal:
+            raise ActionNotAllowed("the case is closed")
+        if not self._hold:
+            raise ActionNotAllowed("this case holds no dispatches")

@@ -8,12 +8,16 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from api.deps import AdminKey, PageDep, SessionDep, ViewerKey
+from api.casework import run_update
+from api.deps import AdminKey, CaseRef, PageDep, SessionDep, TemporalDep, TimeoutsDep, ViewerKey
 from api.errors import Problem, from_validation_error, invalid
 from api.listing import paginate
 from api.models import ClientCreate, ClientOut, ContactOut, DispatchHoldOut, Page
+from schemas import contracts
 from schemas.case_types import CASE_TYPES, resolve_policy
 from schemas.enums import CaseType
+from schemas.invoices import HoldRelease
+from schemas.requests import ReleaseHoldIn
 from schemas.tables import Client, ClientContact
 
 router = APIRouter(prefix="/clients", tags=["reference data"])
@@ -92,14 +96,36 @@ async def get_client(client_id: str, session: SessionDep, _: ViewerKey) -> Clien
 @router.post(
     "/{client_id}/release-hold",
     summary="Lift the client's dispatch hold (admin)",
-    description="Clears the hold an unpaid-invoice case set, whatever the invoice's state "
-    "(the case goes on chasing it); answers the client. Releasing a client without a hold "
-    "changes nothing.",
+    description="Lifts the hold an unpaid-invoice case set, whatever the invoice's state: the "
+    "case records it on its timeline, tells the dispatchers it told of the hold and the "
+    "account manager, and goes on chasing the balance. A hold whose case has finished is "
+    "cleared on the client directly. Releasing a client without a hold changes nothing. "
+    "Answers the client.",
 )
-async def release_hold(client_id: str, session: SessionDep, _: AdminKey) -> ClientOut:
+async def release_hold(
+    client_id: str,
+    session: SessionDep,
+    key: AdminKey,
+    temporal: TemporalDep,
+    timeouts: TimeoutsDep,
+    body: ReleaseHoldIn | None = None,
+) -> ClientOut:
     client = await session.get(Client, client_id)
     if client is None:
         raise Problem(404, f"unknown client '{client_id}'")
+    if client.dispatch_hold and client.dispatch_hold_case_id:
+        release = HoldRelease(
+            reason=body.reason if body else "released by an admin", by=f"admin:{key.name}"
+        )
+        case = CaseRef(case_id=client.dispatch_hold_case_id, row=None, client=temporal)
+        try:
+            await run_update(case, contracts.RELEASE_HOLD, release, timeouts, refresh=False)
+        except Problem as problem:
+            # The case has finished (409 closed, 404 gone) or holds nothing any more (409):
+            # nobody else writes this hold now, so clear it here.
+            if problem.status not in (404, 409):
+                raise
+    # Whatever the case did, the hold is off the client now (the case clears only its own).
     await session.exec(
         update(Client)
         .where(col(Client.id) == client_id)

@@ -23,6 +23,7 @@ from api.errors import Problem, invalid_fields, temporal_unreachable
 from schemas import contracts
 from schemas.case_types import FAILED_DELIVERY, resolve_policy
 from schemas.cases import (
+    DispatchHoldNotice,
     FailedAttempt,
     FailedAttemptReport,
     FailedDeliveryDetails,
@@ -61,6 +62,13 @@ async def _case_input(
         customer=body.customer,
         address=body.address,
         attempt=_attempt(body),
+        client_dispatch_hold=DispatchHoldNotice(
+            reason=client.dispatch_hold_reason or "dispatches on hold",
+            case_id=client.dispatch_hold_case_id or "",
+            since=client.dispatch_hold_since,
+        )
+        if client.dispatch_hold
+        else None,
         policy=policy,
         claim_policy=claim_policy,
         opened_by=opened_by,

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from api.deps import PageDep, SessionDep, ViewerKey
 from api.listing import paginate
-from api.models import MessageOut, MessageRecipient, Page
+from api.models import MessageAttachment, MessageOut, MessageRecipient, Page
 from schemas.enums import MessageStatus, Role
 from schemas.tables import ApiKey, Message
 
@@ -51,6 +51,7 @@ def message_out(row: Message, key: ApiKey) -> MessageOut:
         subject=row.subject,
         text_body=row.text_body if reveal else redact_links(row.text_body),
         html_body=row.html_body if reveal else redact_links(row.html_body),
+        attachments=[MessageAttachment.model_validate(a) for a in row.attachments or []],
         status=row.status.value,
         error=row.error,
         created_at=row.created_at,

@@ -8,6 +8,8 @@ case's input, and the case itself checks every later amount against them."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import timedelta
 from typing import Annotated
 
@@ -17,11 +19,13 @@ from pydantic import ValidationError
 
 from api.case_models import CaseDetail
 from api.casework import CaseReader, Opening, Reader, open_case
-from api.deps import AdminKey, OpsKey, TemporalDep
-from api.errors import Problem, invalid_fields
+from api.deps import AdminKey, DocumentsDep, OpsKey, TemporalDep
+from api.errors import Problem, invalid, invalid_fields
 from api.routes.cases import CaseAction, acting
+from api.uploads import UploadRejected, store_upload
 from schemas import contracts
 from schemas.case_types import UNPAID_INVOICE, resolve_policy
+from schemas.documents import DocumentKind, DocumentRef
 from schemas.enums import Role
 from schemas.invoices import (
     Dispute,
@@ -55,9 +59,10 @@ def minor_units(currency: str) -> int | None:
 
 async def _invoice_input(
     body: InvoiceOpen, reader: CaseReader, opened_by: str
-) -> UnpaidInvoiceInput:
+) -> tuple[UnpaidInvoiceInput, bytes | None]:
     """Check everything before Temporal hears of it: the client and its dunning policy, the
-    currency and the amount's decimals, the due date (nothing half-applied)."""
+    currency and the amount's decimals, the due date, the PDF's encoding (nothing
+    half-applied). Returns the case's input and the PDF's bytes, if one was given."""
     client = await reader.session.get(Client, body.client_id)
     errors: list[dict[str, str]] = []
     policy: DunningPolicy | None = None
@@ -84,11 +89,15 @@ async def _invoice_input(
     if due_on < body.issued_on:
         message = f"{due_on.isoformat()} is before issued_on ({body.issued_on.isoformat()})"
         errors.append({"field": "due_on", "message": message})
+    pdf = _pdf_bytes(body.invoice_pdf) if body.invoice_pdf is not None else None
+    if body.invoice_pdf is not None and pdf is None:
+        errors.append({"field": "invoice_pdf", "message": "not valid base64"})
     if errors or client is None or policy is None or units is None:
         raise invalid_fields(errors)
-    return UnpaidInvoiceInput(
+    case_input = UnpaidInvoiceInput(
         invoice_id=body.invoice_id,
         client_id=client.id,
+        client_name=client.name,
         amount=amount,
         currency=body.currency,
         minor_units=units,
@@ -98,6 +107,25 @@ async def _invoice_input(
         policy=policy,
         opened_by=opened_by,
     )
+    return case_input, pdf
+
+
+def _pdf_bytes(encoded: str) -> bytes | None:
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+async def _store_invoice_pdf(store: DocumentsDep, data: bytes, invoice_id: str) -> DocumentRef:
+    """Stored before the case starts (the case keeps only the reference): a PDF by its bytes,
+    within the upload limit; 422 naming `invoice_pdf` otherwise."""
+    try:
+        return await store_upload(
+            store, data, kind=DocumentKind.INVOICE, filename=f"{invoice_id}.pdf"
+        )
+    except UploadRejected as err:
+        raise invalid("invoice_pdf", err.reason) from None
 
 
 @router.post(
@@ -110,8 +138,9 @@ async def _invoice_input(
     "after it. An invoice already overdue gets only the latest step that is due, once. The "
     "deadline is the next ladder date. `amount` is a decimal string (never a JSON number) "
     "with no more decimals than the currency has; `due_on` defaults to `issued_on` plus the "
-    "payment terms. 422 for an unknown client or currency, a zero or negative amount, or a "
-    "due date before the issue date.",
+    "payment terms; `invoice_pdf` (base64) is kept on the case and attached to every "
+    "reminder. 422 for an unknown client or currency, a zero or negative amount, a due date "
+    "before the issue date, or an invoice_pdf that is not a PDF.",
     responses={200: {"description": "The invoice already has a case; it is returned."}},
 )
 async def open_unpaid_invoice(
@@ -120,8 +149,12 @@ async def open_unpaid_invoice(
     response: Response,
     temporal: TemporalDep,
     reader: Reader,
+    store: DocumentsDep,
 ) -> CaseDetail:
-    case_input = await _invoice_input(body, reader, f"ops:{key.name}")
+    case_input, pdf = await _invoice_input(body, reader, f"ops:{key.name}")
+    if pdf is not None:
+        ref = await _store_invoice_pdf(store, pdf, body.invoice_id)
+        case_input = case_input.model_copy(update={"invoice_pdf": ref})
     send_now, _, ahead = opening_plan(case_input.policy.ladder(case_input.due_on), reader.now)
     first = send_now or (ahead[0] if ahead else None)
     opening = Opening(

@@ -15,7 +15,13 @@ from schemas.invoices import DEFAULT_LADDER
 from tests.activities.email_checks import assert_phone_width, missing_files
 
 LADDER = sorted({step.template for step in DEFAULT_LADDER})
-OTHERS = ["dunning/promise_missed", "dunning/thank_you", "dunning/overpaid"]
+OTHERS = [
+    "dunning/promise_missed",
+    "dunning/thank_you",
+    "dunning/overpaid",
+    "dunning/hold_set",
+    "dunning/hold_lifted",
+]
 DUNNING_TEMPLATES = LADDER + OTHERS
 
 # What the messaging activity adds to every message, and what the workflow's `_context` gives.
@@ -175,3 +181,30 @@ def test_money_shows_the_currency_minor_units_and_never_rounds():
     assert money("12.345", "BHD") == "12.345 BHD"
     assert money("1500.5", "JPY") == "1,500.5 JPY"
     assert money("not money", "EUR") == "not money EUR"
+
+
+def test_the_thank_you_says_the_hold_is_lifted_and_the_credit_only_when_they_apply(renderer):
+    plain = render(renderer, "dunning/thank_you", balance="0.00")
+    assert "hold" not in plain.text.lower() and "credit" not in plain.text.lower()
+
+    email = render(renderer, "dunning/thank_you", balance="0.00", credit="50", hold_lifted=True)
+
+    assert "You paid 50.00 GBP more than was due" in email.text
+    assert "Paid beyond the balance (credit): 50.00 GBP" in email.text
+    assert "hold on new dispatches for your account is lifted" in email.text
+    assert "<strong>50.00 GBP</strong>" in email.html
+
+
+def test_the_dispatchers_hear_which_client_to_hold_and_when_to_resume(renderer):
+    held = render(renderer, "dunning/hold_set", client_name="Acme <Parcels>", hold_reason="x")
+    assert (
+        held.subject == "[casedesk] Hold new dispatches for Acme <Parcels>: invoice inv-42 unpaid"
+    )
+    assert "Do not dispatch new shipments for Acme <Parcels>" in held.text
+    assert "Acme &lt;Parcels&gt;" in held.html and "Acme <Parcels>" not in held.html
+
+    lifted = render(
+        renderer, "dunning/hold_lifted", client_name="Acme", hold_reason="released by admin:a"
+    )
+    assert lifted.subject == "[casedesk] Dispatches for Acme may resume (invoice inv-42)"
+    assert "Why: released by admin:a" in lifted.text

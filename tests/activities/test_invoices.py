@@ -1,6 +1,7 @@
-"""The dispatch hold activity of the unpaid-invoice case, on SQLite and PostgreSQL: setting
-it records the reason, the case and the moment; setting it again changes nothing; only the
-case that set it can lift it; an unknown client fails without retry."""
+"""The dispatch hold activities of the unpaid-invoice case, on SQLite and PostgreSQL: setting
+the hold records the reason, the case and the moment; setting it again changes nothing; only
+the case that set it can lift it; an unknown client fails without retry. The depots told of a
+hold are those that handled the client's shipments or cases."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from temporalio.exceptions import ApplicationError
 from activities.invoices import InvoiceActivities
 from activities.records import UNKNOWN_REFERENCE
 from core.db import SessionFactory
-from schemas.invoices import DispatchHoldChange
-from schemas.tables import Client
-from tests.activities.conftest import CLIENT_ID
+from schemas.enums import CaseStatus, CaseType
+from schemas.invoices import ClientDepotsRequest, DispatchHoldChange
+from schemas.tables import Case, Client, Shipment
+from tests.activities.conftest import CLIENT_ID, DEPOT_ID, OTHER_DEPOT_ID
 
 CASE = "unpaid-invoice-inv-1"
 OTHER_CASE = "unpaid-invoice-inv-2"
@@ -98,3 +100,51 @@ async def test_unknown_client_fails_without_retry(invoices, activity_env):
     assert failure.value.type == UNKNOWN_REFERENCE
     assert failure.value.non_retryable
     assert "nobody" in str(failure.value)
+
+
+async def test_the_clients_depots_are_those_of_its_shipments_and_cases(
+    invoices, reference_data, activity_env
+):
+    request = ClientDepotsRequest(client_id=CLIENT_ID)
+    assert (await activity_env.run(invoices.client_depots, request)).depot_ids == []
+
+    async with reference_data() as session:
+        for n in range(2):  # two shipments through one depot: named once
+            session.add(
+                Shipment(
+                    id=f"SHP-{n}",
+                    client_id=CLIENT_ID,
+                    depot_id=OTHER_DEPOT_ID,
+                    customer_name="C",
+                    customer_email="c@example.com",
+                )
+            )
+        session.add(
+            Case(
+                id="damage-claim-SHP-9",
+                type=CaseType.DAMAGE_CLAIM,
+                status=CaseStatus.OPEN,
+                business_key="SHP-9",
+                client_id=CLIENT_ID,
+                depot_id=DEPOT_ID,
+                subject="claim",
+                opened_at=datetime.now(UTC),
+            )
+        )
+        session.add(  # another client's case names no depot of this one
+            Case(
+                id="unpaid-invoice-x",
+                type=CaseType.UNPAID_INVOICE,
+                status=CaseStatus.OPEN,
+                business_key="x",
+                client_id="someone-else",
+                depot_id="elsewhere",
+                subject="invoice",
+                opened_at=datetime.now(UTC),
+            )
+        )
+        await session.commit()
+
+    found = await activity_env.run(invoices.client_depots, request)
+
+    assert found.depot_ids == sorted([DEPOT_ID, OTHER_DEPOT_ID])

@@ -4,11 +4,13 @@ disputes, promises, write-offs and the client's dispatch hold."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
 
+from activities.pdf import render_pdf
 from core.db import SessionFactory
 from tests.api.claims import wait_until
 from tests.api.conftest import CLIENT_ID, Api, assert_problem
@@ -307,3 +309,49 @@ async def test_an_overdue_invoice_gets_only_the_latest_step_due(api: Api, time_e
     assert detail["details"]["steps_sent"] == ["overdue-7"]
     next_step = datetime.combine(due + 14 * DAY, time(9), tzinfo=UTC)
     assert datetime.fromisoformat(detail["deadline_at"]) == next_step
+
+
+# --- the invoice itself -----------------------------------------------------------------------
+
+
+async def test_the_invoice_pdf_is_kept_on_the_case_and_attached_to_the_reminders(api: Api):
+    pdf = render_pdf(["Invoice INV-1", "Total 1,234.50 GBP"], title="Invoice")
+    due = datetime.now(UTC).date() - 8 * DAY  # overdue: the +7 reminder goes out at once
+    case_id = await open_invoice(
+        api,
+        issued_on=(due - 30 * DAY).isoformat(),
+        due_on=due.isoformat(),
+        invoice_pdf=base64.b64encode(pdf).decode(),
+    )
+
+    detail = (await api.get(f"/cases/{case_id}")).json()
+    (document,) = detail["documents"]
+    assert document["kind"] == "invoice"
+    download = await api.get(document["download_url"])
+    assert download.status_code == 200 and download.content == pdf
+    assert download.headers["content-type"] == "application/pdf"
+    page = await api.poll(
+        f"/messages?case_id={case_id}",
+        lambda b: any(m["template"] == "dunning/overdue" for m in b["items"]),
+        "stored the overdue email",
+    )
+    (attached,) = page["items"][0]["attachments"]
+    assert attached["id"] == document["id"] and attached["content_type"] == "application/pdf"
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        "not base64!",
+        base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).decode(),  # an image, not a PDF
+        base64.b64encode(b"just some text").decode(),
+    ],
+    ids=["not-base64", "png", "text"],
+)
+async def test_an_invoice_pdf_that_is_not_a_pdf_is_422_and_opens_nothing(api: Api, encoded):
+    body = invoice(invoice_pdf=encoded)
+
+    response = await api.post("/cases/unpaid-invoices", json=body)
+
+    assert_problem(response, 422, "invoice_pdf")
+    assert (await api.get(f"/cases/unpaid-invoice-{body['invoice_id']}")).status_code == 404

@@ -11,17 +11,19 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from schemas.cases import CaseSnapshot
+from schemas.cases import CancelInput, CaseSnapshot
 from schemas.enums import CaseStatus, Resolution
 from schemas.invoices import (
     Dispute,
     DisputeResolution,
     DunningPolicy,
+    HoldRelease,
     Payment,
     Promise,
     UnpaidInvoiceInput,
@@ -139,7 +141,8 @@ async def test_the_whole_ladder_goes_out_on_its_days_and_holds_dispatches(
     final = await handle.result()
     assert final.resolution is Resolution.PAID
     assert [h.hold for h in world.holds] == [True, False]  # paid in full lifts the hold
-    assert steps(world, handle)[-1] == "paid"
+    sent = steps(world, handle)
+    assert all(key.startswith("hold-lifted/") for key in sent[sent.index("paid") + 1 :])
 
 
 async def test_opened_part_way_down_it_sends_only_the_latest_due_step(
@@ -288,3 +291,140 @@ async def test_the_ladder_continues_as_new_without_sending_twice(
     sent = [k for k in steps(world, handle) if "/" not in k]
     assert sent == ["before-due", "due", "overdue-7", "overdue-14", "final-notice", "dispatch-hold"]
     assert {k: n for k, n in Counter(world.send_log).items() if n > 1} == {}
+
+
+async def current_details(handle: WorkflowHandle) -> str:
+    """What the Temporal UI shows as the case's current details."""
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return metadata.current_details
+
+
+async def held(env: WorkflowEnvironment, task_queue: str, world: InvoiceWorld) -> WorkflowHandle:
+    """An invoice 31 days overdue: opened past the hold step, so it holds at once."""
+    handle, _ = await open_invoice(env, task_queue, world, due_in_days=-31)
+    await projected(world, handle.id, lambda s: s.details["dispatch_hold"] and s.escalated)
+    return handle
+
+
+async def test_the_hold_tells_each_depots_dispatcher_and_paying_tells_them_it_is_lifted(
+    time_env, task_queue, worker, world
+):
+    handle = await held(time_env, task_queue, world)
+
+    notices = {k: world.sent[f"{handle.id}/{k}"] for k in steps(world, handle) if "dispatcher" in k}
+    assert sorted(notices) == [
+        "dispatch-hold/dispatcher-depot-north",
+        "dispatch-hold/dispatcher-depot-south",
+    ]
+    north = notices["dispatch-hold/dispatcher-depot-north"]
+    assert north.template == "dunning/hold_set"
+    assert (north.to.role, north.to.depot_id) == ("dispatcher", "depot-north")
+    assert (
+        north.context["hold_reason"]
+        == f"invoice {handle.id.removeprefix('unpaid-invoice-')} unpaid"
+    )
+    current = await projected(world, handle.id, lambda s: True)
+    assert current.details["hold_depots"] == ["depot-north", "depot-south"]
+    assert "Dispatch hold: set on the client" in await current_details(handle)
+
+    await pay(handle, "1200.00")
+    final = await handle.result()
+
+    assert [h.hold for h in world.holds] == [True, False]
+    lifted = [k for k in steps(world, handle) if k.startswith("hold-lifted/")]
+    assert sorted(lifted) == [
+        "hold-lifted/account-manager",
+        "hold-lifted/dispatcher-depot-north",
+        "hold-lifted/dispatcher-depot-south",
+    ]
+    assert world.sent[f"{handle.id}/hold-lifted/account-manager"].to.contact_kind == (
+        "account_manager"
+    )
+    assert world.sent[f"{handle.id}/paid"].context["hold_lifted"] is True
+    assert final.details["dispatch_hold"] is False
+
+
+async def test_an_admin_release_lifts_the_hold_and_the_ladder_goes_on_without_holding_again(
+    time_env, task_queue, worker, world
+):
+    handle, _ = await open_invoice(time_env, task_queue, world, due_in_days=-29)
+    await time_env.sleep(2 * DAY)
+    await projected(world, handle.id, lambda s: s.details["dispatch_hold"])
+
+    state = await handle.execute_update(
+        UnpaidInvoiceWorkflow.release_hold, HoldRelease(reason="paying by card today", by="admin:a")
+    )
+
+    assert state.details["dispatch_hold"] is False
+    assert [h.hold for h in world.holds] == [True, False]
+    lifted = await projected(
+        world,
+        handle.id,
+        lambda s: f"{handle.id}/hold-lifted/account-manager" in world.sent,
+    )
+    assert lifted.status is CaseStatus.AWAITING_PAYMENT  # still chasing the balance
+    summaries = [e.summary for e in world.case_timelines[handle.id].values()]
+    assert "Hold lifted: released by admin:a: paying by card today" in summaries
+    reason = world.sent[f"{handle.id}/hold-lifted/dispatcher-depot-north"].context["hold_reason"]
+    assert reason == "released by admin:a: paying by card today"
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:  # nothing left to release
+        await handle.execute_update(UnpaidInvoiceWorkflow.release_hold, HoldRelease(reason="again"))
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == "ActionNotAllowed"
+
+    await pay(handle, "1200.00")
+    await handle.result()
+    assert [h.hold for h in world.holds] == [True, False]  # paying lifts nothing twice
+
+
+async def test_cancelling_a_case_that_holds_dispatches_lifts_the_hold(
+    time_env, task_queue, worker, world
+):
+    handle = await held(time_env, task_queue, world)
+
+    await handle.execute_update(UnpaidInvoiceWorkflow.cancel, CancelInput(reason="voided"))
+    final = await handle.result()
+
+    assert final.status is CaseStatus.CANCELLED
+    assert [h.hold for h in world.holds] == [True, False]
+    assert f"{handle.id}/hold-lifted/account-manager" in world.sent
+
+
+async def test_a_hold_with_no_depot_on_record_tells_only_the_account_manager(
+    time_env, task_queue, worker, world
+):
+    world.depots = []
+    handle = await held(time_env, task_queue, world)
+    await projected(
+        world, handle.id, lambda s: f"{handle.id}/dispatch-hold/escalation" in world.sent
+    )
+
+    assert not [k for k in steps(world, handle) if "dispatcher" in k]
+    events = world.case_timelines[handle.id].values()
+    assert any("No depot has handled" in e.summary for e in events)
+
+
+async def test_the_temporal_ui_shows_the_balance_and_the_next_step(
+    time_env, task_queue, worker, world
+):
+    handle, _ = await open_invoice(time_env, task_queue, world, due_in_days=10)
+    await pay(handle, "200.00")
+    await projected(world, handle.id, lambda s: s.details["balance"] == "1000.00")
+
+    details = await current_details(handle)
+
+    assert "Balance: 1000.00 GBP of 1200.00 GBP" in details
+    assert "Next: before-due at " in details
+    assert details.startswith(f"**{CaseStatus.AWAITING_PAYMENT.description}**")
+
+
+async def test_an_overpayment_tells_the_credit_to_the_client_and_the_account_manager(
+    time_env, task_queue, worker, world
+):
+    handle, _ = await open_invoice(time_env, task_queue, world, due_in_days=10)
+    await pay(handle, "1250.00")
+    await handle.result()
+
+    assert world.sent[f"{handle.id}/overpaid"].context["credit"] == "50.00"
+    assert world.sent[f"{handle.id}/paid"].context["credit"] == "50.00"
