@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import re
 import struct
 import uuid
 import zipfile
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from core.bootstrap import DEMO_CLIENT_ID
-from tests.e2e.test_failed_delivery_e2e import _case_when, stack  # noqa: F401  (fixture)
+from tests.e2e.stack import case_when, link_in, message_when
 
 pytestmark = pytest.mark.e2e
 
@@ -38,23 +37,7 @@ def png() -> bytes:
     )
 
 
-async def _message(http: httpx.AsyncClient, case_id: str, template: str) -> dict:
-    for _ in range(150):
-        items = (await http.get("/messages", params={"case_id": case_id})).json()["items"]
-        found = [m for m in items if m["template"] == template]
-        if found:
-            return found[0]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {template} message for {case_id}")
-
-
-def _link(message: dict) -> str:
-    found = re.search(r"https?://\S+/r/[A-Za-z0-9_\-.]+", message["text_body"])
-    assert found, message["text_body"]
-    return found.group(0)
-
-
-async def test_damage_claim_from_report_to_paid(stack) -> None:  # noqa: F811
+async def test_damage_claim_from_report_to_paid(stack) -> None:
     http, env = stack
     shipment = f"SHP-{uuid.uuid4().hex[:10]}"
     opened = await http.post(
@@ -75,12 +58,12 @@ async def test_damage_claim_from_report_to_paid(stack) -> None:  # noqa: F811
     assert opened.status_code == 201, opened.text
     case_id = opened.json()["case_id"]
     assert case_id == f"damage-claim-{shipment}"
-    gathering = await _case_when(http, case_id, "gathering_evidence")
+    gathering = await case_when(http, case_id, "gathering_evidence")
     assert gathering["deadline_at"] and gathering["overdue"] is False
 
     # The driver and the customer upload through the links in their emails (no API key).
-    driver_link = _link(await _message(http, case_id, "claims/evidence_request_driver"))
-    customer_link = _link(await _message(http, case_id, "claims/evidence_request_customer"))
+    driver_link = link_in(await message_when(http, case_id, "claims/evidence_request_driver"))
+    customer_link = link_in(await message_when(http, case_id, "claims/evidence_request_customer"))
     async with httpx.AsyncClient(timeout=30) as browser:
         form = await browser.get(driver_link)
         assert form.status_code == 200 and 'type="file"' in form.text
@@ -94,9 +77,9 @@ async def test_damage_claim_from_report_to_paid(stack) -> None:  # noqa: F811
             assert done.status_code == 200, done.text
 
     # Complete checklist: the package is compiled and emailed to the claims contact.
-    filed = await _case_when(http, case_id, "awaiting_decision")
+    filed = await case_when(http, case_id, "awaiting_decision")
     assert set(filed["details"]["checklist"].values()) == {"present"}
-    email = await _message(http, case_id, "claims/claim_filed")
+    email = await message_when(http, case_id, "claims/claim_filed")
     assert email["status"] == "sent"
     package = next(d for d in filed["documents"] if d["kind"] == "claim_package")
     download = await http.get(package["download_url"])
@@ -110,7 +93,7 @@ async def test_damage_claim_from_report_to_paid(stack) -> None:  # noqa: F811
         f"/cases/{case_id}/decision", json={"decision": "approved", "amount": "129.90"}
     )
     assert decided.status_code == 200, decided.text
-    closed = await _case_when(http, case_id, "closed")
+    closed = await case_when(http, case_id, "closed")
     assert closed["resolution"] == "paid"
     kinds = [event["kind"] for event in closed["timeline"]]
     assert kinds.count("document_added") == 5 and "decision" in kinds

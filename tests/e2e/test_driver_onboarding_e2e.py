@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from core.bootstrap import DEMO_DEPOT_ID
-from tests.e2e.test_damage_claim_e2e import PDF, _link, _message
-from tests.e2e.test_failed_delivery_e2e import _case_when, stack  # noqa: F401  (fixture)
+from tests.e2e.stack import case_when, link_in, message_when
+from tests.e2e.test_damage_claim_e2e import PDF
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ async def _in_review(http: httpx.AsyncClient, case_id: str, count: int) -> list[
     raise AssertionError(f"{case_id} never had {count} documents in review")
 
 
-async def test_a_driver_is_onboarded_through_the_link_and_becomes_active(stack) -> None:  # noqa: F811
+async def test_a_driver_is_onboarded_through_the_link_and_becomes_active(stack) -> None:
     http, env = stack
     start = (datetime.now(UTC) + timedelta(days=7)).date()
     opened = await http.post(
@@ -50,10 +50,10 @@ async def test_a_driver_is_onboarded_through_the_link_and_becomes_active(stack) 
     case_id, driver_id = case["case_id"], case["business_key"]
     assert case_id == f"driver-onboarding-{driver_id}" and "dee" not in driver_id.lower()
     assert case["deadline_at"] and case["next_step"]
-    await _case_when(http, case_id, "collecting_documents")
+    await case_when(http, case_id, "collecting_documents")
 
-    welcome = await _message(http, case_id, "onboarding/welcome")
-    link = _link(welcome)
+    welcome = await message_when(http, case_id, "onboarding/welcome")
+    link = link_in(welcome)
     async with httpx.AsyncClient(timeout=30) as driver:
         page = await driver.get(link)
         assert page.status_code == 200 and 'type="file"' in page.text
@@ -81,11 +81,11 @@ async def test_a_driver_is_onboarded_through_the_link_and_becomes_active(stack) 
         assert reviewed.status_code == 200, reviewed.text
 
     # The driver sends the tax form again through the link in the rejection email.
-    rejection = await _message(http, case_id, "onboarding/document_rejected")
+    rejection = await message_when(http, case_id, "onboarding/document_rejected")
     assert "not signed" in rejection["text_body"]
     async with httpx.AsyncClient(timeout=30) as driver:
         again = await driver.post(
-            _link(rejection),
+            link_in(rejection),
             data={"kind": "tax_form"},
             files={"file": ("tax.pdf", PDF, "application/pdf")},
         )
@@ -97,13 +97,13 @@ async def test_a_driver_is_onboarded_through_the_link_and_becomes_active(stack) 
     )
     assert approved.status_code == 200, approved.text
 
-    closed = await _case_when(http, case_id, "closed")
+    closed = await case_when(http, case_id, "closed")
     assert closed["resolution"] == "activated"
     driver_record = (await http.get(f"/drivers/{driver_id}")).json()
     assert driver_record["status"] == "active"
-    await _message(http, case_id, "onboarding/first_day")
-    await _message(http, case_id, "onboarding/dispatcher_ready")
-    watch = await _case_when(http, f"driver-compliance-{driver_id}", "monitoring")
+    await message_when(http, case_id, "onboarding/first_day")
+    await message_when(http, case_id, "onboarding/dispatcher_ready")
+    watch = await case_when(http, f"driver-compliance-{driver_id}", "monitoring")
     assert {d["kind"] for d in watch["details"]["documents"]} == EXPIRING
     result = await asyncio.wait_for(env.client.get_workflow_handle(case_id).result(), 30)
     assert result["resolution"] == "activated"

@@ -8,82 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
-from core.bootstrap import DEMO_CLIENT_ID, bootstrap
-from core.db import make_engine, make_session_factory
-from core.settings import Settings
-from core.temporal import CASE_STATUS, SEARCH_ATTRIBUTES
-from tests.conftest import _bin
-from worker import build_worker
+from core.bootstrap import DEMO_CLIENT_ID
+from core.temporal import CASE_STATUS
+from tests.e2e.stack import case_when
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, WorkflowEnvironment]]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_bin("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
-    port = _free_port()
-    settings = Settings(
-        environment="development",
-        data_dir=tmp_path,
-        api_port=port,
-        temporal_task_queue=f"e2e-{uuid.uuid4()}",
-        link_secret="e2e-link-secret-" + "x" * 32,
-    )
-    boot = await bootstrap(settings)
-    engine = make_engine(settings.resolved_database_url)
-    app = create_app(settings, temporal=env.client, engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    try:
-        async with build_worker(env.client, settings, make_session_factory(engine)):
-            while not server.started:
-                await asyncio.sleep(0.05)
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}",
-                headers={"Authorization": f"Bearer {boot.api_key}"},
-                timeout=30,
-            ) as http:
-                yield http, env
-    finally:
-        server.should_exit = True
-        await serving
-        await engine.dispose()
-        await env.shutdown()
-
-
-async def _case_when(http: httpx.AsyncClient, case_id: str, status: str) -> dict:
-    for _ in range(300):
-        response = await http.get(f"/cases/{case_id}")
-        assert response.status_code == 200, response.text
-        case = response.json()
-        if case["status"] == status:
-            return case
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"case {case_id} stayed {case['status']}, expected {status}")
 
 
 async def test_failed_delivery_from_open_to_delivered(stack) -> None:
@@ -109,7 +44,7 @@ async def test_failed_delivery_from_open_to_delivered(stack) -> None:
     case_id = opened.json()["case_id"]
     assert case_id == f"failed-delivery-{shipment}"
 
-    waiting = await _case_when(http, case_id, "waiting_on_customer")
+    waiting = await case_when(http, case_id, "waiting_on_customer")
     assert waiting["deadline_at"] and waiting["overdue"] is False
     assert waiting["trace_url"].endswith(f"/workflows/{case_id}")
 
@@ -135,7 +70,7 @@ async def test_failed_delivery_from_open_to_delivered(stack) -> None:
         )
         assert done.status_code == 200, done.text
 
-    scheduled = await _case_when(http, case_id, "redelivery_scheduled")
+    scheduled = await case_when(http, case_id, "redelivery_scheduled")
     assert scheduled["details"]["redelivery_option"] == "redelivery_window"
 
     outcome = await http.post(
@@ -144,7 +79,7 @@ async def test_failed_delivery_from_open_to_delivered(stack) -> None:
     )
     assert outcome.status_code == 200, outcome.text
 
-    closed = await _case_when(http, case_id, "closed")
+    closed = await case_when(http, case_id, "closed")
     assert closed["resolution"] == "delivered"
     kinds = [event["kind"] for event in closed["timeline"]]
     for kind in ("opened", "attempt_failed", "message", "redelivery_chosen", "status"):
