@@ -75,7 +75,8 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
         self._policy = input.policy
         self._amount = input.amount
         self._balance = input.amount
-        self._credit = Decimal(0)
+        self._zero = exact(Decimal(0), input.minor_units)  # 0.00 in GBP, 0 in JPY
+        self._credit = self._zero
         self._payments: list[Payment] = []
         self._dispute: Dispute | None = None
         self._resolved: DisputeResolution | None = None
@@ -308,8 +309,8 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
         if resolution.outcome is DisputeOutcome.ADJUSTED and resolution.adjusted_amount is not None:
             paid = sum((p.amount for p in self._payments), Decimal(0))
             self._amount = resolution.adjusted_amount
-            self._balance = max(Decimal(0), self._amount - paid)
-            self._credit = max(Decimal(0), paid - self._amount)
+            self._balance = max(self._zero, self._amount - paid)
+            self._credit = max(self._zero, paid - self._amount)
         self._dispute, self._resolved = None, None
         self._grace()
         self._refresh_details()
@@ -352,7 +353,7 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
                 "paid",
                 "dunning/thank_you",
                 self._client_contact(ContactKind.BILLING),
-                **self._context(),
+                **{**self._context(), "days_overdue": 0},  # nothing is overdue any more
                 hold_lifted=held,
             ),
             describe="the thank-you to the billing contact",
@@ -462,7 +463,7 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
         self._payments.append(payment)
         self._balance -= payment.amount
         if self._balance < 0:
-            self._credit, self._balance = -self._balance, Decimal(0)
+            self._credit, self._balance = -self._balance, self._zero
         self._event(
             "payment",
             f"Payment of {payment.amount} {self._input.currency} ({payment.reference}); "

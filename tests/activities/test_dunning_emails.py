@@ -23,6 +23,8 @@ OTHERS = [
     "dunning/hold_lifted",
 ]
 DUNNING_TEMPLATES = LADDER + OTHERS
+INTERNAL = ["dunning/hold_set", "dunning/hold_lifted", "dunning/overpaid"]
+"""Read by our own people (dispatchers, the account manager), not by the client."""
 
 # What the messaging activity adds to every message, and what the workflow's `_context` gives.
 CONTEXT: dict[str, Any] = {
@@ -118,7 +120,8 @@ def test_untrusted_text_is_escaped_in_html(renderer, template):
 
     assert "PO-<7>" not in email.html
     assert "PO-&lt;7&gt;" in email.html
-    assert "(your reference PO-<7>)" in email.text
+    whose = "client's" if template in INTERNAL else "your"
+    assert f"({whose} reference PO-<7>)" in email.text
 
 
 def test_jpy_has_no_minor_units(renderer):
@@ -208,3 +211,11 @@ def test_the_dispatchers_hear_which_client_to_hold_and_when_to_resume(renderer):
     )
     assert lifted.subject == "[casedesk] Dispatches for Acme may resume (invoice inv-42)"
     assert "Why: released by admin:a" in lifted.text
+
+
+@pytest.mark.parametrize("template", INTERNAL)
+def test_our_own_people_read_the_clients_reference_as_the_clients(renderer, template):
+    email = render(renderer, template)
+
+    assert "Client's reference" in email.html
+    assert "your reference" not in (email.text + email.html).lower()

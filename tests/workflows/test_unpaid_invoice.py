@@ -184,6 +184,7 @@ async def test_an_overpayment_closes_with_a_credit_and_tells_the_account_manager
     final = await handle.result()
 
     assert final.resolution is Resolution.PAID and final.details["credit"] == "50.00"
+    assert final.details["balance"] == "0.00"  # in the currency's minor units, not "0"
     overpaid = world.sent[f"{handle.id}/overpaid"]
     assert overpaid.to.contact_kind == "account_manager"
 
@@ -427,4 +428,5 @@ async def test_an_overpayment_tells_the_credit_to_the_client_and_the_account_man
     await handle.result()
 
     assert world.sent[f"{handle.id}/overpaid"].context["credit"] == "50.00"
-    assert world.sent[f"{handle.id}/paid"].context["credit"] == "50.00"
+    thanks = world.sent[f"{handle.id}/paid"].context
+    assert thanks["credit"] == "50.00" and thanks["days_overdue"] == 0
