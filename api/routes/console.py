@@ -302,9 +302,10 @@ def _kind(value: Any) -> dict[str, str]:
     return {"value": kind.value, "label": label(kind), "hint": kind.description}
 
 
-def _checklist(detail: CaseDetail) -> list[dict[str, Any]]:
+def _checklist(detail: CaseDetail) -> list[dict[str, Any]] | None:
     """One row per item: a claim's present or missing; a driver's item with where it
-    stands (approved ones count as present) and its expiry date."""
+    stands (approved ones count as present) and its expiry date. None for a case type that
+    keeps documents without a checklist (an unpaid invoice's PDF)."""
     if detail.type in _DRIVER_TYPES:
         return [
             _kind(item.kind)
@@ -317,6 +318,8 @@ def _checklist(detail: CaseDetail) -> list[dict[str, Any]]:
             for item in driver_items(detail.type, detail.case_id, detail.details)
         ]
     checklist = detail.details.get("checklist")
+    if checklist is None:
+        return None
     return [
         _kind(value) | {"present": status == "present"}
         for value, status in (checklist.items() if isinstance(checklist, dict) else ())
@@ -453,7 +456,9 @@ async def _case_page(
         "case": detail,
         "details": details,
         "evidence": evidence,
-        "missing": [row for row in evidence["checklist"] if not row["present"]] if evidence else [],
+        "missing": [row for row in evidence["checklist"] or () if not row["present"]]
+        if evidence
+        else [],
         "messages": messages,  # oldest first, like the timeline
         "actions": actions,
         "flash": type_actions[done].done if done in type_actions else None,

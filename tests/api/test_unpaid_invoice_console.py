@@ -3,8 +3,12 @@ admins), and a payment typed into the form is recorded exactly."""
 
 from __future__ import annotations
 
+import base64
+import re
+
 import pytest
 
+from activities.pdf import render_pdf
 from core.db import SessionFactory
 from tests.api import test_console
 from tests.api.claims import wait_until
@@ -67,3 +71,21 @@ async def test_an_ops_write_off_posted_to_the_console_is_refused(browser: NewBro
 
     assert response.status_code in (403, 409), response.text
     assert (await api.get(f"/cases/{case_id}")).json()["status"] == "awaiting_payment"
+
+
+async def test_the_invoice_page_offers_the_pdf_and_no_checklist(browser: NewBrowser, api: Api):
+    pdf = render_pdf(["Invoice"], title="Invoice")
+    response = await api.post(
+        "/cases/unpaid-invoices", json=invoice(invoice_pdf=base64.b64encode(pdf).decode())
+    )
+    assert response.status_code == 201, response.text
+    case_id = response.json()["case_id"]
+    await api.wait_for(case_id, "awaiting_payment")
+    me = await browser("viewer")
+
+    page = await me.page(case_path(case_id))
+
+    assert "<h3>Documents</h3>" in page.text and "<h3>Checklist</h3>" not in page.text
+    (link,) = re.findall(r'href="(/console/cases/[^"]+/documents/[^"]+)"', page.text)
+    download = await me.page(link)
+    assert download.status_code == 200 and download.content == pdf
