@@ -272,7 +272,38 @@ async def test_record_invoice_history(time_env, task_queue):
     await _record_invoice_history(time_env, task_queue)
 
 
-INVOICE_HISTORIES = {"unpaid_invoice_continued_first", "unpaid_invoice_continued_last"}
+@pytest.mark.skipif(not os.environ.get("CASEDESK_RECORD_HISTORIES"), reason="recording only")
+async def test_record_invoice_hold_history(time_env, task_queue):
+    """An invoice opened 31 days overdue holds the client's dispatches at once (the
+    dispatchers told), an admin releases the hold, and it is paid with a credit."""
+    from schemas.invoices import HoldRelease
+    from tests.workflows.invoice_fakes import InvoiceWorld
+    from tests.workflows.polling import projected
+    from tests.workflows.test_unpaid_invoice import open_invoice, pay
+
+    world = InvoiceWorld()
+    async with Worker(
+        time_env.client,
+        task_queue=task_queue,
+        workflows=[UnpaidInvoiceWorkflow],
+        activities=world.activities(),
+    ):
+        handle, _ = await open_invoice(time_env, task_queue, world, due_in_days=-31)
+        await projected(world, handle.id, lambda s: s.details["dispatch_hold"] and s.escalated)
+        await handle.execute_update(
+            UnpaidInvoiceWorkflow.release_hold, HoldRelease(reason="card payment", by="admin:a")
+        )
+        await pay(handle, "1250.00", "CARD-1")
+        await handle.result()
+        history = await handle.fetch_history()
+        (HISTORIES / "unpaid_invoice_hold_released_then_paid.json").write_text(history.to_json())
+
+
+INVOICE_HISTORIES = {
+    "unpaid_invoice_continued_first",
+    "unpaid_invoice_continued_last",
+    "unpaid_invoice_hold_released_then_paid",
+}
 
 DRIVER_HISTORIES = {
     "driver_onboarding_activated",
