@@ -22,8 +22,15 @@ from schemas.cases import (
     FailedAttempt,
     TimelineEvent,
 )
-from schemas.enums import CaseStatus, CaseType, FailureReason, ShipmentStatus
-from schemas.tables import Case, DeliveryAttempt, Shipment, TimelineEntry
+from schemas.enums import (
+    CaseStatus,
+    CaseType,
+    FailureReason,
+    RecordSource,
+    ShipmentStatus,
+    StopOutcome,
+)
+from schemas.tables import Case, DeliveryRecord, Shipment, TimelineEntry
 from tests.activities.conftest import CLIENT_ID, DEPOT_ID, DRIVER_ID
 
 OPENED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -206,18 +213,26 @@ async def test_failed_attempt_creates_the_shipment_and_the_attempt_with_its_fee(
     await activity_env.run(records.record_failed_attempt, attempt_record())
 
     [shipment] = await rows(reference_data, Shipment)
-    [attempt] = await rows(reference_data, DeliveryAttempt)
+    [attempt] = await rows(reference_data, DeliveryRecord)
     assert (shipment.status, shipment.failed_attempts) == (ShipmentStatus.ATTEMPT_FAILED, 1)
     assert shipment.address["line1"] == "1 Main St"
-    assert (attempt.attempt_number, attempt.fee_cents, attempt.currency) == (1, 1700, "USD")
-    assert (attempt.reason, attempt.case_id) == ("not_home", CASE_ID)
+    assert (attempt.attempt_number, attempt.case_fee_cents, attempt.case_fee_currency) == (
+        1,
+        1700,
+        "USD",
+    )
+    assert (attempt.reason, attempt.case_id, attempt.driver_id) == ("not_home", CASE_ID, DRIVER_ID)
+    assert (attempt.outcome, attempt.source) == (StopOutcome.FAILED, RecordSource.CASE)
+    assert (attempt.client_id, attempt.depot_id) == (CLIENT_ID, DEPOT_ID)
+    assert attempt.attempted_at == OPENED + timedelta(days=1)
+    assert (attempt.zone, attempt.residential) == (None, None)
 
 
 async def test_failed_attempt_recorded_twice_is_stored_once(records, reference_data, activity_env):
     await activity_env.run(records.record_failed_attempt, attempt_record())
     await activity_env.run(records.record_failed_attempt, attempt_record())
 
-    assert len(await rows(reference_data, DeliveryAttempt)) == 1
+    assert len(await rows(reference_data, DeliveryRecord)) == 1
     assert len(await rows(reference_data, Shipment)) == 1
 
 
@@ -229,7 +244,7 @@ async def test_a_late_older_attempt_does_not_lower_the_attempt_count(
 
     [shipment] = await rows(reference_data, Shipment)
     assert shipment.failed_attempts == 2
-    assert len(await rows(reference_data, DeliveryAttempt)) == 2
+    assert len(await rows(reference_data, DeliveryRecord)) == 2
 
 
 @pytest.mark.parametrize("field", ["client_id", "depot_id"])
