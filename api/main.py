@@ -27,6 +27,7 @@ from api.routes import (
     clients,
     console,
     customer,
+    deliveries,
     depots,
     drivers,
     health,
@@ -97,7 +98,7 @@ def create_app(
     # Each case type's own endpoints, from the registry (types may share a router: once each).
     for router in dict.fromkeys(spec.router for spec in CASE_TYPES.values()):
         app.include_router(importlib.import_module(router).router)
-    for module in (messages, clients, depots, drivers, api_keys, customer, console):
+    for module in (messages, clients, deliveries, depots, drivers, api_keys, customer, console):
         app.include_router(module.router)
     return app
 

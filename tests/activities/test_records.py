@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import UNKNOWN_REFERENCE
 from activities.records import RecordActivities
+from api.delivery_batch import ParsedRow, parse_json
+from api.delivery_ingest import record_deliveries
+from api.errors import Problem
 from core.db import SessionFactory, make_engine, make_session_factory
 from schemas.activities import AttemptRecord, ShipmentStatusUpdate
 from schemas.cases import (
@@ -35,6 +39,7 @@ from tests.activities.conftest import CLIENT_ID, DEPOT_ID, DRIVER_ID
 
 OPENED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CASE_ID = "failed-delivery-SHP-1"
+NOW = OPENED + timedelta(days=10)  # the API's clock, for the routing records' time window
 
 
 def snapshot(version: int, status: CaseStatus = CaseStatus.OPEN, **kw) -> CaseSnapshot:
@@ -259,6 +264,127 @@ async def test_failed_attempt_for_an_unknown_client_or_depot_fails_without_retry
     assert failure.value.type == UNKNOWN_REFERENCE
     assert failure.value.non_retryable
     assert await rows(reference_data, Shipment) == []
+
+
+# --- one delivery record per (shipment, attempt), whoever reports it first -----------------
+
+
+def routing_batch(*records: dict[str, Any]) -> list[ParsedRow]:
+    """What POST /deliveries hands the ingest: the routing system's records, parsed."""
+    return parse_json(json.dumps(list(records)).encode(), now=NOW)
+
+
+def routing_record(number: int = 1, **fields: Any) -> dict[str, Any]:
+    return {
+        "shipment_id": "SHP-1",
+        "client_id": CLIENT_ID,
+        "depot_id": DEPOT_ID,
+        "attempted_at": (OPENED + timedelta(days=number, seconds=30)).isoformat(),
+        "outcome": "failed",
+        "zone": "C",
+        "residential": True,
+        "attempt_number": number,
+        **fields,
+    }
+
+
+async def routing_reports(sessions: SessionFactory, *records: dict[str, Any]):
+    async with sessions() as session:
+        return await record_deliveries(session, routing_batch(*records), partial=False, now=NOW)
+
+
+async def test_the_routing_systems_later_report_of_a_cases_attempt_is_the_same_row(
+    records, reference_data, activity_env
+):
+    await activity_env.run(records.record_failed_attempt, attempt_record())
+
+    result = await routing_reports(reference_data, routing_record())
+    again = await routing_reports(reference_data, routing_record())
+
+    assert (result.new, result.updated, result.duplicates) == (0, 1, 0)
+    assert (again.new, again.updated, again.duplicates) == (0, 0, 1)
+    [row] = await rows(reference_data, DeliveryRecord)
+    assert (row.zone, row.residential, row.source) == ("C", True, RecordSource.ROUTING)
+    # The routing system's time stands; what the case recorded with the attempt stays.
+    assert row.attempted_at == OPENED + timedelta(days=1, seconds=30)
+    assert (row.case_id, row.reason, row.case_fee_cents) == (CASE_ID, "not_home", 1700)
+
+
+async def test_a_cases_attempt_after_the_routing_systems_report_adds_to_that_row(
+    records, reference_data, activity_env
+):
+    await routing_reports(reference_data, routing_record())
+
+    await activity_env.run(records.record_failed_attempt, attempt_record())
+    await activity_env.run(records.record_failed_attempt, attempt_record())  # a retry
+
+    [row] = await rows(reference_data, DeliveryRecord)
+    assert (row.source, row.zone, row.residential) == (RecordSource.ROUTING, "C", True)
+    assert row.attempted_at == OPENED + timedelta(days=1, seconds=30)
+    assert (row.case_id, row.reason, row.driver_id, row.case_fee_cents) == (
+        CASE_ID,
+        "not_home",
+        DRIVER_ID,
+        1700,
+    )
+    assert len(await rows(reference_data, Shipment)) == 1
+
+
+async def test_a_cases_failed_attempt_never_rewrites_a_stop_the_routing_system_saw_delivered(
+    records, reference_data, activity_env
+):
+    await routing_reports(reference_data, routing_record(outcome="delivered"))
+
+    await activity_env.run(records.record_failed_attempt, attempt_record())
+
+    [row] = await rows(reference_data, DeliveryRecord)
+    assert (row.outcome, row.source, row.case_id) == (
+        StopOutcome.DELIVERED,
+        RecordSource.ROUTING,
+        None,
+    )
+
+
+async def test_routing_says_delivered_where_a_case_recorded_a_failure_is_refused(
+    records, reference_data, activity_env
+):
+    await activity_env.run(records.record_failed_attempt, attempt_record())
+
+    with pytest.raises(Problem) as refused:
+        await routing_reports(reference_data, routing_record(outcome="delivered"))
+
+    assert refused.value.status == 422
+    assert refused.value.errors == [
+        {
+            "row": 1,
+            "field": "outcome",
+            "message": "attempt 1 of shipment SHP-1 is already recorded (by case) with "
+            "outcome failed",
+        }
+    ]
+    [row] = await rows(reference_data, DeliveryRecord)
+    assert (row.outcome, row.source) == (StopOutcome.FAILED, RecordSource.CASE)
+
+
+async def test_a_case_and_the_routing_system_recording_one_stop_at_once_make_one_row(
+    records, reference_data, activity_env
+):
+    for number in range(1, 6):  # several rounds: either may win the race
+        await asyncio.gather(
+            activity_env.run(records.record_failed_attempt, attempt_record(number)),
+            routing_reports(reference_data, routing_record(number)),
+        )
+
+    stored = await rows(reference_data, DeliveryRecord)
+    assert sorted(row.attempt_number for row in stored) == [1, 2, 3, 4, 5]
+    for row in stored:
+        assert (row.source, row.zone, row.case_id, row.reason) == (
+            RecordSource.ROUTING,
+            "C",
+            CASE_ID,
+            "not_home",
+        )
+        assert row.attempted_at == OPENED + timedelta(days=row.attempt_number, seconds=30)
 
 
 # --- update_shipment_status ---------------------------------------------------------------
