@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -156,7 +156,3 @@ class DeliveryBatchResult(BaseModel):
         default_factory=list, description=f"At most {MAX_LISTED_ERRORS}, in row order."
     )
     errors_total: int = 0
-
-
-def error_dicts(errors: list[RowError]) -> list[dict[str, Any]]:
-    return [error.model_dump(exclude_none=True) for error in errors]

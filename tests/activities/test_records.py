@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +35,8 @@ from schemas.enums import (
     ShipmentStatus,
     StopOutcome,
 )
+from schemas.pricing import BillableStop, LineKind, period_bounds, price_period
+from schemas.rates import RateAgreement
 from schemas.tables import Case, DeliveryRecord, Shipment, TimelineEntry
 from tests.activities.conftest import CLIENT_ID, DEPOT_ID, DRIVER_ID
 
@@ -385,6 +388,56 @@ async def test_a_case_and_the_routing_system_recording_one_stop_at_once_make_one
             "not_home",
         )
         assert row.attempted_at == OPENED + timedelta(days=row.attempt_number, seconds=30)
+
+
+async def test_a_cases_failed_attempt_is_billed_at_the_agreements_failed_attempt_fee(
+    records, reference_data, activity_env
+):
+    """From the case's activity to the invoice arithmetic: the attempt the failed-delivery
+    case recorded is a failed-attempt line, priced from the rate agreement (the case's own
+    fee, from its policy, is what it quoted, not what is billed)."""
+    await activity_env.run(records.record_failed_attempt, attempt_record(1))
+    await routing_reports(
+        reference_data, routing_record(2, outcome="delivered", zone="B", residential=False)
+    )
+    agreement = RateAgreement.model_validate(
+        {
+            "effective_from": "2026-11-01",
+            "currency": "GBP",
+            "base_rate_per_stop": "3.50",
+            "zone_rates": {"B": "1.25"},
+            "failed_attempt_fee": "4.00",
+            "tax_rate": "0.20",
+            "billing_cycle": "monthly",
+        }
+    )
+    start, end = period_bounds(dt.date(2026, 11, 1), dt.date(2026, 11, 30), "Europe/London")
+    async with reference_data() as session:
+        stored = (
+            await session.exec(
+                select(DeliveryRecord).where(
+                    DeliveryRecord.client_id == CLIENT_ID,
+                    DeliveryRecord.attempted_at >= start,
+                    DeliveryRecord.attempted_at < end,
+                )
+            )
+        ).all()
+
+    draft = price_period(
+        stops=[BillableStop.model_validate(row) for row in stored],
+        agreements=[agreement],
+        timezone="Europe/London",
+        period_start=dt.date(2026, 11, 1),
+        period_end=dt.date(2026, 11, 30),
+    )
+
+    assert [(line.kind, line.quantity, str(line.amount)) for line in draft.lines] == [
+        (LineKind.DELIVERED_STOP, 1, "4.75"),
+        (LineKind.FAILED_ATTEMPT, 1, "4.00"),
+    ]
+    assert (str(draft.subtotal), str(draft.tax), str(draft.total)) == ("8.75", "1.75", "10.50")
+    [failed] = [line for line in draft.stop_lines if line.outcome is StopOutcome.FAILED]
+    assert (failed.shipment_id, failed.attempt_number) == ("SHP-1", 1)
 
 
 # --- update_shipment_status ---------------------------------------------------------------
