@@ -474,3 +474,24 @@ def test_no_float_anywhere_in_the_result():
 
     walk(draft.model_dump())
     assert all(isinstance(line.amount, Decimal) for line in draft.lines)
+
+
+def test_the_readme_example():
+    """README, "Invoicing arithmetic": the figures it states."""
+    terms = agreement(zone_rates={"A": "0.00", "B": "1.25"}, minimum_charge_per_invoice="50.00")
+    stops = [
+        stop("2026-11-10T10:00:00Z", zone="B", residential=True),
+        stop("2026-11-11T10:00:00Z", zone="B", residential=True),
+        stop("2026-11-12T10:00:00Z", zone="A"),
+        stop("2026-11-13T10:00:00Z", outcome="failed"),
+    ]
+
+    draft = price(stops, [terms])
+
+    assert face(draft) == [
+        ("delivered_stop", "A", False, 1, "3.50", "3.50"),
+        ("delivered_stop", "B", True, 2, "5.50", "11.00"),
+        ("failed_attempt", None, None, 1, "4.00", "4.00"),
+        ("minimum_charge", None, None, 1, "31.50", "31.50"),
+    ]
+    assert money(draft) == ("50.00", "10.00", "60.00")

@@ -426,6 +426,21 @@ async def test_more_than_ten_thousand_records_is_413(api, sessions):
     assert await stored(sessions) == {}
 
 
+async def test_a_body_past_eight_mebibytes_is_413_before_it_is_parsed(api, sessions):
+    padded = b"[" + b" " * (8 * 1024 * 1024) + b"]"
+
+    as_json = await post_raw(api, padded, "application/json")
+    as_file = await api.raw.post(
+        "/deliveries",
+        files={"file": ("stops.csv", padded, "text/csv")},
+        headers={"Authorization": f"Bearer {api.keys['ops']}"},
+    )
+
+    assert "larger than 8388608 bytes" in assert_problem(as_json, 413)["detail"]
+    assert_problem(as_file, 413)
+    assert await stored(sessions) == {}
+
+
 async def test_ten_thousand_records_are_recorded_in_one_batch(api, sessions):
     when = at()
     batch = [record(n, attempted_at=when, attempt_number=1 + n % 3) for n in range(10_000)]
