@@ -63,6 +63,7 @@ class _Stored:
     zone: str | None
     residential: bool | None
     source: RecordSource
+    case_id: str | None
 
 
 @dataclass
@@ -103,7 +104,11 @@ def _conflicts(record: DeliveryRecordIn, stored: _Stored) -> list[tuple[str, str
             continue
         if name == "attempted_at" and stored.source is RecordSource.CASE:
             continue
-        who = "the routing system" if stored.source is RecordSource.ROUTING else stored.source
+        who = (
+            "the routing system"
+            if stored.source is RecordSource.ROUTING
+            else f"case {stored.case_id}"
+        )
         found.append(
             (
                 name,
@@ -167,6 +172,7 @@ async def _stored(conn: AsyncConnection, keys: Sequence[Key]) -> dict[Key, _Stor
                 t.zone,
                 t.residential,
                 t.source,
+                t.case_id,
             ).where(t.shipment_id.in_(bindparam("shipments", list(chunk), literal_execute=True)))
         )
         for row in result:
@@ -181,6 +187,7 @@ async def _stored(conn: AsyncConnection, keys: Sequence[Key]) -> dict[Key, _Stor
                     zone=row.zone,
                     residential=row.residential,
                     source=row.source,
+                    case_id=row.case_id,
                 )
     return found
 

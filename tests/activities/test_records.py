@@ -361,8 +361,8 @@ async def test_routing_says_delivered_where_a_case_recorded_a_failure_is_refused
         {
             "row": 1,
             "field": "outcome",
-            "message": "attempt 1 of shipment SHP-1 is already recorded (by case) with "
-            "outcome failed",
+            "message": f"attempt 1 of shipment SHP-1 is already recorded (by case {CASE_ID}) "
+            "with outcome failed",
         }
     ]
     [row] = await rows(reference_data, DeliveryRecord)
