@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.delivery_batch import ParsedRow
@@ -43,7 +44,7 @@ from schemas.tables import Client, DeliveryRecord, Depot
 
 _CHUNK = 500  # rows per multi-row statement: well inside both databases' parameter limits
 _ATTEMPTS = 3
-_TABLE: Table = DeliveryRecord.__table__  # type: ignore[attr-defined]
+_TABLE: Table = DeliveryRecord.__table__  # type: ignore[attr-defined]  # set by SQLModel
 _FACTS = ("client_id", "depot_id", "attempted_at", "outcome", "zone", "residential")
 
 Key = tuple[str, int]
@@ -214,8 +215,8 @@ async def _plan(conn: AsyncConnection, rows: Sequence[ParsedRow]) -> _Plan:
 
     candidates = list(first.values())
     records = [p.record for p in candidates if p.record is not None]
-    clients = await _existing_ids(conn, Client.__table__.c.id, {r.client_id for r in records})  # type: ignore[attr-defined]
-    depots = await _existing_ids(conn, Depot.__table__.c.id, {r.depot_id for r in records})  # type: ignore[attr-defined]
+    clients = await _existing_ids(conn, col(Client.id), {r.client_id for r in records})
+    depots = await _existing_ids(conn, col(Depot.id), {r.depot_id for r in records})
     stored = await _stored(conn, [r.key for r in records])
 
     for parsed in candidates:
