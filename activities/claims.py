@@ -32,7 +32,8 @@ from schemas.claims import (
     GatherEvidenceRequest,
 )
 from schemas.documents import ClaimPackageInput, DocumentKind, DocumentRef
-from schemas.tables import DeliveryAttempt, Shipment, TimelineEntry
+from schemas.enums import StopOutcome
+from schemas.tables import DeliveryRecord, Shipment, TimelineEntry
 
 SYSTEM_EVIDENCE = (DocumentKind.ATTEMPT_RECORD, DocumentKind.PROOF_OF_DELIVERY)
 """The kinds `gather_system_evidence` can produce; others are left to people."""
@@ -64,10 +65,24 @@ def _header(
     ]
 
 
+def _attempt_details(attempt: DeliveryRecord) -> list[str]:
+    """What the failed-delivery case recorded with the attempt; an attempt only the routing
+    system reported carries none of it."""
+    if attempt.reason is None:
+        return ["    Reported by the routing system (no reason, driver or fee recorded)."]
+    lines = [
+        f"    Reason: {attempt.reason} - {failure_reason_text(attempt.reason)}",
+        f"    Driver: {attempt.driver_id}",
+    ]
+    if attempt.case_fee_cents is not None and attempt.case_fee_currency is not None:
+        lines.append(f"    Fee: {_money(attempt.case_fee_cents, attempt.case_fee_currency)}")
+    return lines
+
+
 def attempt_record_pdf(
     request: GatherEvidenceRequest,
     shipment: Shipment | None,
-    attempts: list[DeliveryAttempt],
+    attempts: list[DeliveryRecord],
     as_of: datetime,
 ) -> bytes:
     """Every recorded failed attempt: time, number, reason, driver and the fee charged."""
@@ -80,9 +95,7 @@ def attempt_record_pdf(
             lines += [
                 "",
                 f"Attempt {attempt.attempt_number} at {human_datetime(attempt.attempted_at)}",
-                f"    Reason: {attempt.reason} - {failure_reason_text(attempt.reason)}",
-                f"    Driver: {attempt.driver_id}",
-                f"    Fee: {_money(attempt.fee_cents, attempt.currency)}",
+                *_attempt_details(attempt),
             ]
     return render_pdf(lines, title=f"Delivery attempt record - shipment {request.shipment_id}")
 
@@ -196,10 +209,13 @@ class ClaimActivities:
         return [merged[seq] for seq in sorted(merged)]
 
     @staticmethod
-    async def _attempts(session: AsyncSession, shipment_id: str) -> list[DeliveryAttempt]:
+    async def _attempts(session: AsyncSession, shipment_id: str) -> list[DeliveryRecord]:
         statement = (
-            select(DeliveryAttempt)
-            .where(DeliveryAttempt.shipment_id == shipment_id)
-            .order_by(DeliveryAttempt.attempt_number)  # type: ignore[arg-type]
+            select(DeliveryRecord)
+            .where(
+                DeliveryRecord.shipment_id == shipment_id,
+                DeliveryRecord.outcome == StopOutcome.FAILED,
+            )
+            .order_by(DeliveryRecord.attempt_number)  # type: ignore[arg-type]
         )
         return list((await session.exec(statement)).all())

@@ -1,4 +1,5 @@
-"""Activities that write records: the case projection and timeline, shipments, attempts.
+"""Activities that write records: the case projection and timeline, shipments, and the failed
+attempts' delivery records.
 
 Every write is idempotent, so Temporal may retry any of them: the projection only moves
 forward (by version), timeline entries and attempts are keyed, shipment updates set values.
@@ -22,15 +23,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import UNKNOWN_REFERENCE
 from activities.redelivery import plan_redelivery
-from activities.sql import clip, insert_ignore
+from activities.sql import clip, insert_ignore, upsert
 from core.db import SessionFactory
 from schemas.activities import AttemptRecord, RedeliveryBooking, ShipmentStatusUpdate
 from schemas.cases import CaseRecord, CaseSnapshot, RedeliveryBooked
-from schemas.enums import RedeliveryOption, ShipmentStatus
+from schemas.enums import RecordSource, RedeliveryOption, ShipmentStatus, StopOutcome
 from schemas.tables import (
     Case,
     Client,
-    DeliveryAttempt,
+    DeliveryRecord,
     Depot,
     PickupPoint,
     Shipment,
@@ -159,28 +160,76 @@ class RecordActivities:
                 shipment.updated_at = datetime.now(UTC)
             session.add(shipment)
 
-            existing = await session.exec(
-                select(DeliveryAttempt.id).where(
-                    DeliveryAttempt.shipment_id == record.shipment_id,
-                    DeliveryAttempt.attempt_number == attempt.attempt_number,
+            await session.flush()
+            await self._record_case_attempt(session, record)
+            await session.commit()
+
+    @staticmethod
+    async def _record_case_attempt(session: AsyncSession, record: AttemptRecord) -> None:
+        """The attempt as a failed delivery record, in one atomic statement: inserted when
+        nobody has reported it yet; when the routing system already has, the routing row
+        stays (its facts stand) and only the case's own columns are added to it, once."""
+        attempt = record.attempt
+        now = datetime.now(UTC)
+        case_columns = ("case_id", "reason", "driver_id", "case_fee_cents", "case_fee_currency")
+        await session.exec(
+            upsert(
+                session,
+                DeliveryRecord,
+                ("shipment_id", "attempt_number"),
+                {
+                    "id": uuid.uuid4(),
+                    "shipment_id": record.shipment_id,
+                    "attempt_number": attempt.attempt_number,
+                    "client_id": record.client_id,
+                    "depot_id": record.depot_id,
+                    "attempted_at": _utc(attempt.attempted_at),
+                    "outcome": StopOutcome.FAILED,
+                    "source": RecordSource.CASE,
+                    "case_id": record.case_id,
+                    "reason": attempt.reason.value,
+                    "driver_id": attempt.driver_id,
+                    "case_fee_cents": record.fee_cents,
+                    "case_fee_currency": record.currency.upper(),
+                    "created_at": now,
+                    "updated_at": now,
+                },
+                update=(*case_columns, "updated_at"),
+                where=col(DeliveryRecord.case_id).is_(None)
+                & (col(DeliveryRecord.outcome) == StopOutcome.FAILED)
+                & (col(DeliveryRecord.client_id) == record.client_id),
+            )
+        )
+        stored = (
+            await session.exec(
+                select(DeliveryRecord).where(
+                    DeliveryRecord.shipment_id == record.shipment_id,
+                    DeliveryRecord.attempt_number == attempt.attempt_number,
                 )
             )
-            if existing.first() is None:
-                await session.flush()  # the shipment row first: the attempt references it
-                session.add(
-                    DeliveryAttempt(
-                        shipment_id=record.shipment_id,
-                        case_id=record.case_id,
-                        client_id=record.client_id,
-                        attempt_number=attempt.attempt_number,
-                        reason=attempt.reason.value,
-                        driver_id=attempt.driver_id,
-                        attempted_at=_utc(attempt.attempted_at),
-                        fee_cents=record.fee_cents,
-                        currency=record.currency.upper(),
-                    )
-                )
-            await session.commit()
+        ).one()
+        if stored.outcome is not StopOutcome.FAILED or stored.client_id != record.client_id:
+            # The routing system's record stands (it is what billing prices); someone must
+            # look at why the case sees the attempt otherwise.
+            activity.logger.warning(
+                "the routing system recorded attempt %d of shipment %s as %s for client %s; "
+                "case %s recorded it as failed for client %s: the delivery record is left "
+                "as it is",
+                attempt.attempt_number,
+                record.shipment_id,
+                stored.outcome.value,
+                stored.client_id,
+                record.case_id,
+                record.client_id,
+            )
+        elif stored.case_id != record.case_id:
+            activity.logger.warning(
+                "attempt %d of shipment %s is already recorded by case %s; case %s left it",
+                attempt.attempt_number,
+                record.shipment_id,
+                stored.case_id,
+                record.case_id,
+            )
 
     @activity.defn
     async def schedule_redelivery(self, booking: RedeliveryBooking) -> RedeliveryBooked:

@@ -2,7 +2,8 @@
 
 Routes raise `Problem` (or let FastAPI's validation and Temporal's client errors bubble up);
 the handlers here turn each into a problem document with `type`, `title`, `status`, `detail`
-and `instance`, and a 422 also lists `errors: [{field, message}]`. Temporal errors are mapped by
+and `instance`, and a 422 also lists `errors: [{field, message}]` (a refused batch of
+delivery records adds each error's `row`). Temporal errors are mapped by
 type (update failure cause type, RPC status code), never by their message text, with one
 exception that the SDK leaves no other way to recognise: see `temporal_call`.
 """
@@ -43,6 +44,7 @@ _SLUGS = {
     405: "method-not-allowed",
     409: "conflict",
     413: "content-too-large",
+    415: "unsupported-media-type",
     422: "invalid-request",
     500: "internal-error",
     503: "temporal-unreachable",
@@ -59,15 +61,18 @@ class Problem(Exception):
         detail: str,
         *,
         slug: str | None = None,
-        errors: list[dict[str, str]] | None = None,
+        errors: Sequence[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.slug = slug or _SLUGS.get(status, "error")
-        self.errors = errors
+        self.errors = list(errors) if errors is not None else None
         self.headers = headers
+        # RFC 9457 extension members, e.g. a refused batch's counts.
+        self.extra = extra or {}
 
     @property
     def title(self) -> str:
@@ -209,6 +214,7 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
         "detail": problem.detail,
         "instance": request.url.path,
     }
+    body.update({k: v for k, v in problem.extra.items() if k not in body})
     if problem.errors is not None:
         body["errors"] = problem.errors
     return JSONResponse(

@@ -27,10 +27,12 @@ from api.routes import (
     clients,
     console,
     customer,
+    deliveries,
     depots,
     drivers,
     health,
     messages,
+    rate_agreements,
 )
 from api.routes import documents as document_routes
 from core.db import make_engine, make_session_factory
@@ -97,7 +99,17 @@ def create_app(
     # Each case type's own endpoints, from the registry (types may share a router: once each).
     for router in dict.fromkeys(spec.router for spec in CASE_TYPES.values()):
         app.include_router(importlib.import_module(router).router)
-    for module in (messages, clients, depots, drivers, api_keys, customer, console):
+    for module in (
+        messages,
+        clients,
+        rate_agreements,
+        deliveries,
+        depots,
+        drivers,
+        api_keys,
+        customer,
+        console,
+    ):
         app.include_router(module.router)
     return app
 

@@ -34,6 +34,24 @@ class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def known_time_zone(value: str) -> str:
+    """An IANA time zone name that zoneinfo can load (e.g. Europe/London)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}: an IANA name, e.g. Europe/London") from None
+    return value
+
+
+TimeZoneField = Field(
+    "UTC",
+    min_length=1,
+    max_length=64,
+    description="IANA name, e.g. Europe/London. A client's stops are dated, billed and "
+    "priced by the date in its time zone.",
+)
+
+
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -60,11 +78,36 @@ class ContactIn(In):
 class ClientCreate(In):
     id: str = SafeId
     name: str = Field(min_length=1, max_length=200)
+    timezone: str = TimeZoneField
     contacts: list[ContactIn] = Field(default_factory=list)
     policy_overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per case type, e.g. {'failed_delivery': {'max_attempts': 2}}.",
     )
+
+    _timezone = field_validator("timezone")(known_time_zone)
+
+
+class ClientUpdate(In):
+    """`PATCH /clients/{id}`: the fields given change, the others stay."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    timezone: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="IANA name. Changing it changes the date, and so the billing period and "
+        "the rate agreement, of stops not yet invoiced near midnight.",
+    )
+
+    @field_validator("name", "timezone")
+    @classmethod
+    def _not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("may be left out, not null")
+        return value
+
+    _timezone = field_validator("timezone")(known_time_zone)
 
 
 class ContactOut(Out):
@@ -87,6 +130,7 @@ class DispatchHoldOut(Out):
 class ClientOut(Out):
     id: str
     name: str
+    timezone: str
     contacts: list[ContactOut]
     policy_overrides: dict[str, Any]
     created_at: datetime
@@ -113,14 +157,7 @@ class DepotCreate(In):
     timezone: str = Field("UTC", max_length=64, description="IANA name, e.g. Europe/London.")
     dispatcher: Dispatcher = Field(description="The dispatcher on duty: receives escalations.")
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    _timezone = field_validator("timezone")(known_time_zone)
 
 
 class DepotOut(BaseModel):

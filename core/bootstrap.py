@@ -1,11 +1,11 @@
 """First-run setup for a database: migrations, demo data and the dev admin API key.
 
 `make run` calls `bootstrap` before it starts the worker and the API. On a fresh development
-database it seeds one demo client, a depot with its pickup points and a few drivers (every
-contact is fictional: `@example.com` addresses, Ofcom drama phone numbers), so a newcomer can
-open a case in the first minute. In development it also creates the link-signing secret under
-the data directory, so the worker and the API do not race to create it. Outside development
-it only migrates.
+database it seeds one demo client (on London time, with a rate agreement), a depot with its
+pickup points and a few drivers (every contact is fictional: `@example.com` addresses, Ofcom
+drama phone numbers), so a newcomer can open a case in the first minute. In development it
+also creates the link-signing secret under the data directory, so the worker and the API do
+not race to create it. Outside development it only migrates.
 
 `python -m core.bootstrap` does the same and prints the dev admin key on stdout.
 """
@@ -16,6 +16,8 @@ import asyncio
 import os
 import sys
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from sqlmodel import func, select
@@ -25,7 +27,7 @@ from core.db import make_engine, make_session_factory
 from core.migrate import upgrade_database
 from core.security import hash_api_key, new_api_key
 from core.settings import Settings
-from schemas.enums import ContactKind, DriverStatus, Role
+from schemas.enums import BillingCycle, ContactKind, DriverStatus, Role
 from schemas.tables import (
     ApiKey,
     Client,
@@ -33,6 +35,7 @@ from schemas.tables import (
     Depot,
     Driver,
     PickupPoint,
+    RateAgreementVersion,
     TeamContact,
     TeamRole,
 )
@@ -59,11 +62,12 @@ def dev_key_path(settings: Settings) -> Path:
     return settings.data_dir / DEV_KEY_FILENAME
 
 
-DemoRow = Client | ClientContact | Depot | PickupPoint | Driver | TeamContact
+DemoRow = Client | ClientContact | RateAgreementVersion | Depot | PickupPoint | Driver | TeamContact
 
 
 def demo_data() -> list[DemoRow]:
-    """The demo client, depot, pickup points, drivers and our claims desk (fictional people)."""
+    """The demo client (with its rate agreement), depot, pickup points, drivers and our claims
+    desk (fictional people)."""
     contacts = {
         ContactKind.SHIPMENT_NOTIFICATIONS: ("Demo Shop Notifications", "shipping"),
         ContactKind.BILLING: ("Demo Shop Accounts", "accounts"),
@@ -71,7 +75,22 @@ def demo_data() -> list[DemoRow]:
         ContactKind.CLAIMS: ("Demo Insurance Claims Desk", "claims"),
     }
     rows: list[DemoRow] = [
-        Client(id=DEMO_CLIENT_ID, name="Demo Shop Ltd"),
+        Client(id=DEMO_CLIENT_ID, name="Demo Shop Ltd", timezone="Europe/London"),
+        # Its rates since the start of the demo year: `GET /clients/demo-shop/rate-agreement`.
+        RateAgreementVersion(
+            client_id=DEMO_CLIENT_ID,
+            effective_from=date(2026, 1, 1),
+            currency="GBP",
+            base_rate_per_stop=Decimal("3.50"),
+            zone_rates={"A": "0.00", "B": "1.25", "C": "2.10"},
+            residential_surcharge=Decimal("0.75"),
+            failed_attempt_fee=Decimal("4.00"),
+            minimum_charge_per_invoice=Decimal("25.00"),
+            tax_rate=Decimal("0.20"),
+            billing_cycle=BillingCycle.MONTHLY,
+            payment_terms_days=30,
+            created_by="demo data",
+        ),
         *(
             ClientContact(
                 client_id=DEMO_CLIENT_ID,

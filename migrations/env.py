@@ -20,7 +20,7 @@ import schemas.tables  # noqa: F401  (registers every table on SQLModel.metadata
 from core.db import sync_url
 from core.migrate import ensure_sqlite_parent
 from core.settings import Settings
-from schemas.tables import UTCDateTime
+from schemas.tables import DecimalString, UTCDateTime
 
 config = context.config
 
@@ -41,12 +41,14 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
     """Render the application's column types as the plain SQLAlchemy types they store as.
 
     A revision must keep working when the Python types move or change, so it never imports
-    application code: `UTCDateTime` is a timezone-aware timestamp in the database and
-    SQLModel's `AutoString` a VARCHAR.
+    application code: `UTCDateTime` is a timezone-aware timestamp in the database,
+    `DecimalString` a VARCHAR holding the decimal's text and SQLModel's `AutoString` a VARCHAR.
     """
     if type_ == "type":
         if isinstance(obj, UTCDateTime):
             return "sa.DateTime(timezone=True)"
+        if isinstance(obj, DecimalString):
+            return f"sa.String(length={DecimalString.length})"
         if isinstance(obj, AutoString):
             return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
     return False

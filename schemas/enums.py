@@ -201,3 +201,26 @@ class ShipmentStatus(DescribedEnum):
     )
     DELIVERED = "delivered", "Handed over."
     RETURNING_TO_SENDER = "returning_to_sender", "On its way back to the client shipper."
+
+
+class StopOutcome(DescribedEnum):
+    """What a delivery record says happened at one stop (billing prices each)."""
+
+    DELIVERED = "delivered", "The parcel was handed over: billed as a delivered stop."
+    FAILED = "failed", "The attempt failed: billed at the failed-attempt fee."
+
+
+class RecordSource(DescribedEnum):
+    """Who vouches for a delivery record's facts (time, outcome, client, depot)."""
+
+    ROUTING = "routing", "The routing system reported the stop (`POST /deliveries`)."
+    CASE = (
+        "case",
+        "Only a failed-delivery case has recorded the attempt so far; the routing system's "
+        "report of the same stop will confirm it and fill in its zone and residential flag.",
+    )
+
+
+class BillingCycle(DescribedEnum):
+    WEEKLY = "weekly", "Invoiced every week, Monday to Sunday in the client's time zone."
+    MONTHLY = "monthly", "Invoiced every calendar month in the client's time zone."

@@ -183,7 +183,7 @@ class OffboardIn(In):
 _DECIMAL = re.compile(r"[+-]?\d{1,15}(\.\d{1,4})?")
 
 
-def _decimal_string(value: object) -> object:
+def decimal_string(value: object) -> object:
     """Money is a decimal string in JSON (`"1234.50"`), never a JSON number: a float cannot
     hold most amounts exactly, so a number is refused rather than guessed at."""
     if isinstance(value, bool | int | float):
@@ -195,7 +195,7 @@ def _decimal_string(value: object) -> object:
 
 Money = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string),
+    BeforeValidator(decimal_string),
     WithJsonSchema(
         {
             "type": "string",
@@ -266,7 +266,7 @@ class ResolveDisputeIn(In):
     adjusted_amount: (
         Annotated[
             Decimal,
-            BeforeValidator(_decimal_string),
+            BeforeValidator(decimal_string),
             WithJsonSchema({"type": "string", "examples": ["1000.00"]}),
             Field(ge=0),
         ]

@@ -1,5 +1,6 @@
-"""SQLModel tables: reference data, drivers and their documents, the case index (a projection
-the workflows write through activities), the timeline, the outbox and API keys.
+"""SQLModel tables: reference data, drivers and their documents, delivery records and rate
+agreements (what billing reads), the case index (a projection the workflows write through
+activities), the timeline, the outbox and API keys.
 
 Timestamps are timezone-aware UTC. Business identifiers (client, depot, driver, shipment) are
 the operator's own string ids; rows the system creates get UUIDs.
@@ -9,25 +10,29 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, String, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from schemas.documents import DocumentKind
 from schemas.enums import (
+    BillingCycle,
     CaseStatus,
     CaseType,
     ContactKind,
     DescribedEnum,
     DriverStatus,
     MessageStatus,
+    RecordSource,
     Resolution,
     Role,
     ShipmentStatus,
+    StopOutcome,
     VehicleType,
 )
 from schemas.onboarding import ItemStatus
@@ -35,6 +40,25 @@ from schemas.onboarding import ItemStatus
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class DecimalString(TypeDecorator[Decimal]):
+    """An exact decimal stored as its text (`"12.50"`): SQLite has no decimal type (SQLAlchemy
+    would go through a float), and money must never be a float."""
+
+    length = 40
+    impl = String(length)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError(f"not a finite Decimal: {value!r}")
+        return format(value, "f")
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(value)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -79,6 +103,9 @@ class Client(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
+    # IANA name. A stop's date, and so its billing period and the rate agreement that prices
+    # it, is the date in this zone.
+    timezone: str = Field(default="UTC", max_length=64)
     # Per case type policy overrides, e.g. {"failed_delivery": {"max_attempts": 2}}.
     policy_overrides: dict[str, Any] = _json()
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -205,22 +232,71 @@ class Shipment(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class DeliveryAttempt(SQLModel, table=True):
-    """A failed attempt and the fee it costs the client (billing reads these)."""
+class DeliveryRecord(SQLModel, table=True):
+    """One stop outcome: attempt `attempt_number` at shipment `shipment_id`, delivered or
+    failed. Billing prices these. The routing system reports them (`POST /deliveries`) and a
+    failed-delivery case records its failed attempts here too: one row per (shipment,
+    attempt) whoever reports it first (`source` says whose facts stand), never two.
 
-    __tablename__ = "delivery_attempts"
-    __table_args__ = (UniqueConstraint("shipment_id", "attempt_number"),)
+    `shipment_id` is the operator's id and need not be in `shipments` (that table holds only
+    the shipments casedesk has worked a case for)."""
+
+    __tablename__ = "delivery_records"
+    __table_args__ = (
+        UniqueConstraint("shipment_id", "attempt_number"),
+        # Invoicing reads a client's stops over a period.
+        Index("ix_delivery_records_client_id_attempted_at", "client_id", "attempted_at"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    shipment_id: str = Field(foreign_key="shipments.id", index=True, max_length=64)
-    case_id: str = Field(index=True, max_length=128)
-    client_id: str = Field(foreign_key="clients.id", index=True, max_length=64)
+    # Looked up by shipment through the unique constraint's index.
+    shipment_id: str = Field(max_length=64)
     attempt_number: int
-    reason: str = Field(max_length=32)
-    driver_id: str = Field(max_length=64)
+    client_id: str = Field(foreign_key="clients.id", max_length=64)
+    depot_id: str = Field(foreign_key="depots.id", index=True, max_length=64)
     attempted_at: datetime = Field(sa_type=UTCDateTime)
-    fee_cents: int
+    outcome: StopOutcome = Field(sa_type=_enum(StopOutcome))
+    zone: str | None = Field(default=None, max_length=32)
+    residential: bool | None = None
+    source: RecordSource = Field(sa_type=_enum(RecordSource))
+    # What the failed-delivery case recorded with the attempt (null for routing-only rows).
+    # The fee is the one the case's policy named (shown on a claim's attempt record); an
+    # invoice prices a failed attempt from the client's rate agreement instead.
+    case_id: str | None = Field(default=None, index=True, max_length=128)
+    reason: str | None = Field(default=None, max_length=32)
+    driver_id: str | None = Field(default=None, max_length=64)
+    case_fee_cents: int | None = None
+    case_fee_currency: str | None = Field(default=None, max_length=3)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RateAgreementVersion(SQLModel, table=True):
+    """One version of a client's rate agreement, in force from `effective_from` (a date in
+    the client's time zone) until the next version's. Versions are never deleted; a version
+    not yet in force may be replaced (`updated_at`/`updated_by`). Money is exact: decimal
+    strings (see `DecimalString`), validated to the currency's minor units on the way in."""
+
+    __tablename__ = "rate_agreements"
+    __table_args__ = (UniqueConstraint("client_id", "effective_from"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: str = Field(foreign_key="clients.id", index=True, max_length=64)
+    effective_from: date
     currency: str = Field(max_length=3)
+    base_rate_per_stop: Decimal = Field(sa_type=DecimalString)
+    # zone -> amount added per delivered stop, as decimal strings: {"B": "1.50", "C": "0.00"}.
+    zone_rates: dict[str, str] = _json()
+    residential_surcharge: Decimal = Field(sa_type=DecimalString)
+    failed_attempt_fee: Decimal = Field(sa_type=DecimalString)
+    minimum_charge_per_invoice: Decimal = Field(sa_type=DecimalString)
+    tax_rate: Decimal = Field(sa_type=DecimalString)
+    billing_cycle: BillingCycle = Field(sa_type=_enum(BillingCycle))
+    payment_terms_days: int
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(max_length=200)
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_by: str | None = Field(default=None, max_length=200)
 
 
 # --- cases --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,15 @@ from core.security import hash_api_key
 from core.settings import Settings
 from core.temporal import SEARCH_ATTRIBUTES
 from schemas.enums import ContactKind, Role
-from schemas.tables import ApiKey, Client, ClientContact, Depot, Driver, PickupPoint
+from schemas.tables import (
+    ApiKey,
+    Client,
+    ClientContact,
+    Depot,
+    Driver,
+    PickupPoint,
+    RateAgreementVersion,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -140,6 +149,10 @@ async def test_first_run_seeds_the_demo_data(tmp_path: Path, database_url: str) 
     async with make_session_factory(engine)() as session:
         client = await session.get(Client, DEMO_CLIENT_ID)
         assert client is not None and client.name == "Demo Shop Ltd"
+        assert client.timezone == "Europe/London"
+        [agreement] = (await session.exec(select(RateAgreementVersion))).all()
+        assert (agreement.client_id, agreement.currency) == (DEMO_CLIENT_ID, "GBP")
+        assert agreement.base_rate_per_stop == Decimal("3.50")
         contacts = (await session.exec(select(ClientContact))).all()
         assert {contact.kind for contact in contacts} == set(ContactKind)
         depot = await session.get(Depot, DEMO_DEPOT_ID)

@@ -106,3 +106,92 @@ def test_drivers_revision_keeps_existing_depots_and_drivers(database_url: str) -
             assert conn.execute(text("SELECT count(*) FROM drivers")).scalar_one() == 1
     finally:
         engine.dispose()
+
+
+def test_delivery_records_revision_keeps_the_cases_failed_attempts(database_url: str) -> None:
+    """The failed attempts a case recorded become failed delivery records from a case, with
+    their shipment's depot; clients get UTC. The downgrade keeps the case's attempts and
+    drops what the older table cannot hold (a routing system's records)."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "34872b8ae5df")
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO clients (id, name, policy_overrides, created_at, dispatch_hold) "
+                    "VALUES ('acme', 'Acme', '{}', CURRENT_TIMESTAMP, false)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO depots (id, name, address, timezone, dispatcher_name, "
+                    "dispatcher_email, policy_overrides) VALUES ('ldn-1', 'London', '1 Way', "
+                    "'UTC', 'Dana', 'd@example.com', '{}')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO shipments (id, client_id, depot_id, status, customer_name, "
+                    "customer_email, address, failed_attempts, redelivery_plan, updated_at) "
+                    "VALUES ('SHP-1', 'acme', 'ldn-1', 'attempt_failed', 'Ann', "
+                    "'ann@example.com', '{}', 1, '{}', CURRENT_TIMESTAMP)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO delivery_attempts (id, shipment_id, case_id, client_id, "
+                    "attempt_number, reason, driver_id, attempted_at, fee_cents, currency) "
+                    "VALUES ('0b5a4d1c9f0e4c3ab2d1e0f9a8b7c6d5', 'SHP-1', "
+                    "'failed-delivery-SHP-1', 'acme', 1, 'not_home', 'drv-7', "
+                    "'2026-11-20 09:30:00+00:00', 1700, 'GBP')"
+                )
+            )
+
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            record = conn.execute(
+                text(
+                    "SELECT shipment_id, attempt_number, client_id, depot_id, outcome, source, "
+                    "zone, residential, case_id, reason, driver_id, case_fee_cents, "
+                    "case_fee_currency FROM delivery_records"
+                )
+            ).one()
+            timezone = conn.execute(text("SELECT timezone FROM clients")).scalar_one()
+        assert tuple(record) == (
+            "SHP-1",
+            1,
+            "acme",
+            "ldn-1",
+            "failed",
+            "case",
+            None,
+            None,
+            "failed-delivery-SHP-1",
+            "not_home",
+            "drv-7",
+            1700,
+            "GBP",
+        )
+        assert timezone == "UTC"
+
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO delivery_records (id, shipment_id, attempt_number, client_id, "
+                    "depot_id, attempted_at, outcome, zone, residential, source, created_at, "
+                    "updated_at) VALUES ('1c6b5e2dae1f4d4bc3e2f1a0b9c8d7e6', 'SHP-2', 1, "
+                    "'acme', 'ldn-1', CURRENT_TIMESTAMP, 'delivered', 'B', true, 'routing', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+        command.downgrade(config, "34872b8ae5df")
+        with engine.connect() as conn:
+            kept = conn.execute(
+                text("SELECT shipment_id, case_id, fee_cents, currency FROM delivery_attempts")
+            ).all()
+        assert [tuple(row) for row in kept] == [("SHP-1", "failed-delivery-SHP-1", 1700, "GBP")]
+        assert "delivery_records" not in _tables(database_url)
+        assert "rate_agreements" not in _tables(database_url)
+    finally:
+        engine.dispose()

@@ -12,7 +12,14 @@ from api.casework import run_update
 from api.deps import AdminKey, CaseRef, PageDep, SessionDep, TemporalDep, TimeoutsDep, ViewerKey
 from api.errors import Problem, from_validation_error, invalid
 from api.listing import paginate
-from api.models import ClientCreate, ClientOut, ContactOut, DispatchHoldOut, Page
+from api.models import (
+    ClientCreate,
+    ClientOut,
+    ClientUpdate,
+    ContactOut,
+    DispatchHoldOut,
+    Page,
+)
 from schemas import contracts
 from schemas.case_types import CASE_TYPES, resolve_policy
 from schemas.enums import CaseType
@@ -47,6 +54,7 @@ async def _client_out(session: SessionDep, client: Client) -> ClientOut:
     return ClientOut(
         id=client.id,
         name=client.name,
+        timezone=client.timezone,
         contacts=[ContactOut.model_validate(c) for c in contacts.all()],
         policy_overrides=client.policy_overrides,
         created_at=client.created_at,
@@ -65,7 +73,9 @@ async def create_client(body: ClientCreate, session: SessionDep, _: AdminKey) ->
     check_policy_overrides(body.policy_overrides)
     if await session.get(Client, body.id) is not None:
         raise Problem(409, f"client '{body.id}' already exists")
-    client = Client(id=body.id, name=body.name, policy_overrides=body.policy_overrides)
+    client = Client(
+        id=body.id, name=body.name, timezone=body.timezone, policy_overrides=body.policy_overrides
+    )
     session.add(client)
     try:
         await session.flush()
@@ -90,6 +100,28 @@ async def get_client(client_id: str, session: SessionDep, _: ViewerKey) -> Clien
     client = await session.get(Client, client_id)
     if client is None:
         raise Problem(404, f"unknown client '{client_id}'")
+    return await _client_out(session, client)
+
+
+@router.patch(
+    "/{client_id}",
+    summary="Change a client's name or time zone (admin)",
+    description="Only the fields given change. The time zone dates the client's stops for "
+    "billing: changing it moves stops near midnight into another day (and maybe another "
+    "billing period or rate agreement) for every invoice not yet issued.",
+)
+async def update_client(
+    client_id: str, body: ClientUpdate, session: SessionDep, _: AdminKey
+) -> ClientOut:
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise Problem(404, f"unknown client '{client_id}'")
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise invalid("body", "nothing to change: give name or timezone")
+    await session.exec(update(Client).where(col(Client.id) == client_id).values(**changes))
+    await session.commit()
+    await session.refresh(client)
     return await _client_out(session, client)
 
 

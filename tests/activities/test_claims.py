@@ -20,8 +20,8 @@ from core.db import SessionFactory
 from core.documents import LocalDocumentStore
 from schemas.claims import CompilePackageRequest, GatherEvidenceRequest
 from schemas.documents import ClaimPackageInput, ClaimType, DocumentKind, DocumentRef
-from schemas.enums import ShipmentStatus
-from schemas.tables import DeliveryAttempt, Shipment
+from schemas.enums import RecordSource, ShipmentStatus, StopOutcome
+from schemas.tables import DeliveryRecord, Shipment
 from tests.activities.conftest import CLIENT_ID, DEPOT_ID, DRIVER_ID
 from tests.activities.test_pdf import pdf_text
 
@@ -49,16 +49,19 @@ async def shipment(reference_data: SessionFactory) -> SessionFactory:
         await session.flush()
         session.add_all(
             [
-                DeliveryAttempt(
+                DeliveryRecord(
                     shipment_id=SHIPMENT_ID,
                     case_id=f"failed-delivery-{SHIPMENT_ID}",
                     client_id=CLIENT_ID,
+                    depot_id=DEPOT_ID,
                     attempt_number=number,
+                    outcome=StopOutcome.FAILED,
+                    source=RecordSource.CASE,
                     reason=reason,
                     driver_id=DRIVER_ID,
                     attempted_at=FIRST_ATTEMPT + timedelta(days=number - 1),
-                    fee_cents=fee,
-                    currency="GBP",
+                    case_fee_cents=fee,
+                    case_fee_currency="GBP",
                 )
                 # Stored out of order: the record lists them by attempt number.
                 for number, reason, fee in [(2, "damaged", 0), (1, "not_home", 450)]
@@ -112,6 +115,45 @@ async def test_attempt_record_is_a_stored_pdf_listing_every_attempt(claims, stor
         f"Driver: {DRIVER_ID}",
         "Fee: 0.00 GBP",
     ]
+
+
+async def test_attempt_record_lists_failed_attempts_only_with_what_routing_reported(
+    shipment, store, activity_env
+):
+    """The routing system's records share the table: its third (failed) attempt is listed
+    without the case's details, its delivered fourth is not an attempt to list."""
+    async with shipment() as session:
+        session.add_all(
+            DeliveryRecord(
+                shipment_id=SHIPMENT_ID,
+                client_id=CLIENT_ID,
+                depot_id=DEPOT_ID,
+                attempt_number=number,
+                outcome=outcome,
+                source=RecordSource.ROUTING,
+                zone="B",
+                residential=True,
+                attempted_at=FIRST_ATTEMPT + timedelta(days=number - 1),
+            )
+            for number, outcome in [(3, StopOutcome.FAILED), (4, StopOutcome.DELIVERED)]
+        )
+        await session.commit()
+    claims = ClaimActivities(sessions=shipment, documents=store)
+
+    gathered = await activity_env.run(
+        claims.gather_system_evidence, gather(DocumentKind.ATTEMPT_RECORD)
+    )
+
+    text = pdf_text(store.get(gathered.documents[0].id))
+    assert [line for line in text if line.startswith("Attempt ")] == [
+        "Attempt 1 at Thu 19 Nov 2026, 10:30 UTC",
+        "Attempt 2 at Fri 20 Nov 2026, 10:30 UTC",
+        "Attempt 3 at Sat 21 Nov 2026, 10:30 UTC",
+    ]
+    third = text.index("Attempt 3 at Sat 21 Nov 2026, 10:30 UTC")
+    assert text[third + 1].strip() == (
+        "Reported by the routing system (no reason, driver or fee recorded)."
+    )
 
 
 async def test_shipment_without_attempts_gets_a_record_saying_so(
