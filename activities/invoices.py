@@ -17,7 +17,7 @@ from activities.records import unknown_reference
 from activities.sql import clip
 from core.db import SessionFactory
 from schemas.invoices import ClientDepots, ClientDepotsRequest, DispatchHoldChange
-from schemas.tables import Case, Client, Shipment
+from schemas.tables import Case, Client, DeliveryRecord, Shipment
 
 
 class InvoiceActivities:
@@ -59,12 +59,16 @@ class InvoiceActivities:
 
     @activity.defn
     async def client_depots(self, request: ClientDepotsRequest) -> ClientDepots:
-        """The depots that have handled the client's shipments or cases, in id order."""
+        """The depots that have handled the client's stops, shipments or cases, in id order."""
+        stops = select(DeliveryRecord.depot_id).where(
+            col(DeliveryRecord.client_id) == request.client_id
+        )
         shipments = select(Shipment.depot_id).where(col(Shipment.client_id) == request.client_id)
         cases = select(Case.depot_id).where(
             col(Case.client_id) == request.client_id, col(Case.depot_id).is_not(None)
         )
         async with self._sessions() as session:
-            found = {str(d) for d in (await session.exec(shipments.distinct())).all()}
+            found = {str(d) for d in (await session.exec(stops.distinct())).all()}
+            found |= {str(d) for d in (await session.exec(shipments.distinct())).all()}
             found |= {str(d) for d in (await session.exec(cases.distinct())).all() if d}
         return ClientDepots(depot_ids=sorted(found))

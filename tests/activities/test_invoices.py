@@ -13,9 +13,9 @@ from temporalio.exceptions import ApplicationError
 from activities.invoices import InvoiceActivities
 from activities.records import UNKNOWN_REFERENCE
 from core.db import SessionFactory
-from schemas.enums import CaseStatus, CaseType
+from schemas.enums import CaseStatus, CaseType, RecordSource, StopOutcome
 from schemas.invoices import ClientDepotsRequest, DispatchHoldChange
-from schemas.tables import Case, Client, Shipment
+from schemas.tables import Case, Client, DeliveryRecord, Depot, Shipment
 from tests.activities.conftest import CLIENT_ID, DEPOT_ID, OTHER_DEPOT_ID
 
 CASE = "unpaid-invoice-inv-1"
@@ -102,13 +102,35 @@ async def test_unknown_client_fails_without_retry(invoices, activity_env):
     assert "nobody" in str(failure.value)
 
 
-async def test_the_clients_depots_are_those_of_its_shipments_and_cases(
+async def test_the_clients_depots_are_those_of_its_stops_shipments_and_cases(
     invoices, reference_data, activity_env
 ):
     request = ClientDepotsRequest(client_id=CLIENT_ID)
     assert (await activity_env.run(invoices.client_depots, request)).depot_ids == []
 
     async with reference_data() as session:
+        session.add(
+            Depot(
+                id="mcr-1",
+                name="Manchester",
+                address="3 Depot Way",
+                dispatcher_name="Mo Dispatch",
+                dispatcher_email="dispatch.mcr@example.com",
+            )
+        )
+        await session.flush()
+        for n in range(2):  # two stops through one depot: named once
+            session.add(
+                DeliveryRecord(
+                    shipment_id=f"R-{n}",
+                    attempt_number=1,
+                    client_id=CLIENT_ID,
+                    depot_id="mcr-1",
+                    attempted_at=datetime.now(UTC),
+                    outcome=StopOutcome.DELIVERED,
+                    source=RecordSource.ROUTING,
+                )
+            )
         for n in range(2):  # two shipments through one depot: named once
             session.add(
                 Shipment(
@@ -147,4 +169,4 @@ async def test_the_clients_depots_are_those_of_its_shipments_and_cases(
 
     found = await activity_env.run(invoices.client_depots, request)
 
-    assert found.depot_ids == sorted([DEPOT_ID, OTHER_DEPOT_ID])
+    assert found.depot_ids == sorted([DEPOT_ID, OTHER_DEPOT_ID, "mcr-1"])
