@@ -74,7 +74,7 @@ def build_worker(client: Client, settings: Settings, sessions: SessionFactory) -
 
 async def run(settings: Settings) -> None:
     engine = make_engine(settings.resolved_database_url)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    client = await connect(settings)
     worker = build_worker(client, settings, make_session_factory(engine))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

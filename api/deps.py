@@ -83,12 +83,11 @@ DocumentsDep = Annotated[DocumentStore, Depends(get_documents)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer cd_…`")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+"""The `Authorization: Bearer` credentials, if any were sent."""
 
 
-async def current_key(
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ApiKey:
+async def current_key(session: SessionDep, credentials: BearerCredentials) -> ApiKey:
     if credentials is None or not credentials.credentials:
         raise Problem(
             401, "an API key is required: Authorization: Bearer <key>", headers=_CHALLENGE

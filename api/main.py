@@ -25,6 +25,7 @@ from api.routes import (
     case_types,
     cases,
     clients,
+    codec,
     console,
     customer,
     deliveries,
@@ -35,6 +36,7 @@ from api.routes import (
     rate_agreements,
 )
 from api.routes import documents as document_routes
+from api.routes.codec import install_codec_cors
 from core.db import make_engine, make_session_factory
 from core.documents import DocumentStore, LocalDocumentStore
 from core.settings import Settings
@@ -64,9 +66,7 @@ def create_app(
             owned = make_engine(settings.resolved_database_url)
             _use_engine(app, owned)
         if app.state.temporal is None:
-            app.state.temporal = await connect(
-                settings.temporal_address, settings.temporal_namespace, lazy=True
-            )
+            app.state.temporal = await connect(settings, lazy=True)
         try:
             yield
         finally:
@@ -92,6 +92,7 @@ def create_app(
         _use_engine(app, engine)
 
     install_error_handlers(app)
+    install_codec_cors(app, settings)
     app.include_router(health.router)
     app.include_router(case_types.router)
     app.include_router(cases.router)
@@ -109,6 +110,7 @@ def create_app(
         api_keys,
         customer,
         console,
+        codec,
     ):
         app.include_router(module.router)
     return app

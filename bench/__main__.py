@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlmodel import SQLModel
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -34,7 +33,7 @@ import schemas.tables as tables
 from bench.baseline import BareWaitingWorkflow, BareWorkflow, noop
 from core.db import make_engine, make_session_factory
 from core.settings import Settings
-from core.temporal import SEARCH_ATTRIBUTES
+from core.temporal import SEARCH_ATTRIBUTES, converter_for
 from schemas.cases import Address, Customer, FailedAttempt, FailedDeliveryInput
 from schemas.enums import ContactKind
 from worker import build_activities
@@ -113,7 +112,7 @@ async def main(cases: int) -> int:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal,
         search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for(settings),  # as in production: every payload encrypted
         dev_server_log_level="error",
     )
     queue = f"bench-{uuid.uuid4()}"

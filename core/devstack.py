@@ -86,6 +86,9 @@ def temporal_command(settings: Settings, cli: str) -> list[str]:
         str(settings.temporal_ui_port),
         "--namespace",
         settings.temporal_namespace,
+        # The UI asks the API to decrypt payloads for people signed in to the console.
+        "--ui-codec-endpoint",
+        f"{settings.resolved_public_base_url}/codec",
         *search_attribute_flags(),
     ]
 
@@ -216,7 +219,7 @@ async def wait_for_temporal(
         if not alive():
             raise DevStackError("the Temporal dev server exited during start-up")
         try:
-            client = await connect(settings.temporal_address, settings.temporal_namespace)
+            client = await connect(settings)
             await client.workflow_service.describe_namespace(
                 DescribeNamespaceRequest(namespace=settings.temporal_namespace)
             )

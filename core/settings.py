@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.codec import format_keys, key_id_for, new_key, parse_keys
 from core.uploads import DEFAULT_MAX_UPLOAD_BYTES
 
 
@@ -55,6 +57,10 @@ class Settings(BaseSettings):
     # Signs the customers' `/r/{token}` links. In development it is generated once and kept
     # in the data directory; production refuses to start without one.
     link_secret: SecretStr | None = None
+    # Encrypt every payload casedesk gives Temporal: `id=base64(32 bytes),older=...`, the
+    # first encrypts and all decrypt (rotate by putting a new key first). In development one
+    # is generated once and kept in the data directory; production refuses to start without.
+    codec_keys: SecretStr | None = None
 
     # Claim evidence and compiled claim packages (the document store); <data_dir>/documents
     # when unset.
@@ -69,6 +75,7 @@ class Settings(BaseSettings):
                 name
                 for name, value in (
                     ("CASEDESK_LINK_SECRET", self.link_secret),
+                    ("CASEDESK_CODEC_KEYS", self.codec_keys),
                     ("DATABASE_URL", self.database_url),
                     ("CASEDESK_PUBLIC_BASE_URL", self.public_base_url),
                 )
@@ -78,6 +85,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"production requires {', '.join(missing)} to be set")
             if self.link_secret and len(self.link_secret.get_secret_value()) < 32:
                 raise ValueError("CASEDESK_LINK_SECRET must be at least 32 characters")
+        if self.codec_keys:
+            parse_keys(self.codec_keys.get_secret_value())  # a bad key fails at start
         return self
 
     @property
@@ -105,6 +114,20 @@ class Settings(BaseSettings):
             return self.link_secret.get_secret_value().encode()
         return _stored_secret(self.data_dir / "link-secret")
 
+    @cached_property
+    def resolved_codec_keys(self) -> tuple[tuple[str, bytes], ...]:
+        """The payload codec's keys, first one encrypting; generated and stored under
+        data_dir outside production."""
+        if self.codec_keys:
+            return parse_keys(self.codec_keys.get_secret_value())
+
+        def generate() -> bytes:
+            key = new_key()
+            return format_keys([(key_id_for(key, "dev"), key)]).encode()
+
+        stored = _stored_secret(self.data_dir / "codec-keys", generate=generate)
+        return parse_keys(stored.decode())
+
     def trace_url(self, workflow_id: str) -> str:
         """The case's page in the Temporal Web UI."""
         return (
@@ -113,7 +136,13 @@ class Settings(BaseSettings):
         )
 
 
-def _stored_secret(path: Path, *, wait_seconds: float = 2.0) -> bytes:
+def _new_link_secret() -> bytes:
+    return secrets.token_urlsafe(48).encode()
+
+
+def _stored_secret(
+    path: Path, *, wait_seconds: float = 2.0, generate: Callable[[], bytes] = _new_link_secret
+) -> bytes:
     """The secret in `path`, created on first use. The API and the worker may both get here
     first: the file is created with O_EXCL and mode 0600 in one step, so exactly one process
     writes it and the others read that one (waiting briefly while it is still empty)."""
@@ -129,7 +158,7 @@ def _stored_secret(path: Path, *, wait_seconds: float = 2.0) -> bytes:
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"{path} is empty: delete it to generate a new secret") from None
             time.sleep(0.01)
-    value = secrets.token_urlsafe(48).encode()
+    value = generate()
     with os.fdopen(fd, "wb") as handle:
         handle.write(value)
     return value

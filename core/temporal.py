@@ -1,4 +1,5 @@
-"""The Temporal side of casedesk: client factory and the search attributes every case sets.
+"""The Temporal side of casedesk: client factory (every payload encrypted, `core.codec`) and
+the search attributes every case sets.
 
 Search attributes are stored unencrypted and visible in the UI, so they carry ids, types,
 statuses and dates only, never personal data."""
@@ -7,7 +8,10 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
+
+from core.codec import EncryptionCodec, data_converter
+from core.settings import Settings
 
 CASE_TYPE = SearchAttributeKey.for_keyword("CaseType")
 CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
@@ -36,8 +40,17 @@ def search_attribute_flags() -> list[str]:
     ]
 
 
-async def connect(address: str, namespace: str, *, lazy: bool = False) -> Client:
-    """A client with the pydantic data converter (workflow payloads are pydantic models)."""
+def converter_for(settings: Settings) -> DataConverter:
+    """Pydantic models as payloads, encrypted with the configured codec keys."""
+    return data_converter(EncryptionCodec(settings.resolved_codec_keys))
+
+
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """A client for the configured server and namespace whose every payload is encrypted
+    (the worker built on it encrypts what workflows and activities hand back, too)."""
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=converter_for(settings),
+        lazy=lazy,
     )

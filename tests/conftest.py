@@ -22,8 +22,15 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 import schemas.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from core.codec import EncryptionCodec, data_converter, format_keys
 from core.db import SessionFactory, make_engine, make_session_factory
 from core.temporal import SEARCH_ATTRIBUTES
+
+# The payload codec's key in tests: every workflow test runs with encrypted payloads, as
+# production does, and the committed histories recorded with it decode with it.
+TEST_CODEC_KEYS = (("test-key-1", bytes(range(32))),)
+TEST_CODEC_KEYS_SETTING = format_keys(TEST_CODEC_KEYS)
+TEST_CONVERTER = data_converter(EncryptionCodec(TEST_CODEC_KEYS))
 
 PG_ADMIN_URL = os.environ.get(
     "CASEDESK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -87,11 +94,9 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A fresh time-skipping test server per test (it starts in ~0.1 s). A shared one would
     let a previous test's unfinished workflow hold the clock: the server only skips time
     when no task is outstanding."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
-
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_bin("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
     )
     await register_search_attributes(env.client)
     async with env:

@@ -113,7 +113,9 @@ def test_no_secret_is_written_down(services: dict[str, Any]) -> None:
             )
 
 
-@pytest.mark.parametrize("variable", ["CASEDESK_LINK_SECRET", "POSTGRES_PASSWORD"])
+@pytest.mark.parametrize(
+    "variable", ["CASEDESK_LINK_SECRET", "CASEDESK_CODEC_KEYS", "POSTGRES_PASSWORD"]
+)
 def test_required_secrets_have_no_default(services: dict[str, Any], variable: str) -> None:
     uses = [
         match
@@ -130,6 +132,15 @@ def test_link_secret_comes_from_its_own_variable(services: dict[str, Any]) -> No
     value = environment(services["api"])["CASEDESK_LINK_SECRET"]
     match = VARIABLE.fullmatch(value)
     assert match and match["name"] == "CASEDESK_LINK_SECRET"
+
+
+def test_the_ui_decodes_through_the_apis_codec_server_with_credentials(
+    services: dict[str, Any],
+) -> None:
+    ui = environment(services["temporal-ui"])
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == "${CASEDESK_PUBLIC_BASE_URL}/codec"
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    assert "CASEDESK_CODEC_KEYS" in environment(services["worker"])
 
 
 def test_registered_search_attributes_match_the_code(services: dict[str, Any]) -> None:

@@ -38,7 +38,8 @@ from schemas.enums import Role
 from schemas.tables import ApiKey
 
 COOKIE = "casedesk_console"
-COOKIE_PATH = "/console"
+# The whole site: the codec server (`/codec`) takes an ops console session too.
+COOKIE_PATH = "/"
 SESSION_TTL = timedelta(hours=8)
 CSRF_FIELD = "csrf_token"
 LOGIN_PATH = "/console/login"

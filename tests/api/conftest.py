@@ -41,6 +41,7 @@ from schemas.tables import (
     TeamContact,
     TeamRole,
 )
+from tests.conftest import TEST_CODEC_KEYS_SETTING
 from worker import build_worker
 
 LINK_SECRET = "test-link-secret-that-is-long-enough-0123456789"
@@ -59,6 +60,7 @@ def settings(tmp_path: Path, database_url: str, task_queue: str) -> Settings:
         data_dir=tmp_path,
         database_url=database_url,
         link_secret=LINK_SECRET,
+        codec_keys=TEST_CODEC_KEYS_SETTING,
         temporal_task_queue=task_queue,
         public_base_url="http://testserver",
     )
@@ -200,10 +202,12 @@ class Api:
         return {"Authorization": f"Bearer {self.keys[role]}"} if role else {}
 
     async def get(self, path: str, *, role: str | None = "viewer", **kw: Any) -> httpx.Response:
-        return await self.raw.get(path, headers=self._auth(role), **kw)
+        headers = {**self._auth(role), **kw.pop("headers", {})}
+        return await self.raw.get(path, headers=headers, **kw)
 
     async def post(self, path: str, *, role: str | None = "ops", **kw: Any) -> httpx.Response:
-        return await self.raw.post(path, headers=self._auth(role), **kw)
+        headers = {**self._auth(role), **kw.pop("headers", {})}
+        return await self.raw.post(path, headers=headers, **kw)
 
     async def delete(self, path: str, *, role: str | None = "admin") -> httpx.Response:
         return await self.raw.delete(path, headers=self._auth(role))

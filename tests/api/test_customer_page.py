@@ -186,7 +186,7 @@ async def test_a_valid_link_for_an_unknown_case_is_a_404_page(api: Api):
 
 
 async def test_temporal_unreachable_is_a_503_page(settings, engine, reference_data):
-    down = await connect("127.0.0.1:1", "default", lazy=True)
+    down = await connect(settings.model_copy(update={"temporal_address": "127.0.0.1:1"}), lazy=True)
     app = create_app(settings, temporal=down, engine=engine)
     link = f"/r/{_token('failed-delivery-somebody')}"
     transport = httpx.ASGITransport(app=app)

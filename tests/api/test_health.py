@@ -29,7 +29,7 @@ async def test_healthz_is_ok_when_both_answer_and_needs_no_key(api: Api):
 
 
 async def test_healthz_is_degraded_when_temporal_is_down(settings, engine):
-    down = await connect("127.0.0.1:1", "default", lazy=True)
+    down = await connect(settings.model_copy(update={"temporal_address": "127.0.0.1:1"}), lazy=True)
     async with client_for(create_app(settings, temporal=down, engine=engine)) as client:
         response = await client.get("/healthz")
 

@@ -125,7 +125,7 @@ async def test_temporal_unreachable_is_a_503_and_nothing_is_written(
 ):
     from api.main import create_app
 
-    down = await connect("127.0.0.1:1", "default", lazy=True)
+    down = await connect(settings.model_copy(update={"temporal_address": "127.0.0.1:1"}), lazy=True)
     app = create_app(settings, temporal=down, engine=engine)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

@@ -15,14 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from core.bootstrap import bootstrap
 from core.db import make_engine, make_session_factory
 from core.settings import Settings
-from core.temporal import SEARCH_ATTRIBUTES
+from core.temporal import SEARCH_ATTRIBUTES, converter_for
 from tests.conftest import _bin
 from worker import build_worker
 
@@ -35,12 +34,6 @@ def free_port() -> int:
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, WorkflowEnvironment]]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_bin("temporal"),
-        search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
     port = free_port()
     settings = Settings(
         environment="development",
@@ -48,6 +41,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Workfl
         api_port=port,
         temporal_task_queue=f"e2e-{uuid.uuid4()}",
         link_secret="e2e-link-secret-" + "x" * 32,
+    )  # the codec key is generated into tmp_path, as `make run` does into .data
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_bin("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=converter_for(settings),
+        dev_server_log_level="error",
     )
     boot = await bootstrap(settings)
     engine = make_engine(settings.resolved_database_url)

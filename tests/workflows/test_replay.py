@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from temporalio.workflow import NondeterminismError
 
@@ -24,6 +23,7 @@ from schemas.documents import DocumentKind
 from schemas.enums import CaseStatus
 from schemas.onboarding import OffboardInput, ReviewDocumentInput
 from schemas.policies import ClaimPolicy
+from tests.conftest import TEST_CONVERTER
 from tests.workflows.claim_fakes import ClaimWorld
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.known_bad import SkipsTheAttemptRecord
@@ -346,15 +346,29 @@ async def test_committed_history_replays_against_the_current_code(path: Path):
             DriverComplianceWorkflow,
             UnpaidInvoiceWorkflow,
         ],
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
     )
     result = await replayer.replay_workflow(_load(path))
     assert result.replay_failure is None
 
 
 async def test_an_incompatible_change_is_caught_by_replay():
-    replayer = Replayer(workflows=[SkipsTheAttemptRecord], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[SkipsTheAttemptRecord], data_converter=TEST_CONVERTER)
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(
             _load(HISTORIES / "failed_delivery_delivered_after_reminder.json")
         )
+
+
+async def test_an_encrypted_history_replays_with_the_test_key_and_not_without_it():
+    """Histories recorded with the codec hold ciphertext: they replay with the key only."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    history = _load(HISTORIES / "unpaid_invoice_hold_released_then_paid.json")
+    assert "YmluYXJ5L2VuY3J5cHRlZA" in history.to_json()  # "binary/encrypted", base64
+    keyed = Replayer(workflows=[UnpaidInvoiceWorkflow], data_converter=TEST_CONVERTER)
+    assert (await keyed.replay_workflow(history)).replay_failure is None
+
+    keyless = Replayer(workflows=[UnpaidInvoiceWorkflow], data_converter=pydantic_data_converter)
+    result = await keyless.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is not None

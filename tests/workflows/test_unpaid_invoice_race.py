@@ -21,14 +21,13 @@ from decimal import Decimal
 
 import pytest
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from core.temporal import SEARCH_ATTRIBUTES
 from schemas.enums import CaseStatus, Resolution
 from schemas.invoices import DunningPolicy, DunningStep, Payment, UnpaidInvoiceInput
-from tests.conftest import _bin
+from tests.conftest import TEST_CONVERTER, _bin
 from tests.workflows.invoice_fakes import InvoiceWorld
 from tests.workflows.polling import projected
 from workflows.unpaid_invoice import UnpaidInvoiceWorkflow
@@ -41,7 +40,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_bin("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
         dev_server_log_level="error",
     )
     async with env:
