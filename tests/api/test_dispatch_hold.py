@@ -49,6 +49,11 @@ async def holding_invoice(api: Api, time_env: Any) -> str:
         lambda b: b["details"]["dispatch_hold"] and b["escalated"],
         "set the dispatch hold",
     )
+    await api.poll(  # the escalation is the hold step's last message
+        f"/messages?case_id={case_id}",
+        lambda b: any(m["key"].endswith("/dispatch-hold/escalation") for m in b["items"]),
+        "told the account manager",
+    )
     return case_id
 
 
