@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities.claim_package import build_claim_package, claim_package_templates
 from activities.documents import load_document
 from activities.errors import DOCUMENT_REJECTED
+from activities.heartbeat import heartbeating
 from activities.pdf import render_pdf
 from activities.rendering import failure_reason_text, human_datetime
 from core.db import SessionFactory
@@ -148,6 +149,10 @@ class ClaimActivities:
     async def gather_system_evidence(self, request: GatherEvidenceRequest) -> GatheredEvidence:
         """Attempt records and the proof-of-delivery statement for the shipment, stored; any
         other kind asked for is skipped (the driver, customer or ops provide those)."""
+        async with heartbeating():
+            return await self._gather_system_evidence(request)
+
+    async def _gather_system_evidence(self, request: GatherEvidenceRequest) -> GatheredEvidence:
         kinds = [kind for kind in dict.fromkeys(request.kinds) if kind in SYSTEM_EVIDENCE]
         async with self._sessions() as session:
             # No shipment record (a claim for a parcel we never attempted) is itself the
@@ -180,6 +185,10 @@ class ClaimActivities:
     async def compile_claim_package(self, request: CompilePackageRequest) -> CompiledPackage:
         """The ZIP of the cover sheet and every document (each checked against its checksum
         first: a missing or altered one fails for good), stored in the document store."""
+        async with heartbeating():
+            return await self._compile_claim_package(request)
+
+    async def _compile_claim_package(self, request: CompilePackageRequest) -> CompiledPackage:
         documents = [(ref, await load_document(self._documents, ref)) for ref in request.documents]
         summary = request.summary.model_copy(
             update={"timeline": await self._timeline(request.summary)}

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.briefing import DEFAULT_OPENING_HOURS, what_to_bring
 from activities.errors import DOCUMENT_REJECTED
+from activities.heartbeat import heartbeating
 from activities.pdf import render_pdf
 from activities.records import unknown_reference
 from activities.rendering import human_date, vehicle_label
@@ -155,6 +156,10 @@ class DriverActivities:
     async def build_briefing_pack(self, request: BriefingPackRequest) -> BriefingPack:
         """The depot's route briefing and first-day instructions as PDFs, stored (kind
         BRIEFING_PACK) to be attached to the welcome email."""
+        async with heartbeating():
+            return await self._build_briefing_pack(request)
+
+    async def _build_briefing_pack(self, request: BriefingPackRequest) -> BriefingPack:
         async with self._sessions() as session:
             depot = await session.get(Depot, request.depot_id)
             if depot is None:

@@ -35,6 +35,7 @@ from activities.email_backends import (
     build_backend,
 )
 from activities.errors import EMAIL_REJECTED, RECIPIENT_NOT_FOUND, TEMPLATE_ERROR
+from activities.heartbeat import heartbeating
 from activities.rendering import EmailRenderer, RenderedEmail, TemplateRenderError
 from activities.sql import clip, insert_ignore
 from core.db import SessionFactory
@@ -184,6 +185,10 @@ class MessagingActivities:
 
     @activity.defn
     async def send_message(self, request: MessageRequest) -> MessageResult:
+        async with heartbeating():
+            return await self._send_message(request)
+
+    async def _send_message(self, request: MessageRequest) -> MessageResult:
         async with self._sessions() as session:
             row = await self._outbox_row(session, request.key)
             if row is not None and row.status is MessageStatus.SENT:

@@ -11,6 +11,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
+LOCK_TIMEOUT_SECONDS = 10
+"""How long a statement waits for a lock (SQLite's busy timeout, PostgreSQL's lock_timeout)
+before it fails and its activity is retried. The workflows' activity timeouts sit above it
+(`workflows/case.py`), so a lock wait ends in the database's error, never in Temporal
+abandoning an activity that is still waiting."""
+
 
 def async_url(url: str) -> str:
     """Accept plain URLs too (`sqlite:///…`, `postgresql://…`) and pick the async driver."""
@@ -30,10 +36,15 @@ def sync_url(url: str) -> str:
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     url = async_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_async_engine(url, connect_args={"timeout": LOCK_TIMEOUT_SECONDS}, **kwargs)
         _sqlite_pragmas(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_SECONDS * 1000}"},
+        **kwargs,
+    )
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
@@ -43,7 +54,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

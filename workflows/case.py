@@ -52,18 +52,30 @@ with workflow.unsafe.imports_passed_through():
     from schemas.contracts import ActionNotAllowed
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
 
-# Database writes retry until the database is back: a case never skips a record.
+# Database writes retry until the database is back: a case never skips a record. An attempt
+# may take several statements each waiting up to the database's lock timeout (10 s,
+# core.db.LOCK_TIMEOUT_SECONDS), so its limit sits well above that.
 RECORD_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    "start_to_close_timeout": timedelta(seconds=60),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
 }
+# Building documents (evidence PDFs, the claim package, briefing packs): the activity
+# heartbeats, so one lost with its worker is retried within seconds.
+DOCUMENT_OPTIONS: dict[str, Any] = {
+    **RECORD_OPTIONS,
+    "start_to_close_timeout": timedelta(minutes=5),
+    "heartbeat_timeout": timedelta(seconds=15),
+}
 # Email retries with backoff (SendGrid 429/5xx/timeouts) for up to 12 hours, then a person
-# is told; permanent refusals are non-retryable and reach a person at once.
+# is told; permanent refusals are non-retryable and reach a person at once. The activity
+# heartbeats while it sends: a send lost with its worker is retried within seconds (its
+# outbox row, keyed by the message, keeps the retry from sending twice).
 MESSAGE_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=1),
+    "heartbeat_timeout": timedelta(seconds=15),
     "schedule_to_close_timeout": timedelta(hours=12),
     "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=10)
+        initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=10)
     ),
 }
 

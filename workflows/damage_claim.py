@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
 
-from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
+from workflows.case import DOCUMENT_OPTIONS, CaseWorkflow, FollowUp
 
 # Where a run waits, and a continued run resumes (`CaseCarry.stage`).
 GATHERING = "gathering-evidence"
@@ -207,7 +207,7 @@ class DamageClaimWorkflow(CaseWorkflow):
                         shipment_id=self._input.shipment_id,
                         kinds=system_kinds,
                     ),
-                    **RECORD_OPTIONS,
+                    **DOCUMENT_OPTIONS,
                 )
             except ActivityError as err:
                 # e.g. no shipment record: a person supplies these items instead.
@@ -384,7 +384,7 @@ class DamageClaimWorkflow(CaseWorkflow):
                 ),
                 documents=documents,
             ),
-            **RECORD_OPTIONS,
+            **DOCUMENT_OPTIONS,
         )
 
     async def _await_decision(self, *, resume: bool = False) -> DecisionInput | None:

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
         expiring,
     )
 
-from workflows.case import RECORD_OPTIONS, FollowUp
+from workflows.case import DOCUMENT_OPTIONS, FollowUp
 from workflows.driver_documents import DriverDocumentsCase
 
 COLLECTING = "collecting-documents"  # where the run waits (`CaseCarry.stage`)
@@ -118,7 +118,7 @@ class DriverOnboardingWorkflow(DriverDocumentsCase):
                     planned_start_date=self._input.planned_start_date,
                     vehicle_type=self._input.vehicle_type,
                 ),
-                **RECORD_OPTIONS,
+                **DOCUMENT_OPTIONS,
             )
             pack = built.documents
         except ActivityError as err:
