@@ -4,8 +4,8 @@
 database it seeds one demo client (on London time, with a rate agreement), a depot with its
 pickup points and a few drivers (every contact is fictional: `@example.com` addresses, Ofcom
 drama phone numbers), so a newcomer can open a case in the first minute. In development it
-also creates the link-signing secret under the data directory, so the worker and the API do
-not race to create it. Outside development it only migrates.
+also creates the link-signing secret and the payload codec's key under the data directory,
+so the worker and the API do not race to create them. Outside development it only migrates.
 
 `python -m core.bootstrap` does the same and prints the dev admin key on stdout.
 """
@@ -218,6 +218,7 @@ async def bootstrap(settings: Settings) -> BootstrapResult:
         )
     # Created here, before the worker and the API start, rather than by whichever comes first.
     await asyncio.to_thread(lambda: settings.resolved_link_secret)
+    await asyncio.to_thread(lambda: settings.resolved_codec_keys)
 
     engine = make_engine(url)
     try:

@@ -5,12 +5,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -19,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 from core.db import SessionFactory
 from schemas.enums import ContactKind
 from schemas.tables import Client, ClientContact, Depot, Driver, Message, PickupPoint
+from tests.sendgrid_fake import FakeSendGrid, running_fake_sendgrid
 
 CLIENT_ID = "acme"
 DEPOT_ID = "ldn-1"
@@ -92,52 +88,7 @@ async def outbox(sessions: SessionFactory) -> list[Message]:
         return list((await session.exec(select(Message))).all())
 
 
-# --- a fake SendGrid -----------------------------------------------------------------------
-
-
-@dataclass
-class FakeSendGrid:
-    """Answers POST /v3/mail/send with the queued statuses (then 202) and records requests."""
-
-    url: str = ""
-    statuses: list[int] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-    def respond_with(self, *statuses: int) -> None:
-        self.statuses.extend(statuses)
-
-
-def _handler(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            fake.requests.append(
-                {"path": self.path, "headers": dict(self.headers), "json": json.loads(body)}
-            )
-            status = fake.statuses.pop(0) if fake.statuses else 202
-            answer = (
-                b"" if status == 202 else json.dumps({"errors": [{"message": "nope"}]}).encode()
-            )
-            self.send_response(status)
-            if status == 202:
-                self.send_header("X-Message-Id", f"sg-{len(fake.requests)}")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
 @pytest.fixture
 def fake_sendgrid() -> Iterator[FakeSendGrid]:
-    fake = FakeSendGrid()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
+    with running_fake_sendgrid() as fake:
+        yield fake

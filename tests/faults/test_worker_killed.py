@@ -1,0 +1,158 @@
+"""The worker SIGKILLed again and again while cases of every type open and run: each case
+reaches the state it should, and each message was accepted by SendGrid exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from core.bootstrap import DEMO_CLIENT_ID, DEMO_DEPOT_ID
+from schemas.enums import MessageStatus
+from schemas.tables import Message
+from tests.faults.harness import FaultStack, fault_stack
+from tests.sendgrid_fake import running_fake_sendgrid
+
+pytestmark = pytest.mark.faults
+
+KILLS = 10
+
+
+async def pause() -> None:
+    """Openings spread over the storm, so kills land while cases are at work."""
+    await asyncio.sleep(random.uniform(0.7, 1.8))
+
+
+async def interruptions(stack: FaultStack, case_ids: list[str]) -> int:
+    """Activities run again and workflow tasks timed out: the kills' marks in the histories."""
+    assert stack.env is not None
+    found = 0
+    for case_id in case_ids:
+        async for event in stack.env.client.get_workflow_handle(case_id).fetch_history_events():
+            started = event.activity_task_started_event_attributes
+            if event.HasField("activity_task_started_event_attributes") and started.attempt > 1:
+                found += 1
+            if event.HasField("workflow_task_timed_out_event_attributes"):
+                found += 1
+    return found
+
+
+async def open_cases(stack: FaultStack) -> dict[str, str]:
+    """Cases of every type opened over HTTP (the compliance watch, which only an activated
+    onboarding starts, is left to the e2e test), each with the status it should reach."""
+    http, expected = stack.http, {}
+    now = datetime.now(UTC)
+    for n in range(6):
+        shipment = f"SHP-{uuid.uuid4().hex[:8]}"
+        response = await http.post(
+            "/cases/failed-deliveries",
+            json={
+                "shipment_id": shipment,
+                "client_id": DEMO_CLIENT_ID,
+                "driver_id": "driver-001",
+                "customer": {"name": f"Customer {n}", "email": f"customer{n}@example.com"},
+                "address": {"line1": "1 High St", "city": "Leeds", "postal_code": "LS1 1AA"},
+                "attempt_number": 1,
+                "reason": "not_home",
+                "attempted_at": now.isoformat(),
+            },
+        )
+        assert response.status_code == 201, response.text
+        expected[response.json()["case_id"]] = "waiting_on_customer"
+        await pause()
+    for n in range(3):
+        response = await http.post(
+            "/cases/damage-claims",
+            json={
+                "shipment_id": f"SHP-{uuid.uuid4().hex[:8]}",
+                "client_id": DEMO_CLIENT_ID,
+                "claim_type": "damaged",
+                "reported_by": "customer",
+                "delivery_event_at": (now - timedelta(hours=2)).isoformat(),
+                "declared_value": "49.90",
+                "currency": "GBP",
+                "description": "Crushed box",
+                "customer": {"name": f"Claimant {n}", "email": f"claimant{n}@example.com"},
+                "driver_id": "driver-001",
+            },
+        )
+        assert response.status_code == 201, response.text
+        expected[response.json()["case_id"]] = "gathering_evidence"
+        await pause()
+    for n in range(2):
+        response = await http.post(
+            "/cases/driver-onboardings",
+            json={
+                "name": f"New Driver {n}",
+                "email": f"newdriver{n}@example.com",
+                "depot_id": DEMO_DEPOT_ID,
+                "vehicle_type": "van",
+                "planned_start_date": (date.today() + timedelta(days=14)).isoformat(),
+            },
+        )
+        assert response.status_code == 201, response.text
+        expected[response.json()["case_id"]] = "collecting_documents"
+        await pause()
+    due = date.today() - timedelta(days=8)
+    for _ in range(3):
+        response = await http.post(
+            "/cases/unpaid-invoices",
+            json={
+                "invoice_id": f"INV-{uuid.uuid4().hex[:8]}",
+                "client_id": DEMO_CLIENT_ID,
+                "amount": "120.00",
+                "currency": "GBP",
+                "issued_on": (due - timedelta(days=30)).isoformat(),
+                "due_on": due.isoformat(),
+            },
+        )
+        assert response.status_code == 201, response.text
+        expected[response.json()["case_id"]] = "awaiting_payment"
+        await pause()
+    return expected
+
+
+async def storm(stack: FaultStack, kills: int) -> None:
+    """Start the worker, let it work for a moment, SIGKILL it; again and again."""
+    for _ in range(kills):
+        stack.worker.start()
+        await asyncio.sleep(random.uniform(2.0, 4.5))  # it starts in ~2 s, then works
+        stack.worker.kill()
+
+
+async def test_cases_of_every_type_survive_a_worker_killed_again_and_again(tmp_path: Path):
+    with running_fake_sendgrid() as sendgrid:
+        async with fault_stack(tmp_path, sendgrid) as stack:
+            storming = asyncio.create_task(storm(stack, KILLS))
+            expected = await open_cases(stack)
+            await storming
+            stack.worker.start()  # the last one lives
+
+            async def all_reached() -> bool:
+                cases = [await stack.case(case_id) for case_id in expected]
+                return all(c.get("status") == expected[c.get("case_id", "")] for c in cases)
+
+            await stack.until(all_reached, "brought every case to its state", within=120)
+
+            async def all_sent() -> bool:
+                async with stack.sessions() as session:
+                    rows = (await session.exec(select(Message))).all()
+                return bool(rows) and all(row.status is MessageStatus.SENT for row in rows)
+
+            await stack.until(all_sent, "sent every message", within=60)
+            sent = await stack.sent_messages()
+            accepted = stack.sendgrid.accepted_keys()
+            interrupted = await interruptions(stack, list(expected))
+
+    assert stack.worker.started == KILLS + 1
+    assert interrupted > 0, "no kill landed on work in progress: the test proved nothing"
+    keys = {message.key for message in sent}
+    for case_id in expected:  # each case sent what its opening sends
+        assert any(key.startswith(f"{case_id}/") for key in keys), case_id
+    assert set(accepted) == keys  # nothing SendGrid accepted is missing from the outbox
+    assert {key: n for key, n in accepted.items() if n != 1} == {}, "sent more than once"
