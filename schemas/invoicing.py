@@ -41,8 +41,19 @@ NUMBER_UNAVAILABLE = "InvoiceNumberUnavailable"
 UNKNOWN_CLIENT = "UnknownClient"
 NOT_SCHEDULED = "InvoicingRunNotScheduled"
 """A run without a period was not started by a schedule: it has no nominal time."""
+CASE_REFUSED = "InvoiceCaseRefused"
+"""The unpaid-invoice case cannot be opened (e.g. the client's dunning override is invalid)."""
+UNKNOWN_INVOICE = "UnknownInvoice"
 
-RUN_FAILURES = (PRICING_FAILED, PERIOD_OVERLAP, NUMBER_UNAVAILABLE, UNKNOWN_CLIENT, NOT_SCHEDULED)
+RUN_FAILURES = (
+    PRICING_FAILED,
+    PERIOD_OVERLAP,
+    NUMBER_UNAVAILABLE,
+    UNKNOWN_CLIENT,
+    NOT_SCHEDULED,
+    CASE_REFUSED,
+    UNKNOWN_INVOICE,
+)
 
 
 def run_workflow_id(client_id: str, period_start: dt.date, period_end: dt.date) -> str:
@@ -202,11 +213,10 @@ class InvoiceCaseRequest(BaseModel):
     delivery_problem: str | None = None
 
 
-class RunFailureNotice(BaseModel):
-    """What the account manager hears when a scheduled run cannot invoice."""
+class ScheduleSyncRequest(BaseModel):
+    """`sync_invoicing_schedule`: bring the client's schedule in step with its agreement."""
 
     client_id: str
-    reason: str
 
 
 class InvoicingRunResult(BaseModel):
@@ -225,3 +235,20 @@ class InvoicingRunResult(BaseModel):
     email_problem: str | None = Field(
         None, description="Why the invoice email did not go out (the case is escalated)."
     )
+
+
+# --- money in minor units (how the invoice tables store it) -------------------------------
+
+
+def to_minor(amount: Decimal, minor_units: int) -> int:
+    """An exact amount as an integer count of minor units (4.50 GBP -> 450); ValueError for
+    an amount finer than the currency's minor unit (never rounded here)."""
+    scaled = amount.scaleb(minor_units)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} is not exact to {minor_units} decimal places")
+    return int(scaled)
+
+
+def from_minor(minor: int, minor_units: int) -> Decimal:
+    """450 minor units of GBP -> Decimal("4.50"); of JPY (0) 450 -> Decimal("450")."""
+    return Decimal(minor).scaleb(-minor_units)
