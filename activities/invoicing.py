@@ -212,6 +212,9 @@ class InvoicingActivities:
                     )
                 if last_end is not None:
                     start = last_end + dt.timedelta(days=1)
+            overlapping = await _overlapping(session, client.id, start, end)
+            if overlapping is not None:
+                raise _overlap(client.id, start, end, overlapping)
             draft = await self._price(session, client, start, end)
         if draft.is_empty:
             return IssueInvoiceResult(
@@ -290,18 +293,14 @@ class InvoicingActivities:
                 sequence = int(bumped.scalar_one())
                 existing = await _invoice_for(session, client.id, start, end)
                 if existing is not None:  # another run recorded it while this one priced
-                    await session.rollback()
-                    return _existing(existing, client.name)
+                    answer = _existing(existing, client.name)  # read before the rollback
+                    await session.rollback()  # the number goes back: nothing took it
+                    return answer
                 overlapping = await _overlapping(session, client.id, start, end)
                 if overlapping is not None:
+                    refusal = _overlap(client.id, start, end, overlapping)
                     await session.rollback()
-                    raise _permanent(
-                        f"{client.id}'s period {start.isoformat()} to {end.isoformat()} "
-                        f"overlaps invoice {overlapping.id} ({overlapping.period_start} to "
-                        f"{overlapping.period_end}): a stop is billed once",
-                        PERIOD_OVERLAP,
-                        overlapping.id,
-                    )
+                    raise refusal
                 invoice = _invoice_row(client, draft, sequence, issued_on, run_id)
                 session.add(invoice)
                 await session.flush()
@@ -549,6 +548,16 @@ async def _overlapping(
     return (await session.exec(statement)).first()
 
 
+def _overlap(client_id: str, start: dt.date, end: dt.date, other: Invoice) -> ApplicationError:
+    return _permanent(
+        f"{client_id}'s period {start.isoformat()} to {end.isoformat()} overlaps invoice "
+        f"{other.id} ({other.period_start.isoformat()} to {other.period_end.isoformat()}): "
+        "a stop is billed once",
+        PERIOD_OVERLAP,
+        other.id,
+    )
+
+
 def _existing(invoice: Invoice, client_name: str) -> IssueInvoiceResult:
     return IssueInvoiceResult(
         outcome=RunOutcome.EXISTING,
@@ -642,6 +651,7 @@ async def _insert_lines(session: AsyncSession, invoice: Invoice, draft: InvoiceD
         }
         for stop in draft.stop_lines
     ]
-    await session.execute(insert(InvoiceLine), list(lines))
+    conn = await session.connection()  # executemany: batched multi-row INSERTs
+    await conn.execute(insert(InvoiceLine), list(lines))
     for chunk in range(0, len(stops), 1000):
-        await session.execute(insert(InvoiceStop), stops[chunk : chunk + 1000])
+        await conn.execute(insert(InvoiceStop), stops[chunk : chunk + 1000])
