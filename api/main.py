@@ -31,6 +31,7 @@ from api.routes import (
     depots,
     drivers,
     health,
+    invoicing,
     messages,
     rate_agreements,
 )
@@ -103,6 +104,7 @@ def create_app(
         messages,
         clients,
         rate_agreements,
+        invoicing,
         deliveries,
         depots,
         drivers,

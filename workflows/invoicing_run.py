@@ -187,8 +187,9 @@ class InvoicingRunWorkflow:
             )
         except ActivityError as err:
             cause = err.cause
-            kind = cause.type if isinstance(cause, ApplicationError) else None
-            return str(cause) if kind in PERMANENT_MESSAGE_FAILURES else "retries exhausted"
+            if isinstance(cause, ApplicationError) and cause.type in PERMANENT_MESSAGE_FAILURES:
+                return f"{cause.type}: {cause.message}"
+            return "retries exhausted"
         return None
 
     async def _open_case(
