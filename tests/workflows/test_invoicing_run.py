@@ -6,6 +6,7 @@ escalated; a failed-delivery case's attempt billed at the agreement's fee."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -187,6 +188,10 @@ async def test_an_invoice_email_that_cannot_be_sent_opens_the_case_escalated(
     assert result.email_problem == "RecipientNotFound: RecipientNotFound for client_contact"
     case = await projected(world, result.case_id or "", lambda s: s.escalated)
     assert "did not reach the billing contact: RecipientNotFound" in (case.escalation_reason or "")
+    for _ in range(100):  # the escalation email follows the flag
+        if "unpaid-invoice-INV-ACME-000001/invoice-not-delivered" in world.sent:
+            break
+        await asyncio.sleep(0.02)
     assert "unpaid-invoice-INV-ACME-000001/invoice-not-delivered" in world.sent
     assert world.sent_to("client_contact") == ["case/escalation"]  # the account manager
 
