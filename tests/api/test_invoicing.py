@@ -6,6 +6,7 @@ lines and the case, the PDF and the CSV download as attachments; the run's own p
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 from decimal import Decimal
@@ -254,3 +255,17 @@ async def test_an_unknown_clients_schedule_is_404(api, billing):
     # (Schedules themselves need a real dev server: tests/test_invoicing_schedules.py.)
     assert_problem(await api.get("/clients/nobody/invoicing"), 404)
     assert_problem(await api.post("/clients/nobody/invoicing/pause", json={"note": "x"}), 404)
+
+
+async def test_a_run_slower_than_the_wait_is_202_with_its_page(api, billing, app):
+    app.state.timeouts = dataclasses.replace(app.state.timeouts, run=dt.timedelta(0))
+
+    response = await run(api)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "running" and response.json()["invoice"] is None
+    page = response.headers["Location"]
+    assert page == "/invoicing-runs/invoicing-run-acme-2026-11-01-2026-11-30"
+    done = await api.poll(page, lambda b: b["status"] == "completed", "completed")
+    assert done["outcome"] == "issued"
+    assert done["invoice"]["invoice_id"] == "INV-ACME-000001"
