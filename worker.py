@@ -11,6 +11,7 @@ import importlib
 import logging
 import signal
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client
@@ -19,13 +20,16 @@ from temporalio.worker import Worker
 from activities.claims import ClaimActivities
 from activities.drivers import DriverActivities
 from activities.invoices import InvoiceActivities
+from activities.invoicing import InvoicingActivities
 from activities.messaging import MessagingActivities
 from activities.records import RecordActivities
 from core.db import SessionFactory, make_engine, make_session_factory
 from core.documents import LocalDocumentStore
+from core.invoicing_schedules import sync_all_schedules
 from core.settings import Settings
 from core.temporal import connect
 from schemas.case_types import CASE_TYPES, CaseTypeSpec
+from workflows.invoicing_run import InvoicingRunWorkflow
 
 
 def workflow_class(spec: CaseTypeSpec) -> type:
@@ -35,18 +39,31 @@ def workflow_class(spec: CaseTypeSpec) -> type:
     return cls
 
 
-WORKFLOWS: Sequence[type] = tuple(workflow_class(spec) for spec in CASE_TYPES.values())
+# Every case type's workflow, and the invoicing run (not a case: it opens one).
+WORKFLOWS: Sequence[type] = (
+    *(workflow_class(spec) for spec in CASE_TYPES.values()),
+    InvoicingRunWorkflow,
+)
 
 log = logging.getLogger("casedesk.worker")
 
 
-def build_activities(settings: Settings, sessions: SessionFactory) -> list[Callable[..., Any]]:
+def build_activities(
+    settings: Settings, sessions: SessionFactory, temporal: Client | None = None
+) -> list[Callable[..., Any]]:
     records = RecordActivities(sessions)
     documents = LocalDocumentStore.from_settings(settings)
     messaging = MessagingActivities.from_settings(settings, sessions=sessions, documents=documents)
     claims = ClaimActivities(sessions=sessions, documents=documents)
     drivers = DriverActivities(sessions, documents)
     invoices = InvoiceActivities(sessions)
+    invoicing = InvoicingActivities(
+        sessions,
+        documents,
+        issuer=settings.email_from_name,
+        temporal=temporal,
+        task_queue=settings.temporal_task_queue,
+    )
     return [
         records.record_case,
         records.record_failed_attempt,
@@ -60,6 +77,10 @@ def build_activities(settings: Settings, sessions: SessionFactory) -> list[Calla
         drivers.build_briefing_pack,
         invoices.set_dispatch_hold,
         invoices.client_depots,
+        invoicing.issue_invoice,
+        invoicing.render_invoice_documents,
+        invoicing.unpaid_invoice_opening,
+        invoicing.sync_invoicing_schedule,
     ]
 
 
@@ -68,14 +89,21 @@ def build_worker(client: Client, settings: Settings, sessions: SessionFactory) -
         client,
         task_queue=settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(settings, sessions),
+        activities=build_activities(settings, sessions, client),
     )
 
 
 async def run(settings: Settings) -> None:
     engine = make_engine(settings.resolved_database_url)
     client = await connect(settings)
-    worker = build_worker(client, settings, make_session_factory(engine))
+    sessions = make_session_factory(engine)
+    worker = build_worker(client, settings, sessions)
+    # Every client with a rate agreement gets its invoicing schedule (idempotent: an existing
+    # one is brought to its agreement's cycle and the client's time zone, paused or not).
+    synced = await sync_all_schedules(
+        client, sessions, task_queue=settings.temporal_task_queue, now=datetime.now(UTC)
+    )
+    log.info("invoicing schedules in step for %d clients", len(synced))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

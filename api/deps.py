@@ -65,6 +65,8 @@ class Timeouts:
     query: timedelta
     update: timedelta
     health: timedelta
+    run: timedelta = timedelta(seconds=30)
+    """How long `POST /invoicing-runs` waits for the run's answer before a 202."""
 
 
 def get_timeouts(request: Request) -> Timeouts:

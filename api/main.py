@@ -32,6 +32,7 @@ from api.routes import (
     depots,
     drivers,
     health,
+    invoicing,
     messages,
     rate_agreements,
 )
@@ -104,6 +105,7 @@ def create_app(
         messages,
         clients,
         rate_agreements,
+        invoicing,
         deliveries,
         depots,
         drivers,

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from core.uploads import (
+    CSV,
     DEFAULT_MAX_UPLOAD_BYTES,
+    PDF,
     ZIP,
     ZIP_MAGIC,
     UploadRejected,
@@ -35,6 +37,13 @@ from schemas.documents import DocumentKind, DocumentRef
 
 if TYPE_CHECKING:
     from core.settings import Settings
+
+
+GENERATED_TYPES: dict[DocumentKind, str] = {
+    DocumentKind.INVOICE: PDF,
+    DocumentKind.INVOICE_LINES: CSV,
+}
+"""What each kind of document casedesk renders itself is."""
 
 
 class DocumentNotFound(LookupError):
@@ -48,6 +57,13 @@ class DocumentStore(Protocol):
 
     def put_package(self, data: bytes, *, name: str) -> DocumentRef:
         """Store a compiled claim package: a ZIP (by its bytes), kind OTHER, labelled `name`."""
+        ...
+
+    def put_generated(
+        self, data: bytes, *, kind: DocumentKind, content_type: str, name: str
+    ) -> DocumentRef:
+        """Store a document casedesk rendered itself (an invoice's PDF or CSV), of a type
+        `GENERATED_TYPES` allows, labelled `name`."""
         ...
 
     def get(self, ref_id: str) -> bytes:
@@ -92,6 +108,21 @@ class LocalDocumentStore:
             raise UploadRejected("package", "a claim package must be a ZIP archive")
         return self._store(
             data, kind=DocumentKind.OTHER, content_type=ZIP, label=sanitize_filename(name)
+        )
+
+    def put_generated(
+        self, data: bytes, *, kind: DocumentKind, content_type: str, name: str
+    ) -> DocumentRef:
+        # Rendered here (no upload limit applies), but still checked: a PDF is one by its
+        # bytes, and only the kinds casedesk renders are stored this way.
+        if GENERATED_TYPES.get(kind) != content_type:
+            raise UploadRejected(
+                "document", f"casedesk does not render {kind.value} as {content_type}"
+            )
+        if not data or (content_type == PDF and not data.startswith(b"%PDF-")):
+            raise UploadRejected("document", f"not a {content_type} document")
+        return self._store(
+            data, kind=kind, content_type=content_type, label=sanitize_filename(name)
         )
 
     def _store(

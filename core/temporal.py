@@ -19,6 +19,8 @@ CLIENT_ID = SearchAttributeKey.for_keyword("ClientId")
 DEPOT_ID = SearchAttributeKey.for_keyword("DepotId")
 DEADLINE_AT = SearchAttributeKey.for_datetime("DeadlineAt")
 ESCALATED = SearchAttributeKey.for_bool("Escalated")
+# Set by Temporal on every workflow a schedule starts: the action's nominal time.
+SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (
     CASE_TYPE,

@@ -27,6 +27,8 @@ TEXT = "text/plain"
 # never accept archives.
 ZIP = "application/zip"
 ZIP_MAGIC = b"PK\x03\x04"
+# Only for the invoice lines casedesk renders itself (`DocumentStore.put_generated`).
+CSV = "text/csv"
 
 IMAGES = frozenset({PNG, JPEG, WEBP, HEIC, HEIF})
 EXTENSIONS = {
@@ -38,6 +40,7 @@ EXTENSIONS = {
     HEIF: "heif",
     TEXT: "txt",
     ZIP: "zip",
+    CSV: "csv",
 }
 
 ALLOWED_CONTENT_TYPES: dict[DocumentKind, frozenset[str]] = {
@@ -45,6 +48,8 @@ ALLOWED_CONTENT_TYPES: dict[DocumentKind, frozenset[str]] = {
 }
 ALLOWED_CONTENT_TYPES[DocumentKind.DAMAGE_PHOTOS] = IMAGES
 ALLOWED_CONTENT_TYPES[DocumentKind.INVOICE] = frozenset({PDF})
+# Never uploaded: casedesk renders an invoice's lines itself (`put_generated`).
+ALLOWED_CONTENT_TYPES[DocumentKind.INVOICE_LINES] = frozenset()
 # Customers may type their statement; an attestation alone accepts plain text.
 ALLOWED_CONTENT_TYPES[DocumentKind.CUSTOMER_ATTESTATION] = frozenset({PDF, TEXT, *IMAGES})
 

@@ -59,6 +59,10 @@ class DocumentKind(DescribedEnum):
     BRIEFING_PACK = "briefing_pack", "The route briefing documents casedesk sends a new driver."
     # An unpaid invoice's own document.
     INVOICE = "invoice", "The invoice as issued to the client (PDF), attached to every reminder."
+    INVOICE_LINES = (
+        "invoice_lines",
+        "Every stop an invoice bills, one row each with its price components (CSV).",
+    )
 
 
 CLAIM_DOCUMENT_KINDS: tuple[DocumentKind, ...] = (

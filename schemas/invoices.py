@@ -197,6 +197,12 @@ class UnpaidInvoiceInput(Model):
     due_on: dt.date
     reference: str | None = Field(None, max_length=100)
     invoice_pdf: DocumentRef | None = None
+    delivery_problem: str | None = Field(
+        None,
+        max_length=1000,
+        description="Why the invoice itself did not reach the billing contact (set by the "
+        "invoicing run): the case opens escalated to the account manager.",
+    )
     policy: DunningPolicy = DunningPolicy()
     opened_by: str = "system"
     carried: UnpaidInvoiceCarry | None = Field(

@@ -1,5 +1,5 @@
 """SQLModel tables: reference data, drivers and their documents, delivery records and rate
-agreements (what billing reads), the case index (a projection the workflows write through
+agreements (what billing reads), invoices, the case index (a projection the workflows write through
 activities), the timeline, the outbox and API keys.
 
 Timestamps are timezone-aware UTC. Business identifiers (client, depot, driver, shipment) are
@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, String, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -297,6 +297,116 @@ class RateAgreementVersion(SQLModel, table=True):
     created_by: str = Field(max_length=200)
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_by: str | None = Field(default=None, max_length=200)
+
+
+# --- invoices -----------------------------------------------------------------------------
+
+
+class InvoiceCounter(SQLModel, table=True):
+    """A client's last invoice number. Incremented in the transaction that inserts the
+    invoice (the row lock orders concurrent runs on PostgreSQL; SQLite has one writer), so a
+    number is taken only by an invoice that exists: no gaps, no repeats."""
+
+    __tablename__ = "invoice_counters"
+
+    client_id: str = Field(foreign_key="clients.id", primary_key=True, max_length=64)
+    last_number: int = 0
+
+
+class Invoice(SQLModel, table=True):
+    """An issued invoice: one per client and period (what makes a run idempotent). Money is
+    in integer minor units of `currency` (exact, and summable in SQL on both databases;
+    `minor_units` says where the point goes). Where it stands is the unpaid-invoice case's
+    business: `case_id` joins the case index."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("client_id", "period_start", "period_end"),
+        UniqueConstraint("client_id", "sequence"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64, description="The number.")
+    client_id: str = Field(foreign_key="clients.id", index=True, max_length=64)
+    sequence: int
+    period_start: date
+    period_end: date
+    timezone: str = Field(max_length=64, description="The client's, which dated the stops.")
+    currency: str = Field(max_length=3)
+    minor_units: int
+    stops_minor: int = Field(
+        sa_type=BigInteger, description="The stop lines, before any minimum-charge uplift."
+    )
+    minimum_charge_minor: int = Field(
+        sa_type=BigInteger, description="The uplift to the minimum (0: none)."
+    )
+    subtotal_minor: int = Field(sa_type=BigInteger)
+    tax_minor: int = Field(sa_type=BigInteger)
+    total_minor: int = Field(sa_type=BigInteger)
+    # [{"tax_rate": "0.20", "taxable": "50.00", "amount": "10.00"}]: decimal strings.
+    tax_lines: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    stop_count: int
+    issued_on: date
+    due_on: date
+    payment_terms_days: int
+    agreements_used: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    run_id: str = Field(max_length=200, description="The run that issued it.")
+    case_id: str = Field(max_length=128, index=True)
+    message_key: str = Field(max_length=300, description="The invoice email's outbox key.")
+    pdf_document_id: str | None = Field(default=None, max_length=64)
+    pdf_sha256: str | None = Field(default=None, max_length=64)
+    pdf_size_bytes: int | None = None
+    csv_document_id: str | None = Field(default=None, max_length=64)
+    csv_sha256: str | None = Field(default=None, max_length=64)
+    csv_size_bytes: int | None = None
+    documents_stored_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class InvoiceLine(SQLModel, table=True):
+    """An invoice's summary line: its stops of one (agreement version, kind, zone,
+    residential) at one unit price, or the minimum-charge uplift."""
+
+    __tablename__ = "invoice_lines"
+    __table_args__ = (UniqueConstraint("invoice_id", "position"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    invoice_id: str = Field(foreign_key="invoices.id", max_length=64)
+    position: int
+    kind: str = Field(max_length=32)
+    description: str = Field(max_length=300)
+    agreement_effective_from: date
+    zone: str | None = Field(default=None, max_length=32)
+    residential: bool | None = None
+    quantity: int
+    unit_price_minor: int = Field(sa_type=BigInteger)
+    amount_minor: int = Field(sa_type=BigInteger)
+    tax_rate: Decimal = Field(sa_type=DecimalString)
+
+
+class InvoiceStop(SQLModel, table=True):
+    """A stop an invoice bills, with its price components (a row of the invoice's CSV).
+    Unique per (shipment, attempt): a stop is billed once, ever."""
+
+    __tablename__ = "invoice_stops"
+    __table_args__ = (UniqueConstraint("shipment_id", "attempt_number"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    invoice_id: str = Field(foreign_key="invoices.id", index=True, max_length=64)
+    shipment_id: str = Field(max_length=64)
+    attempt_number: int
+    attempted_at: datetime = Field(sa_type=UTCDateTime)
+    local_date: date
+    outcome: StopOutcome = Field(sa_type=_enum(StopOutcome))
+    zone: str | None = Field(default=None, max_length=32)
+    residential: bool | None = None
+    agreement_effective_from: date
+    base_rate_minor: int = Field(sa_type=BigInteger)
+    zone_rate_minor: int = Field(sa_type=BigInteger)
+    residential_surcharge_minor: int = Field(sa_type=BigInteger)
+    failed_attempt_fee_minor: int = Field(sa_type=BigInteger)
+    amount_minor: int = Field(sa_type=BigInteger)
 
 
 # --- cases --------------------------------------------------------------------------------

@@ -110,6 +110,15 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
                 actor=input.opened_by,
                 policy=input.policy,
             )
+            if input.delivery_problem:
+                # The invoicing run could not email the invoice: a person sends it. (Only
+                # set by runs since this field existed: older histories never take it.)
+                await self._escalate(
+                    f"Invoice {input.invoice_id} did not reach the billing contact: "
+                    f"{input.delivery_problem}",
+                    step="invoice-not-delivered",
+                    numbered=False,
+                )
             # Opened part-way down: the steps before the latest due one are never sent.
             _, skipped, _ = opening_plan(self._ladder(), workflow.now())
             self._fired.update(f"{self._scope()}:{s.step.name}" for s in skipped)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from pydantic import ValidationError
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +20,7 @@ from api.models import (
     DispatchHoldOut,
     Page,
 )
+from api.routes.invoicing import sync_schedule_quietly
 from schemas import contracts
 from schemas.case_types import CASE_TYPES, resolve_policy
 from schemas.enums import CaseType
@@ -111,7 +112,7 @@ async def get_client(client_id: str, session: SessionDep, _: ViewerKey) -> Clien
     "billing period or rate agreement) for every invoice not yet issued.",
 )
 async def update_client(
-    client_id: str, body: ClientUpdate, session: SessionDep, _: AdminKey
+    client_id: str, body: ClientUpdate, session: SessionDep, _: AdminKey, request: Request
 ) -> ClientOut:
     client = await session.get(Client, client_id)
     if client is None:
@@ -122,6 +123,8 @@ async def update_client(
     await session.exec(update(Client).where(col(Client.id) == client_id).values(**changes))
     await session.commit()
     await session.refresh(client)
+    if "timezone" in changes:  # its invoicing schedule runs at 02:00 in this zone
+        await sync_schedule_quietly(request, client_id)
     return await _client_out(session, client)
 
 

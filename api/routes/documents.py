@@ -221,7 +221,8 @@ def _listed(details: dict[str, Any], document_id: str) -> tuple[DocumentKind, st
     return None
 
 
-def _content_disposition(name: str) -> str:
+def content_disposition(name: str) -> str:
+    """An attachment header for `name` (RFC 6266; RFC 5987 for a name beyond ASCII)."""
     if name.isascii() and '"' not in name and "\\" not in name:
         return f'attachment; filename="{name}"'
     fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
@@ -278,7 +279,7 @@ async def download_document(
         content=data,
         media_type=content_type,
         headers={
-            "Content-Disposition": _content_disposition(download_name(ref)),
+            "Content-Disposition": content_disposition(download_name(ref)),
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
             "Cache-Control": "private, no-store",

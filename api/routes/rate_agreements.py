@@ -15,13 +15,14 @@ import uuid
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import update
 from sqlmodel import col, select
 
 from api.deps import AdminKey, Now, SessionDep, ViewerKey
 from api.errors import Problem
+from api.routes.invoicing import sync_schedule_quietly
 from core.sql import insert_ignore
 from schemas.enums import BillingCycle
 from schemas.pricing import agreement_on
@@ -165,6 +166,21 @@ async def put_rate_agreement(
     session: SessionDep,
     key: AdminKey,
     now: Now,
+    response: Response,
+    request: Request,
+) -> RateAgreementOut:
+    answer = await _put_version(client_id, body, session, key, now, response)
+    # The client's invoicing schedule follows the cycle of the version in force today.
+    await sync_schedule_quietly(request, client_id)
+    return answer
+
+
+async def _put_version(
+    client_id: str,
+    body: RateAgreement,
+    session: SessionDep,
+    key: AdminKey,
+    now: dt.datetime,
     response: Response,
 ) -> RateAgreementOut:
     client = await _client(session, client_id)

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import timedelta
 from typing import Annotated
 
-from babel.numbers import get_currency_precision, is_currency
 from fastapi import APIRouter, Depends, Response, status
-from pydantic import ValidationError
 
 from api.case_models import CaseDetail
 from api.casework import CaseReader, Opening, Reader, open_case
@@ -24,19 +21,17 @@ from api.errors import Problem, invalid, invalid_fields
 from api.routes.cases import CaseAction, acting
 from api.uploads import UploadRejected, store_upload
 from schemas import contracts
-from schemas.case_types import UNPAID_INVOICE, resolve_policy
+from schemas.case_types import UNPAID_INVOICE
 from schemas.documents import DocumentKind, DocumentRef
 from schemas.enums import Role
+from schemas.invoice_cases import InvoiceCaseRefused, InvoiceClient, unpaid_invoice_input
 from schemas.invoices import (
     Dispute,
     DisputeResolution,
-    DunningPolicy,
-    MoneyError,
     Payment,
     Promise,
     UnpaidInvoiceInput,
     WriteOff,
-    exact,
     opening_plan,
 )
 from schemas.requests import (
@@ -52,61 +47,37 @@ from schemas.tables import Client
 router = APIRouter(prefix="/cases", tags=["unpaid invoices"])
 
 
-def minor_units(currency: str) -> int | None:
-    """The currency's minor units (ISO 4217, from babel); None for an unknown currency."""
-    return get_currency_precision(currency) if is_currency(currency) else None
-
-
 async def _invoice_input(
     body: InvoiceOpen, reader: CaseReader, opened_by: str
 ) -> tuple[UnpaidInvoiceInput, bytes | None]:
-    """Check everything before Temporal hears of it: the client and its dunning policy, the
-    currency and the amount's decimals, the due date, the PDF's encoding (nothing
-    half-applied). Returns the case's input and the PDF's bytes, if one was given."""
-    client = await reader.session.get(Client, body.client_id)
-    errors: list[dict[str, str]] = []
-    policy: DunningPolicy | None = None
-    if client is None:
-        errors.append({"field": "client_id", "message": f"unknown client '{body.client_id}'"})
-    else:
-        try:
-            policy = resolve_policy(UNPAID_INVOICE.case_type, client.policy_overrides)
-        except ValidationError:
-            message = f"client '{client.id}' has an invalid unpaid_invoice policy override"
-            errors.append({"field": "client_id", "message": message})
-    units = minor_units(body.currency)
-    amount = body.amount
-    if units is None:
-        errors.append({"field": "currency", "message": f"unknown currency '{body.currency}'"})
-    else:
-        try:
-            amount = exact(body.amount, units)
-        except MoneyError:
-            message = f"{body.amount} has more decimals than {body.currency} allows ({units})"
-            errors.append({"field": "amount", "message": message})
-    terms = policy.payment_terms_days if policy else DunningPolicy().payment_terms_days
-    due_on = body.due_on or body.issued_on + timedelta(days=terms)
-    if due_on < body.issued_on:
-        message = f"{due_on.isoformat()} is before issued_on ({body.issued_on.isoformat()})"
-        errors.append({"field": "due_on", "message": message})
+    """Check everything before Temporal hears of it (`schemas.invoice_cases`, shared with the
+    invoicing run) and the PDF's encoding: nothing half-applied. Returns the case's input and
+    the PDF's bytes, if one was given."""
+    row = await reader.session.get(Client, body.client_id)
+    client = (
+        InvoiceClient(id=row.id, name=row.name, policy_overrides=row.policy_overrides)
+        if row is not None
+        else None
+    )
     pdf = _pdf_bytes(body.invoice_pdf) if body.invoice_pdf is not None else None
+    errors: list[dict[str, str]] = []
     if body.invoice_pdf is not None and pdf is None:
         errors.append({"field": "invoice_pdf", "message": "not valid base64"})
-    if errors or client is None or policy is None or units is None:
-        raise invalid_fields(errors)
-    case_input = UnpaidInvoiceInput(
-        invoice_id=body.invoice_id,
-        client_id=client.id,
-        client_name=client.name,
-        amount=amount,
-        currency=body.currency,
-        minor_units=units,
-        issued_on=body.issued_on,
-        due_on=due_on,
-        reference=body.reference,
-        policy=policy,
-        opened_by=opened_by,
-    )
+    try:
+        case_input = unpaid_invoice_input(
+            invoice_id=body.invoice_id,
+            client_id=body.client_id,
+            client=client,
+            amount=body.amount,
+            currency=body.currency,
+            issued_on=body.issued_on,
+            due_on=body.due_on,
+            reference=body.reference,
+            opened_by=opened_by,
+            other_errors=errors,
+        )
+    except InvoiceCaseRefused as refused:
+        raise invalid_fields(refused.errors) from None
     return case_input, pdf
 
 

@@ -8,7 +8,7 @@ To record the histories again after a deliberate, versioned change:
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from workflows.damage_claim import DamageClaimWorkflow
 from workflows.driver_compliance import DriverComplianceWorkflow
 from workflows.driver_onboarding import DriverOnboardingWorkflow
 from workflows.failed_delivery import FailedDeliveryWorkflow
+from workflows.invoicing_run import InvoicingRunWorkflow
 from workflows.unpaid_invoice import UnpaidInvoiceWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -305,6 +306,33 @@ INVOICE_HISTORIES = {
     "unpaid_invoice_hold_released_then_paid",
 }
 
+
+async def _record_invoicing_run_history(env, task_queue) -> None:
+    """A run that issues an invoice, emails it with both documents and opens its case."""
+    from tests.workflows.invoicing_fakes import InvoicingWorld, stop
+    from tests.workflows.test_invoicing_run import start_run
+
+    world = InvoicingWorld()
+    world.stops = [stop("SHP-1", date(2026, 11, 3)), stop("SHP-2", date(2026, 11, 6), "failed")]
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[InvoicingRunWorkflow, UnpaidInvoiceWorkflow],
+        activities=world.activities(),
+    ):
+        handle = await start_run(env, task_queue, run_id="invoicing-run-acme-2026-11-01-2026-11-30")
+        await handle.result()
+        history = await handle.fetch_history()
+        (HISTORIES / "invoicing_run_issued.json").write_text(history.to_json())
+
+
+@pytest.mark.skipif(not os.environ.get("CASEDESK_RECORD_HISTORIES"), reason="recording only")
+async def test_record_invoicing_run_history(time_env, task_queue):
+    await _record_invoicing_run_history(time_env, task_queue)
+
+
+INVOICING_HISTORIES = {"invoicing_run_issued"}
+
 DRIVER_HISTORIES = {
     "driver_onboarding_activated",
     "driver_compliance_continued_first",
@@ -332,6 +360,7 @@ def test_histories_are_committed():
         | CONTINUED_HISTORIES
         | DRIVER_HISTORIES
         | INVOICE_HISTORIES
+        | INVOICING_HISTORIES
     )
     assert {p.stem for p in _histories()} == expected
 
@@ -345,6 +374,7 @@ async def test_committed_history_replays_against_the_current_code(path: Path):
             DriverOnboardingWorkflow,
             DriverComplianceWorkflow,
             UnpaidInvoiceWorkflow,
+            InvoicingRunWorkflow,
         ],
         data_converter=TEST_CONVERTER,
     )
