@@ -33,6 +33,7 @@ from temporalio import activity
 from temporalio.client import Client as TemporalClient
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from activities.invoice_documents import (
     InvoiceSheet,
     SheetLine,
@@ -183,6 +184,10 @@ class InvoicingActivities:
         """The invoice for the client and period: the existing one, or a new one priced now;
         no invoice for a period without stops. Pricing problems, an overlap with another
         invoice and an id that cannot be numbered are permanent failures."""
+        async with heartbeating():
+            return await self._issue_invoice(request)
+
+    async def _issue_invoice(self, request: IssueInvoiceRequest) -> IssueInvoiceResult:
         async with self._sessions() as session:
             client = await session.get(Client, request.client_id)
             if client is None:
@@ -348,6 +353,10 @@ class InvoicingActivities:
     async def render_invoice_documents(self, request: InvoiceDocumentsRequest) -> InvoiceDocuments:
         """The PDF and the CSV, rendered from the invoice as recorded and stored; an invoice
         whose documents are stored already gets those (the first stored wins)."""
+        async with heartbeating():
+            return await self._render_invoice_documents(request)
+
+    async def _render_invoice_documents(self, request: InvoiceDocumentsRequest) -> InvoiceDocuments:
         async with self._sessions() as session:
             invoice = await session.get(Invoice, request.invoice_id)
             if invoice is None:

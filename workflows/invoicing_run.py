@@ -65,6 +65,7 @@ from workflows.case import MESSAGE_OPTIONS
 # back; the run's own failures (RUN_FAILURES) are permanent and never retried.
 WORK_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=5),
+    "heartbeat_timeout": timedelta(seconds=15),  # the activities heartbeat: a lost one retries
     "retry_policy": RetryPolicy(
         maximum_interval=timedelta(minutes=1), non_retryable_error_types=list(RUN_FAILURES)
     ),
