@@ -40,7 +40,8 @@ from api.errors import Problem
 from core.sql import insert_ignore
 from schemas.deliveries import MAX_LISTED_ERRORS, DeliveryBatchResult, DeliveryRecordIn, RowError
 from schemas.enums import RecordSource
-from schemas.tables import Client, DeliveryRecord, Depot
+from schemas.pricing import local_date
+from schemas.tables import Client, DeliveryRecord, Depot, Invoice
 
 _CHUNK = 500  # rows per multi-row statement: well inside both databases' parameter limits
 _ATTEMPTS = 3
@@ -67,6 +68,42 @@ class _Stored:
     case_id: str | None
 
 
+async def _invoiced_periods(
+    conn: AsyncConnection, client_ids: set[str]
+) -> dict[str, tuple[str, list[tuple[Any, Any, str]]]]:
+    """Per client: its time zone and the periods it has invoices for (start, end, number)."""
+    found: dict[str, tuple[str, list[tuple[Any, Any, str]]]] = {}
+    if not client_ids:
+        return found
+    zones = await conn.execute(
+        select(col(Client.id), col(Client.timezone)).where(col(Client.id).in_(client_ids))
+    )
+    for client_id, timezone in zones:
+        found[client_id] = (timezone, [])
+    invoices = await conn.execute(
+        select(col(Invoice.client_id), col(Invoice.period_start), col(Invoice.period_end))
+        .add_columns(col(Invoice.id))
+        .where(col(Invoice.client_id).in_(client_ids))
+    )
+    for client_id, start, end, number in invoices:
+        found[client_id][1].append((start, end, number))
+    return found
+
+
+def _late(record: DeliveryRecordIn, invoiced: dict[str, tuple[str, list[Any]]]) -> str | None:
+    """Why a new stop will not be billed: its day is in a period its client was invoiced for."""
+    timezone, periods = invoiced.get(record.client_id, ("UTC", []))
+    day = local_date(record.attempted_at, timezone)
+    for start, end, number in periods:
+        if start <= day <= end:
+            return (
+                f"recorded, but {day.isoformat()} is in {start.isoformat()} to "
+                f"{end.isoformat()}, already invoiced as {number}: this stop will not be "
+                "billed (casedesk issues no credit notes or adjustments yet)"
+            )
+    return None
+
+
 @dataclass
 class _Plan:
     new: list[DeliveryRecordIn] = field(default_factory=list)
@@ -74,6 +111,7 @@ class _Plan:
     duplicates: int = 0
     errors: list[RowError] = field(default_factory=list)
     rejected_rows: set[int] = field(default_factory=set)
+    not_billed: list[RowError] = field(default_factory=list)
 
     def reject(self, parsed: ParsedRow, errors: Iterable[RowError]) -> None:
         self.errors.extend(errors)
@@ -216,6 +254,7 @@ async def _plan(conn: AsyncConnection, rows: Sequence[ParsedRow]) -> _Plan:
     candidates = list(first.values())
     records = [p.record for p in candidates if p.record is not None]
     clients = await _existing_ids(conn, col(Client.id), {r.client_id for r in records})
+    invoiced = await _invoiced_periods(conn, clients)
     depots = await _existing_ids(conn, col(Depot.id), {r.depot_id for r in records})
     stored = await _stored(conn, [r.key for r in records])
 
@@ -234,6 +273,8 @@ async def _plan(conn: AsyncConnection, rows: Sequence[ParsedRow]) -> _Plan:
             plan.reject(parsed, errors)
         elif existing is None:
             plan.new.append(record)
+            if why := _late(record, invoiced):
+                plan.not_billed.append(parsed.error("attempted_at", why))
         elif changes := _completion(record, existing):
             plan.updates.append((existing, changes))
         else:
@@ -380,6 +421,8 @@ async def record_deliveries(
             rejected=len(plan.rejected_rows),
             errors=_listed(plan.errors),
             errors_total=len(plan.errors),
+            not_billed=_listed(plan.not_billed),
+            not_billed_total=len(plan.not_billed),
         )
     raise Problem(
         409,

@@ -156,3 +156,9 @@ class DeliveryBatchResult(BaseModel):
         default_factory=list, description=f"At most {MAX_LISTED_ERRORS}, in row order."
     )
     errors_total: int = 0
+    not_billed: list[RowError] = Field(
+        default_factory=list,
+        description="New records kept, whose day falls in a period the client was already "
+        f"invoiced for: no invoice will bill them. At most {MAX_LISTED_ERRORS}, in row order.",
+    )
+    not_billed_total: int = 0

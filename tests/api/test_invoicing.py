@@ -15,6 +15,7 @@ from typing import Any
 import pypdf
 import pytest
 
+from api.deps import now
 from core.db import SessionFactory
 from schemas.enums import BillingCycle, RecordSource, StopOutcome
 from schemas.tables import DeliveryRecord, RateAgreementVersion
@@ -269,3 +270,37 @@ async def test_a_run_slower_than_the_wait_is_202_with_its_page(api, billing, app
     done = await api.poll(page, lambda b: b["status"] == "completed", "completed")
     assert done["outcome"] == "issued"
     assert done["invoice"]["invoice_id"] == "INV-ACME-000001"
+
+
+async def test_a_stop_reported_after_its_period_was_invoiced_is_kept_and_flagged(
+    api, billing, app
+):
+    assert (await run(api)).status_code == 201
+
+    async def early_december() -> dt.datetime:  # the API's clock, so November stops are recent
+        return dt.datetime(2026, 12, 3, 12, tzinfo=dt.UTC)
+
+    app.dependency_overrides[now] = early_december
+    stop = {
+        "client_id": CLIENT_ID,
+        "depot_id": DEPOT_ID,
+        "outcome": "delivered",
+        "zone": "A",
+        "residential": False,
+        "attempt_number": 1,
+    }
+
+    response = await api.post(
+        "/deliveries",
+        json=[
+            {**stop, "shipment_id": "LATE-1", "attempted_at": "2026-11-20T10:00:00+00:00"},
+            {**stop, "shipment_id": "NEW-1", "attempted_at": "2026-12-01T10:00:00+00:00"},
+        ],
+    )
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["new"] == 2 and body["not_billed_total"] == 1
+    (late,) = body["not_billed"]
+    assert (late["row"], late["field"]) == (1, "attempted_at")
+    assert "already invoiced as INV-ACME-000001" in late["message"]
