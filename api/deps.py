@@ -124,6 +124,12 @@ AdminKey = Annotated[ApiKey, Depends(require(Role.ADMIN))]
 # --- pagination ---------------------------------------------------------------------------
 
 
+MAX_LIMIT = 200
+MAX_OFFSET = 100_000
+"""Deeper than this, offset paging is the wrong tool (and the database's integer the limit):
+narrow the filters instead."""
+
+
 @dataclass(frozen=True)
 class Pagination:
     limit: int
@@ -131,8 +137,8 @@ class Pagination:
 
 
 def pagination(
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Pagination:
     return Pagination(limit=limit, offset=offset)
 

@@ -23,6 +23,7 @@ from schemas.enums import (
     TimeWindow,
 )
 from schemas.policies import ClaimPolicy, FailedDeliveryPolicy
+from schemas.types import BoundedDate
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Text = Field(min_length=1, max_length=200)
@@ -99,7 +100,7 @@ class RedeliveryRequest(Model):
     """How the customer (or ops on their behalf) wants the parcel: the fields the option needs."""
 
     option: RedeliveryOption
-    date: dt.date | None = Field(None, description="Required for redelivery_window.")
+    date: BoundedDate | None = Field(None, description="Required for redelivery_window.")
     window: TimeWindow | None = Field(None, description="Required for redelivery_window.")
     pickup_point_id: str | None = Field(None, description="Required for pickup_point.")
     neighbour_name: str | None = Field(None, max_length=200, description="Required for neighbour.")

@@ -5,12 +5,11 @@ workflow's update input."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, BeforeValidator, Field, WithJsonSchema, field_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from schemas.cases import SAFE_ID, Address, Customer, check_email
 from schemas.cases import Model as In
@@ -19,6 +18,7 @@ from schemas.documents import ClaimType, DocumentKind
 from schemas.enums import DeliveryOutcome, FailureReason, VehicleType
 from schemas.invoices import DisputeOutcome
 from schemas.onboarding import ReviewDecision
+from schemas.types import BoundedDate, BoundedDatetime
 
 # --- opening a case -----------------------------------------------------------------------
 
@@ -35,7 +35,7 @@ class FailedDeliveryOpen(In):
     attempt_number: int = Field(1, ge=1, le=20)
     reason: FailureReason
     driver_id: str = Field(min_length=1, max_length=64)
-    attempted_at: AwareDatetime = Field(description="With a time zone offset.")
+    attempted_at: BoundedDatetime = Field(description="With a time zone offset.")
     note: str | None = Field(None, max_length=1000)
 
 
@@ -48,7 +48,7 @@ class DamageClaimOpen(In):
     client_id: str = Field(min_length=1, max_length=64)
     claim_type: ClaimType
     reported_by: ReportedBy
-    delivery_event_at: AwareDatetime = Field(
+    delivery_event_at: BoundedDatetime = Field(
         description="The delivery event the claim is about (with a time zone offset); the "
         "filing deadline runs from it."
     )
@@ -90,7 +90,7 @@ class DecisionIn(In):
 
 class DeliveryOutcomeIn(In):
     outcome: DeliveryOutcome
-    attempted_at: AwareDatetime
+    attempted_at: BoundedDatetime
     attempt_number: int | None = Field(
         None,
         ge=1,
@@ -123,7 +123,7 @@ class FailedAttemptIn(In):
     attempt_number: int = Field(ge=2, le=20, description="Higher than the case's current one.")
     reason: FailureReason
     driver_id: str = Field(min_length=1, max_length=64)
-    attempted_at: AwareDatetime = Field(description="With a time zone offset.")
+    attempted_at: BoundedDatetime = Field(description="With a time zone offset.")
     note: str | None = Field(None, max_length=1000)
 
 
@@ -155,7 +155,7 @@ class DriverOnboardingOpen(In):
     phone: str | None = Field(None, max_length=40)
     depot_id: str = Field(min_length=1, max_length=64)
     vehicle_type: VehicleType
-    planned_start_date: dt.date = Field(description="Today or later.")
+    planned_start_date: BoundedDate = Field(description="Today or later.")
 
     _email = field_validator("email")(check_email)
 
@@ -165,7 +165,7 @@ class ReviewIn(In):
 
     decision: ReviewDecision
     reason: str | None = Field(None, max_length=1000, description="Required when rejected.")
-    expires_on: dt.date | None = Field(
+    expires_on: BoundedDate | None = Field(
         None,
         description="Required when approving a licence, insurance or vehicle registration; at "
         "least the policy's minimum validity (30 days) ahead.",
@@ -219,8 +219,8 @@ class InvoiceOpen(In):
     client_id: str = Field(min_length=1, max_length=64)
     amount: Money
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. GBP or JPY.")
-    issued_on: dt.date
-    due_on: dt.date | None = Field(
+    issued_on: BoundedDate
+    due_on: BoundedDate | None = Field(
         None,
         description="Defaults to issued_on plus the client's payment terms (30 days); not "
         "before issued_on.",
@@ -232,7 +232,7 @@ class InvoiceOpen(In):
 
 class PaymentIn(In):
     amount: Money
-    paid_on: dt.date
+    paid_on: BoundedDate
     reference: str = Field(
         min_length=1, max_length=100, description="The same reference twice is recorded once."
     )
@@ -257,7 +257,7 @@ class ResolveDisputeIn(In):
 
 
 class PromiseIn(In):
-    promised_on: dt.date = Field(description="The ladder pauses until this date.")
+    promised_on: BoundedDate = Field(description="The ladder pauses until this date.")
     amount: Money
 
 

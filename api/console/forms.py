@@ -19,6 +19,7 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from api.case_models import CaseDetail
+from api.deps import MAX_OFFSET
 from api.driver_page import driver_items
 from api.routes import cases, damage_claims, documents, unpaid_invoices
 from api.routes.cases import CaseAction
@@ -358,7 +359,11 @@ class ListFilters:
         found.escalated = pick("escalated", _BOOLS)
         found.overdue = pick("overdue", _BOOLS)
         raw_offset = params.get("offset") or "0"
-        found.offset = int(raw_offset) if raw_offset.isdigit() else 0
+        # ASCII digits only: "²".isdigit() holds, yet int("²") fails.
+        if raw_offset.isascii() and raw_offset.isdigit() and int(raw_offset) <= MAX_OFFSET:
+            found.offset = int(raw_offset)
+        else:
+            errors.append(f"offset: '{raw_offset}' is not a whole number from 0 to {MAX_OFFSET}")
         return found, errors
 
     def query(self, **changes: Any) -> dict[str, str]:
