@@ -118,6 +118,15 @@ def _message(error: dict[str, Any]) -> str:
     return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
 
 
+def _json_problem(error: dict[str, Any]) -> str:
+    """What is wrong with a body that is not JSON, and where (FastAPI's `loc` holds the
+    character offset, which is no field)."""
+    reason = str((error.get("ctx") or {}).get("error") or "not valid JSON")
+    loc = error.get("loc", ())
+    where = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+    return f"the body is not valid JSON: {reason}{where}"
+
+
 def field_errors(
     errors: Sequence[Any], *, prefix: str = "", drop_location: bool = True
 ) -> list[dict[str, str]]:
@@ -126,6 +135,9 @@ def field_errors(
     message (our validators name the fields they need) or, failing that, its model."""
     result: list[dict[str, str]] = []
     for error in errors:
+        if error.get("type") == "json_invalid":  # FastAPI puts the character offset in `loc`
+            result.append({"field": "body", "message": _json_problem(error)})
+            continue
         loc = [str(part) for part in error.get("loc", ())]
         if drop_location and loc and loc[0] in ("body", "query", "path", "header", "cookie"):
             loc = loc[1:]

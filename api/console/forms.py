@@ -54,6 +54,14 @@ def aware(value: str | None, default: datetime) -> datetime | str:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def whole(value: str | None) -> int | str | None:
+    """A form's number field as the JSON body's number (the API takes no numeric strings);
+    anything else is passed on as it is, for the model to name the field."""
+    if not value:
+        return None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else value
+
+
 def _outcome(form: dict[str, str], now: datetime) -> dict[str, Any]:
     return {
         "outcome": form.get("outcome") or None,
@@ -61,13 +69,13 @@ def _outcome(form: dict[str, str], now: datetime) -> dict[str, Any]:
         "note": form.get("note") or None,
         "attempted_at": aware(form.get("attempted_at"), now),
         # The attempt the page showed: an outcome posted from a stale page is refused (409).
-        "attempt_number": form.get("attempt_number") or None,
+        "attempt_number": whole(form.get("attempt_number")),
     }
 
 
 def _failed_attempt(form: dict[str, str], now: datetime) -> dict[str, Any]:
     return {
-        "attempt_number": form.get("attempt_number") or None,
+        "attempt_number": whole(form.get("attempt_number")),
         "reason": form.get("reason") or None,
         "driver_id": form.get("driver_id", ""),
         "attempted_at": aware(form.get("attempted_at"), now),
@@ -306,7 +314,7 @@ def failed_delivery_payload(form: dict[str, str], now: datetime) -> dict[str, An
             "postal_code": form.get("address.postal_code", ""),
             "country": (form.get("address.country") or "US").upper(),
         },
-        "attempt_number": form.get("attempt_number") or 1,
+        "attempt_number": whole(form.get("attempt_number")) or 1,
         "reason": form.get("reason") or None,
         "attempted_at": aware(form.get("attempted_at"), now),
         "note": form.get("note") or None,

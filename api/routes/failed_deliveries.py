@@ -4,6 +4,8 @@ so a repeat post can never start a second case."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Response, status
 from pydantic import ValidationError
 
@@ -19,7 +21,7 @@ from api.casework import (
     run_update,
 )
 from api.deps import CaseRef, OpsKey, SessionDep, TemporalDep
-from api.errors import Problem, invalid_fields, temporal_unreachable
+from api.errors import Problem, invalid, invalid_fields, temporal_unreachable
 from schemas import contracts
 from schemas.case_types import FAILED_DELIVERY, resolve_policy
 from schemas.cases import (
@@ -29,6 +31,7 @@ from schemas.cases import (
     FailedDeliveryInput,
 )
 from schemas.enums import CaseType
+from schemas.policies import event_time_problem
 from schemas.requests import FailedDeliveryOpen
 from schemas.tables import Case, Client, Driver
 
@@ -36,7 +39,7 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 
 
 async def _case_input(
-    body: FailedDeliveryOpen, session: SessionDep, opened_by: str
+    body: FailedDeliveryOpen, session: SessionDep, opened_by: str, now: datetime
 ) -> FailedDeliveryInput:
     """Check every reference before anything reaches Temporal (nothing half-applied)."""
     client = await session.get(Client, body.client_id)
@@ -54,6 +57,9 @@ async def _case_input(
     except ValidationError:
         message = f"client '{client.id}' has an invalid policy override"
         raise invalid_fields([{"field": "client_id", "message": message}]) from None
+    problem = event_time_problem(body.attempted_at, now, policy.attempt_max_age)
+    if problem is not None:
+        raise invalid("attempted_at", problem)
     return FailedDeliveryInput(
         shipment_id=body.shipment_id,
         client_id=client.id,
@@ -91,7 +97,7 @@ async def open_failed_delivery(
     reader: Reader,
 ) -> CaseDetail:
     by = f"ops:{key.name}"
-    case_input = await _case_input(body, reader.session, by)
+    case_input = await _case_input(body, reader.session, by, reader.now)
     attempt = case_input.attempt
     opening = Opening(
         FAILED_DELIVERY,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.api.claims import claim
@@ -69,3 +71,109 @@ async def test_a_claim_whose_delivery_event_is_out_of_range_is_422(api: Api, yea
     response = await api.post("/cases/damage-claims", json=body)
 
     assert_problem(response, 422, "delivery_event_at")
+
+
+# --- input validation: text, ids, numbers, emails, dates, JSON ---------------------------------
+
+BAD_TEXT = {
+    "NUL": "Ada\x00Customer",
+    "a bell": "Ada\x07",
+    "CR/LF": "Ada\r\nBcc: someone",
+    "a tab": "Ada\tCustomer",
+    "zero-width only": "\u200b\u200c\u200d",
+    "an RTL override": "Ada \u202egnp.exe",
+    "an isolate": "Ada \u2066x\u2069",
+}
+
+
+@pytest.mark.parametrize("text", BAD_TEXT.values(), ids=BAD_TEXT.keys())
+async def test_names_and_addresses_refuse_control_and_formatting_characters(api: Api, text: str):
+    customer = {"name": text, "email": "ada@example.com"}
+    address = {"line1": text, "city": "London", "postal_code": "E1 6AN", "country": "GB"}
+
+    response = await api.open_case(customer=customer, address=address)
+
+    assert_problem(response, 422, "customer.name", "address.line1")
+
+
+async def test_long_text_keeps_its_newlines_but_refuses_other_control_characters(api: Api):
+    assert_problem(await api.open_case(note="no answer\x00"), 422, "note")
+
+    response = await api.open_case(note="No answer at the door.\r\nLeft a card.")
+
+    assert response.status_code == 201, response.text
+    opened = [e for e in response.json()["timeline"] if e["kind"] == "opened"]
+    assert opened, response.json()["timeline"]
+
+
+@pytest.mark.parametrize("shipment", [".", "..", "...", "a/b", ""])
+async def test_ids_that_could_be_a_path_are_refused(api: Api, shipment: str):
+    assert_problem(await api.open_case(shipment_id=shipment), 422, "shipment_id")
+
+
+@pytest.mark.parametrize("value", ["2", True, 1.5])
+async def test_a_number_must_be_a_json_number(api: Api, value: object):
+    assert_problem(await api.open_case(attempt_number=value), 422, "attempt_number")
+
+
+@pytest.mark.parametrize("email", ["a@b", "ada@localhost", "ada@@example.com", "ada@exa mple.com"])
+async def test_emails_are_checked_by_a_validator(api: Api, email: str):
+    customer = {"name": "Ada", "email": email}
+    assert_problem(await api.open_case(customer=customer), 422, "customer.email")
+
+
+async def test_the_openapi_schema_says_emails_are_format_email(api: Api):
+    schema = (await api.get("/openapi.json", role=None)).json()["components"]["schemas"]
+
+    assert schema["Customer"]["properties"]["email"]["format"] == "email"
+    assert schema["DriverOnboardingOpen"]["properties"]["email"]["format"] == "email"
+
+
+@pytest.mark.parametrize(
+    "attempted_at",
+    ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00"],
+    ids=["year 1", "year 9999"],
+)
+async def test_an_attempt_out_of_range_is_refused(api: Api, attempted_at: str):
+    assert_problem(await api.open_case(attempted_at=attempted_at), 422, "attempted_at")
+
+
+@pytest.mark.parametrize("days", [-31, 1], ids=["older than the policy", "in the future"])
+async def test_an_attempt_must_be_recent_and_not_in_the_future(api: Api, time_env, days: int):
+    at = await time_env.get_current_time() + timedelta(days=days)
+
+    response = await api.open_case(attempted_at=at.isoformat())
+
+    problem = assert_problem(response, 422, "attempted_at")
+    assert "future" in problem["detail"] or "days ago" in problem["detail"]
+
+
+async def test_a_delivery_outcome_dated_year_1_never_closes_the_case(api: Api):
+    case_id = (await api.open_case()).json()["case_id"]
+    await api.wait_for(case_id, "waiting_on_customer")
+    outcome = {"outcome": "delivered", "attempted_at": "0001-01-01T00:00:00+00:00"}
+
+    response = await api.post(f"/cases/{case_id}/delivery-outcome", json=outcome)
+
+    assert_problem(response, 422, "attempted_at")
+    assert (await api.get(f"/cases/{case_id}")).json()["status"] == "waiting_on_customer"
+
+
+async def test_a_claims_delivery_event_older_than_its_policy_is_refused(api: Api, time_env):
+    at = await time_env.get_current_time() - timedelta(days=366)
+
+    response = await api.post("/cases/damage-claims", json=claim(delivery_event_at=at.isoformat()))
+
+    assert_problem(response, 422, "delivery_event_at")
+
+
+async def test_a_malformed_json_body_names_the_problem_not_an_offset(api: Api):
+    response = await api.raw.post(
+        "/cases/failed-deliveries",
+        content=b'{"shipment_id": "S-1",,}',
+        headers={**api._auth("ops"), "content-type": "application/json"},
+    )
+
+    problem = assert_problem(response, 422, "body")
+    assert [e["field"] for e in problem["errors"]] == ["body"]
+    assert "not valid JSON" in problem["detail"]
