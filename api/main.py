@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from api.access_log import install_log_redaction
 from api.deps import Timeouts
 from api.errors import install_error_handlers
 from api.routes import (
@@ -54,6 +55,7 @@ def create_app(
     documents: DocumentStore | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
+    install_log_redaction()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # The largest document an upload (or a generated document) may be.
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, gt=0)
 
+    # A console session ends after this long without a request (and 8 hours after login).
+    console_idle_timeout_minutes: int = Field(default=30, gt=0, le=8 * 60)
+
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
         if self.environment == "production":

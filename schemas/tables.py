@@ -307,3 +307,19 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(unique=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console browser. The cookie holds a random token; only its SHA-256 is
+    stored, so the table cannot be turned back into cookies. A session ends at logout
+    (`ended_at`), when its key is revoked, after the idle timeout and at `expires_at`."""
+
+    __tablename__ = "console_sessions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    key_id: uuid.UUID = Field(foreign_key="api_keys.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

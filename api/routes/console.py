@@ -25,6 +25,7 @@ from temporalio.client import Client
 from api.case_models import CaseDetail
 from api.casework import PACKAGE_KIND, CaseReader, Reader, require_action
 from api.console.auth import (
+    COOKIE,
     CSRF_FIELD,
     LOGIN_PATH,
     ConsoleRoute,
@@ -34,11 +35,13 @@ from api.console.auth import (
     check_csrf,
     check_origin,
     clear_session_cookie,
+    end_session,
     posted_form,
     render,
     require_ops,
     see_other,
     set_session_cookie,
+    start_session,
 )
 from api.console.forms import (
     Action,
@@ -121,12 +124,15 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
         message = "Paste your API key." if not pasted else "Unknown or revoked API key."
         return render(request, "login.html", {"error": message}, problem.status)
     response = see_other("/console")
-    set_session_cookie(response, settings, key)
+    set_session_cookie(response, settings, await start_session(session, key, datetime.now(UTC)))
     return response
 
 
 @router.post("/logout", **router_options)
-async def logout(_: PostedForm, settings: SettingsDep) -> Response:
+async def logout(
+    request: Request, _: PostedForm, session: SessionDep, settings: SettingsDep
+) -> Response:
+    await end_session(session, request.cookies.get(COOKIE), datetime.now(UTC))
     response = see_other(LOGIN_PATH)
     clear_session_cookie(response, settings)
     return response
