@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Problem, problem_from_temporal, temporal_call, temporal_unreachable
 from api.errors import unknown_case as unknown_case_problem
+from api.ratelimit import FailureLimiter, client_address
 from core.db import SessionFactory
 from core.documents import DocumentStore
 from core.security import hash_api_key
@@ -85,17 +86,40 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
+def get_auth_limiter(request: Request) -> FailureLimiter:
+    limiter: FailureLimiter = request.app.state.auth_limiter
+    return limiter
+
+
+def too_many_failures(retry_after: int) -> Problem:
+    return Problem(
+        429,
+        f"too many wrong keys from this address; try again in {retry_after} s",
+        slug="too-many-requests",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 async def current_key(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
+    """The request's key; 401 for none, an unknown or a revoked one (a failure counted
+    against the client's address), 429 while the address has failed too often."""
     if credentials is None or not credentials.credentials:
         raise Problem(
             401, "an API key is required: Authorization: Bearer <key>", headers=_CHALLENGE
         )
+    limiter = get_auth_limiter(request)
+    address = client_address(request.client.host if request.client else None)
+    wait = limiter.retry_after(address)
+    if wait is not None:
+        raise too_many_failures(wait)
     statement = select(ApiKey).where(ApiKey.key_hash == hash_api_key(credentials.credentials))
     key = (await session.exec(statement)).first()
     if key is None or key.revoked_at is not None:
+        limiter.failed(address)
         raise Problem(401, "unknown or revoked API key", headers=_CHALLENGE)
     return key
 

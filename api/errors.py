@@ -44,6 +44,7 @@ _SLUGS = {
     409: "conflict",
     413: "content-too-large",
     422: "invalid-request",
+    429: "too-many-requests",
     500: "internal-error",
     503: "temporal-unreachable",
     504: "not-confirmed-in-time",

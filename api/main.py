@@ -21,6 +21,7 @@ from temporalio.client import Client
 from api.access_log import install_log_redaction
 from api.deps import Timeouts
 from api.errors import install_error_handlers
+from api.ratelimit import FailureLimiter
 from api.routes import (
     api_keys,
     case_types,
@@ -84,6 +85,10 @@ def create_app(
     app.state.engine = None
     app.state.sessions = None
     app.state.timeouts = DEFAULT_TIMEOUTS
+    # Wrong API keys and console logins, per client address (api/ratelimit.py).
+    app.state.auth_limiter = FailureLimiter(
+        limit=settings.auth_failure_limit, window=settings.auth_failure_window_seconds
+    )
     # Claim evidence: the same store the worker's activities use (settings.documents_dir).
     app.state.documents = documents or LocalDocumentStore.from_settings(settings)
     # Autoescaped Jinja2 environment for the customer pages, built once.

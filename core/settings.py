@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # The largest document an upload (or a generated document) may be.
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, gt=0)
 
+    # Wrong API keys (and console logins) one client address may send within the window
+    # before it is answered 429 until the oldest of them is older than the window.
+    auth_failure_limit: int = Field(default=10, gt=0)
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
     # A console session ends after this long without a request (and 8 hours after login).
     console_idle_timeout_minutes: int = Field(default=30, gt=0, le=8 * 60)
 

@@ -169,9 +169,19 @@ class Forbidden(Exception):
         self.message = message
 
 
-def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, f"console/{name}", context, status_code=status, headers=_PAGE_HEADERS
+        request,
+        f"console/{name}",
+        context,
+        status_code=status,
+        headers={**_PAGE_HEADERS, **(headers or {})},
     )
     return response
 
