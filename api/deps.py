@@ -6,6 +6,7 @@ lifespan or injected into `create_app`), so these read them from the request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,13 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import Problem, problem_from_temporal, temporal_call, temporal_unreachable
+from api.errors import (
+    CALL_LIMIT,
+    Problem,
+    problem_from_temporal,
+    temporal_call,
+    temporal_unreachable,
+)
 from api.errors import unknown_case as unknown_case_problem
 from api.ratelimit import FailureLimiter, client_address
 from core.db import SessionFactory
@@ -186,19 +193,24 @@ class CaseRef:
         return self.client.get_workflow_handle(self.case_id)
 
 
-async def workflow_status(client: Client, workflow_id: str) -> WorkflowExecutionStatus:
-    """The workflow's execution status; RPCError NOT_FOUND when there is no such workflow.
+async def workflow_status(
+    client: Client, workflow_id: str, limit: timedelta = CALL_LIMIT
+) -> WorkflowExecutionStatus:
+    """The workflow's execution status; RPCError NOT_FOUND when there is no such workflow,
+    503 when Temporal has not answered within `limit` (retries included).
 
     The raw describe call decodes nothing but the status (`WorkflowHandle.describe()` also
     decodes every search attribute, which this check does not need)."""
     with temporal_call():
-        raw = await client.workflow_service.describe_workflow_execution(
-            DescribeWorkflowExecutionRequest(
-                namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
-            ),
-            retry=True,
-            timeout=timedelta(seconds=5),
-        )
+        async with asyncio.timeout(limit.total_seconds()):
+            raw = await client.workflow_service.describe_workflow_execution(
+                DescribeWorkflowExecutionRequest(
+                    namespace=client.namespace,
+                    execution=WorkflowExecution(workflow_id=workflow_id),
+                ),
+                retry=True,
+                timeout=limit,
+            )
     return WorkflowExecutionStatus(raw.workflow_execution_info.status)
 
 

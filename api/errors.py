@@ -9,10 +9,12 @@ exception that the SDK leaves no other way to recognise: see `temporal_call`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -22,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import (
+    Client,
     RPCTimeoutOrCancelledError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -189,6 +192,26 @@ def problem_from_temporal(exc: BaseException) -> Problem | None:
 # dedicated exception type, so the message prefix is the only way to tell it from any other
 # RuntimeError; `temporal_call` therefore wraps nothing but the Temporal call itself.
 CONNECT_FAILED = "Failed client connect"
+
+
+CALL_LIMIT = timedelta(seconds=2.5)
+"""The longest any single Temporal call from the API may take, so that Temporal unreachable is
+a 503 within 3 s (the SDK's own retries of a connection, or of an UNAVAILABLE server, would
+otherwise stretch it to 10 or 30 s)."""
+
+
+async def ensure_reachable(client: Client, limit: timedelta = CALL_LIMIT) -> None:
+    """503 within `limit` unless Temporal answers its health check: before a call whose own
+    bound is longer (an update waits up to its limit) and that must not wait that long only
+    to find Temporal gone."""
+    try:
+        with temporal_call():
+            async with asyncio.timeout(limit.total_seconds()):
+                serving = await client.service_client.check_health(timeout=limit)
+    except RPCError as err:
+        raise temporal_unreachable() from err
+    if not serving:
+        raise temporal_unreachable("Temporal reports it is not serving")
 
 
 def is_connect_failure(err: BaseException) -> bool:

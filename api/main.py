@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from api.access_log import install_log_redaction
 from api.deps import Timeouts
-from api.errors import install_error_handlers
+from api.errors import CALL_LIMIT, install_error_handlers
 from api.ratelimit import FailureLimiter
 from api.routes import (
     api_keys,
@@ -44,7 +44,7 @@ from schemas.case_types import CASE_TYPES
 PAGES_DIR = Path(__file__).resolve().parent.parent / "templates" / "pages"
 
 DEFAULT_TIMEOUTS = Timeouts(
-    query=timedelta(seconds=3), update=timedelta(seconds=30), health=timedelta(seconds=2)
+    query=CALL_LIMIT, update=timedelta(seconds=30), health=timedelta(seconds=2)
 )
 
 

@@ -323,3 +323,13 @@ class ConsoleSession(SQLModel, table=True):
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HealthCheck(SQLModel, table=True):
+    """One row that `GET /healthz` rewrites on every call: the proof that the database takes
+    writes (a `SELECT 1` answers while every write is blocked)."""
+
+    __tablename__ = "health_checks"
+
+    id: int = Field(primary_key=True)
+    checked_at: datetime = Field(sa_type=UTCDateTime)

@@ -15,6 +15,7 @@ from api.casework import (
     Opening,
     Reader,
     detail_from_row,
+    detail_from_temporal,
     details_as,
     open_case,
     query_state,
@@ -128,6 +129,12 @@ async def _existing_case(
         current, terminal = details.attempt_number, state.status.is_terminal
     else:
         case.row = await reader.session.get(Case, case.case_id)
+        if case.row is None and body.attempt_number <= 1:
+            # Not indexed yet (no worker has run it): a repeat of the first attempt is
+            # answered from what Temporal knows; only a later attempt needs the case itself.
+            return await detail_from_temporal(
+                reader.session, case, reader.settings, reader.now, reader.timeouts.query
+            )
         if case.row is None:
             raise temporal_unreachable("the case did not answer in time; is the worker running?")
         current = details_as(FailedDeliveryDetails, case.case_id, case.row.details).attempt_number
