@@ -313,6 +313,36 @@ def listed_documents(details: dict[str, Any]) -> list[dict[str, Any]]:
     return list(found.values())
 
 
+_HELD_ITEM = ("in_review", "approved")
+
+
+def held_documents(details: dict[str, Any]) -> list[dict[str, Any]]:
+    """The documents a case holds now, each with its `kind` and `sha256`: what an identical
+    upload for the same item would only duplicate. A claim holds all its evidence; a driver
+    case the documents of its items in review or approved and the documents it watches, not
+    the ones it rejected (the same file may be sent again after a rejection)."""
+    items = [
+        item
+        for key in ("checklist", "renewals")
+        if isinstance(details.get(key), list)
+        for item in details[key]
+        if isinstance(item, dict)
+    ]
+    if not items and not isinstance(details.get("checklist"), list):
+        return listed_documents(details)
+    held = [
+        {"kind": item.get("kind"), "sha256": item["document"].get("sha256")}
+        for item in items
+        if item.get("status") in _HELD_ITEM and isinstance(item.get("document"), dict)
+    ]
+    held += [
+        {"kind": doc.get("kind"), "sha256": doc.get("sha256")}
+        for doc in details.get("documents") or []
+        if isinstance(doc, dict) and "document_id" in doc  # a watched, approved document
+    ]
+    return held
+
+
 def case_documents(
     case_type: CaseType, case_id: str, details: dict[str, Any]
 ) -> list[dict[str, Any]]:

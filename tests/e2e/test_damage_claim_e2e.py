@@ -19,11 +19,12 @@ import httpx
 import pytest
 
 from core.bootstrap import DEMO_CLIENT_ID
+from tests import files
 from tests.e2e.test_failed_delivery_e2e import _case_when, stack  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.e2e
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = files.pdf()
 
 
 def png() -> bytes:
