@@ -26,6 +26,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import idempotency
 from api.case_models import CaseDetail, CaseMessage, CaseSummary, TimelineItem
 from api.deps import (
     CaseRef,
@@ -244,6 +245,7 @@ async def run_update(
     the server as NOT_FOUND: tell a closed case (409) from an unknown one (404) by
     describing the workflow."""
     await ensure_reachable(case.client, min(CALL_LIMIT, timeouts.update))
+    update_id = update_id or idempotency.update_id(case.case_id, update.name)
     try:
         async with asyncio.timeout(timeouts.update.total_seconds()):
             with temporal_call():

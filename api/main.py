@@ -8,10 +8,12 @@ answers `/healthz` (degraded) while Temporal is down; calls that need Temporal a
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
@@ -21,6 +23,7 @@ from temporalio.client import Client
 from api.access_log import install_log_redaction
 from api.deps import Timeouts
 from api.errors import CALL_LIMIT, install_error_handlers
+from api.idempotency import IdempotencyMiddleware, applies_to
 from api.ratelimit import FailureLimiter
 from api.routes import (
     api_keys,
@@ -97,6 +100,7 @@ def create_app(
         _use_engine(app, engine)
 
     install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware, max_body_bytes=settings.max_upload_bytes)
     app.include_router(health.router)
     app.include_router(case_types.router)
     app.include_router(cases.router)
@@ -106,7 +110,44 @@ def create_app(
         app.include_router(importlib.import_module(router).router)
     for module in (messages, clients, depots, drivers, api_keys, customer, console):
         app.include_router(module.router)
+    _document_idempotency_keys(app)
     return app
+
+
+IDEMPOTENCY_HEADER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Any string of 1 to 255 visible ASCII characters, new for each new "
+    "request. The same key with the same request within 24 hours replays the first answer "
+    "(header `Idempotent-Replayed: true`); with another request it is a 422. An answer of "
+    "5xx (a 504 too) is not kept: send the request again with the same key, and the case "
+    "applies the action once.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]+$"},
+}
+
+
+def _document_idempotency_keys(app: FastAPI) -> None:
+    """The OpenAPI document lists the header on every POST the middleware serves."""
+
+    built = app.openapi  # FastAPI's own: builds the document once and keeps it
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = built()
+        for path, operations in schema.get("paths", {}).items():
+            post = operations.get("post")
+            if post is not None and applies_to("POST", _example_path(path)):
+                post.setdefault("parameters", []).append(IDEMPOTENCY_HEADER)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _example_path(template: str) -> str:
+    """`/drivers/{driver_id}/offboard` as a path the middleware would see."""
+    return re.sub(r"\{[^}]+\}", "x", template)
 
 
 def _use_engine(app: FastAPI, engine: AsyncEngine) -> None:

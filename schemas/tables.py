@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -333,3 +333,25 @@ class HealthCheck(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     checked_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A POST sent with an `Idempotency-Key`: its first kept answer, replayed to the same key
+    with the same request for 24 hours. `status_code` is None until an answer is kept;
+    `claimed_at` is set while a request with the key runs. The row's `id` names the updates
+    the key sends (the same id on every retry, a new one once the key has expired)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    scope: str = Field(max_length=64, description="SHA-256 of the caller's credentials.")
+    key: str = Field(max_length=255)
+    fingerprint: str = Field(max_length=64, description="SHA-256 of the method, path and body.")
+    status_code: int | None = None
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    content_type: str | None = Field(default=None, max_length=200)
+    location: str | None = Field(default=None, max_length=500)
+    body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlmodel import select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -21,7 +22,7 @@ from api.deps import Timeouts
 from api.main import create_app
 from core.temporal import connect
 from schemas.enums import CaseStatus, CaseType
-from schemas.tables import Case
+from schemas.tables import Case, IdempotencyKey
 from tests.api.conftest import Api, assert_problem, failed_delivery
 from tests.api.locks import writes_blocked
 from tests.conftest import _bin, register_search_attributes
@@ -163,3 +164,16 @@ async def test_a_repeated_open_while_no_worker_runs_answers_what_temporal_knows(
         assert detail["case_id"] == first.json()["case_id"]
         assert detail["subject"] == first.json()["subject"]
         assert detail["client_id"] == body["client_id"]
+
+
+async def test_a_503_is_not_kept_for_its_idempotency_key(unreachable: Api, sessions):
+    headers = {**unreachable._auth("ops"), "Idempotency-Key": "open-1"}
+
+    response = await unreachable.raw.post(
+        "/cases/failed-deliveries", json=failed_delivery(), headers=headers
+    )
+
+    assert_problem(response, 503)
+    async with sessions() as session:
+        kept = (await session.exec(select(IdempotencyKey))).one()
+    assert kept.status_code is None and kept.claimed_at is None  # free to be sent again
