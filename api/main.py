@@ -36,6 +36,7 @@ from api.routes import (
     drivers,
     health,
     messages,
+    webhooks,
 )
 from api.routes import documents as document_routes
 from core.db import make_engine, make_session_factory
@@ -108,7 +109,7 @@ def create_app(
     # Each case type's own endpoints, from the registry (types may share a router: once each).
     for router in dict.fromkeys(spec.router for spec in CASE_TYPES.values()):
         app.include_router(importlib.import_module(router).router)
-    for module in (messages, clients, depots, drivers, api_keys, customer, console):
+    for module in (messages, clients, depots, drivers, api_keys, customer, console, webhooks):
         app.include_router(module.router)
     _document_idempotency_keys(app)
     return app

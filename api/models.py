@@ -247,3 +247,6 @@ class MessageOut(BaseModel):
     error: str | None
     created_at: datetime
     sent_at: datetime | None
+    delivery_problem: str | None = Field(
+        None, description="bounce, dropped or spamreport, as SendGrid reported it after sending."
+    )

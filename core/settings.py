@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     )
     sendgrid_host: str = "https://api.sendgrid.com"
     sendgrid_timeout_seconds: float = 10.0
+    # SendGrid's Event Webhook: the verification key SendGrid shows for the signed webhook
+    # (base64 DER or PEM), and how old a signed batch may be.
+    sendgrid_webhook_public_key: SecretStr | None = None
+    sendgrid_webhook_max_age_seconds: int = Field(default=300, gt=0, le=86_400)
     email_from: str = "casedesk@example.com"
     email_from_name: str = "casedesk"
 

@@ -293,6 +293,10 @@ class Message(SQLModel, table=True):
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # What SendGrid's Event Webhook reported after sending: a bounce, a drop or a spam report
+    # (the status stays `sent`: the message left, and is never sent again).
+    delivery_problem: str | None = Field(default=None, max_length=32)
+    delivery_problem_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ApiKey(SQLModel, table=True):
@@ -355,3 +359,15 @@ class IdempotencyKey(SQLModel, table=True):
     body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class SendgridEvent(SQLModel, table=True):
+    """An Event Webhook event already handled, by SendGrid's `sg_event_id`: SendGrid retries a
+    batch it did not see answered, and each event must count once."""
+
+    __tablename__ = "sendgrid_events"
+
+    sg_event_id: str = Field(primary_key=True, max_length=100)
+    event: str = Field(max_length=32)
+    message_key: str | None = Field(default=None, max_length=300)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -33,23 +33,6 @@ SLACK = 3.0  # scheduling on a shared 2-core machine; the unbounded calls take 3
 
 
 @pytest.fixture
-async def blackhole() -> AsyncIterator[str]:
-    """A Temporal address that accepts connections and never answers (a hung frontend, a
-    firewall dropping packets): the SDK's own connect waits 30 s there."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"127.0.0.1:{port}"
-    for writer in held:
-        writer.close()
-    server.close()
-
-
-@pytest.fixture
 async def unreachable(settings, engine, blackhole, keys, reference_data) -> AsyncIterator[Api]:
     app = create_app(
         settings, temporal=await connect(blackhole, "default", lazy=True), engine=engine
