@@ -23,6 +23,7 @@ from temporalio.client import Client
 from api.access_log import install_log_redaction
 from api.deps import Timeouts
 from api.errors import CALL_LIMIT, install_error_handlers
+from api.guards import RefuseControlCharacters
 from api.idempotency import IdempotencyMiddleware, applies_to
 from api.ratelimit import FailureLimiter
 from api.routes import (
@@ -102,6 +103,7 @@ def create_app(
 
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware, max_body_bytes=settings.max_upload_bytes)
+    app.add_middleware(RefuseControlCharacters)  # outermost: before anything reads the URL
     app.include_router(health.router)
     app.include_router(case_types.router)
     app.include_router(cases.router)

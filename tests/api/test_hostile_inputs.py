@@ -177,3 +177,25 @@ async def test_a_malformed_json_body_names_the_problem_not_an_offset(api: Api):
     problem = assert_problem(response, 422, "body")
     assert [e["field"] for e in problem["errors"]] == ["body"]
     assert "not valid JSON" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/cases?q=%00",
+        "/cases?client_id=a%00b",
+        "/cases?assignee=%00",
+        "/cases/failed-delivery-S%00",
+        "/messages?case_id=%00",
+        "/drivers?depot_id=%00",
+        "/drivers/drv%00",
+        "/clients/acme%00",
+        "/depots/%00",
+    ],
+)
+async def test_a_nul_in_a_path_or_query_is_refused_not_a_500(api: Api, path: str):
+    response = await api.get(path)
+
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "control characters" in response.json()["detail"]
