@@ -8,7 +8,7 @@ case's input, and the case itself checks every later amount against them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from babel.numbers import get_currency_precision, is_currency
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from api.case_models import CaseDetail
 from api.casework import CaseReader, Opening, Reader, open_case
 from api.deps import AdminKey, OpsKey, TemporalDep
-from api.errors import Problem, invalid_fields
+from api.errors import Problem, invalid, invalid_fields
 from api.routes.cases import CaseAction, acting
 from schemas import contracts
 from schemas.case_types import UNPAID_INVOICE, resolve_policy
@@ -46,6 +46,11 @@ from schemas.requests import (
 from schemas.tables import Client
 
 router = APIRouter(prefix="/cases", tags=["unpaid invoices"])
+
+
+def _latest_day(now: datetime) -> date:
+    """The latest date a past event may carry: today, in the time zone furthest ahead."""
+    return (now + timedelta(hours=14)).date()
 
 
 def minor_units(currency: str) -> int | None:
@@ -79,6 +84,9 @@ async def _invoice_input(
         except MoneyError:
             message = f"{body.amount} has more decimals than {body.currency} allows ({units})"
             errors.append({"field": "amount", "message": message})
+    if body.issued_on > _latest_day(reader.now):
+        message = f"{body.issued_on.isoformat()} is in the future"
+        errors.append({"field": "issued_on", "message": message})
     terms = policy.payment_terms_days if policy else DunningPolicy().payment_terms_days
     due_on = body.due_on or body.issued_on + timedelta(days=terms)
     if due_on < body.issued_on:
@@ -150,6 +158,8 @@ async def open_unpaid_invoice(
 async def record_payment(
     body: PaymentIn, key: OpsKey, act: Annotated[CaseAction, Depends(acting("payments"))]
 ) -> CaseDetail:
+    if body.paid_on > _latest_day(act.reader.now):
+        raise invalid("paid_on", f"{body.paid_on.isoformat()} is in the future")
     payment = Payment(**body.model_dump(), by=f"ops:{key.name}")
     return await act(contracts.RECORD_PAYMENT, payment)
 
