@@ -128,3 +128,20 @@ async def test_the_openapi_document_lists_the_header_on_openings_and_actions(api
     assert "parameters" not in paths["/clients"]["post"] or not any(
         p["name"] == "Idempotency-Key" for p in paths["/clients"]["post"]["parameters"]
     )
+
+
+async def test_a_second_request_while_the_first_runs_is_409_to_retry(api: Api, sessions):
+    case_id = await _waiting_case(api)
+    path, note, auth = f"/cases/{case_id}/notes", {"text": "Busy"}, api._auth("ops")
+    assert (await api.raw.post(path, json=note, headers={**auth, **_key("b")})).status_code == 200
+    async with sessions() as session:  # as if the first request were still running
+        kept = (await session.exec(select(IdempotencyKey))).one()
+        kept.status_code, kept.claimed_at = None, datetime.now(UTC)
+        session.add(kept)
+        await session.commit()
+
+    response = await api.raw.post(path, json=note, headers={**auth, **_key("b")})
+
+    assert_problem(response, 409)
+    assert response.headers["retry-after"] == "1"
+    assert len(await _notes(api, case_id, "Busy")) == 1
