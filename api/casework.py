@@ -4,10 +4,11 @@ type goes through the same code and nothing here knows a workflow class."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Response, status
@@ -25,6 +26,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import idempotency
 from api.case_models import CaseDetail, CaseMessage, CaseSummary, TimelineItem
 from api.deps import (
     CaseRef,
@@ -36,12 +38,15 @@ from api.deps import (
     workflow_status,
 )
 from api.errors import (
+    CALL_LIMIT,
     Problem,
     case_closed,
+    ensure_reachable,
     problem_from_temporal,
     temporal_call,
     temporal_unreachable,
     unknown_case,
+    update_unconfirmed,
 )
 from core.settings import Settings
 from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, DEPOT_ID, ESCALATED
@@ -54,6 +59,9 @@ from schemas.tables import Case, Message, TimelineEntry
 In = TypeVar("In", bound=BaseModel)
 
 log = logging.getLogger("casedesk.api")
+
+SUBJECT_MEMO = "subject"
+"""The memo field that holds a case's subject (ids and words, no personal data)."""
 
 
 def is_overdue(deadline_at: datetime | None, terminal: bool, now: datetime) -> bool:
@@ -123,10 +131,14 @@ async def start_case(
     depot_id: str | None = None,
     task_queue: str,
     deadline: datetime | None = None,
+    subject: str | None = None,
+    limit: timedelta = CALL_LIMIT,
 ) -> bool:
     """Start a case's workflow, its search attributes set from the first moment (so the
-    Temporal UI can filter it before the worker has run). False when the business key
-    already has a case: one case per key, ever (REJECT_DUPLICATE)."""
+    Temporal UI can filter it before the worker has run) and its subject in the memo (so the
+    API can describe it before the worker has indexed it). False when the business key
+    already has a case: one case per key, ever (REJECT_DUPLICATE). 503 when Temporal has not
+    answered within `limit`: a retry is safe, the business key makes it a repeat."""
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(CASE_TYPE, spec.case_type.value),
         SearchAttributePair(CASE_STATUS, CaseStatus.OPEN.value),
@@ -140,14 +152,17 @@ async def start_case(
         pairs.append(SearchAttributePair(DEADLINE_AT, deadline))
     try:
         with temporal_call():
-            await temporal.start_workflow(
-                spec.workflow_type,
-                case_input,
-                id=case_id,
-                task_queue=task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(pairs),
-            )
+            async with asyncio.timeout(limit.total_seconds()):
+                await temporal.start_workflow(
+                    spec.workflow_type,
+                    case_input,
+                    id=case_id,
+                    task_queue=task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=TypedSearchAttributes(pairs),
+                    memo={SUBJECT_MEMO: subject} if subject else None,
+                    rpc_timeout=limit,
+                )
     except WorkflowAlreadyStartedError:
         return False
     return True
@@ -161,12 +176,14 @@ _CALLER_ERRORS = (
 
 
 async def query_state(handle: WorkflowHandle[Any, Any], timeouts: Timeouts) -> CaseState | None:
-    """The live state, or None when nobody answers in time (no worker, Temporal down)."""
+    """The live state, or None when nobody answers within `timeouts.query` (no worker,
+    Temporal down: the connection's retries included)."""
     try:
         with temporal_call():
-            return await handle.query(
-                STATE_QUERY, result_type=CaseState, rpc_timeout=timeouts.query
-            )
+            async with asyncio.timeout(timeouts.query.total_seconds()):
+                return await handle.query(
+                    STATE_QUERY, result_type=CaseState, rpc_timeout=timeouts.query
+                )
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise unknown_case(handle.id) from None
@@ -212,6 +229,7 @@ async def run_update(
     timeouts: Timeouts,
     *,
     refresh: bool = True,
+    update_id: str | None = None,
 ) -> CaseState:
     """Execute `update` and return the case's state after it.
 
@@ -219,15 +237,28 @@ async def run_update(
     with every action), so the state is queried afresh; when the query does not answer, the
     update's result (timeline empty) is what we have.
 
-    Its validator's refusal becomes 409 (or 422) with the reason; an update not answered
-    within `timeouts.update` is 504 (it may still be applied). An update to a finished
-    workflow is refused by the server as NOT_FOUND: tell a closed case (409) from an unknown
-    one (404) by describing the workflow."""
+    Its validator's refusal becomes 409 (or 422) with the reason. Temporal unreachable is 503
+    within the call limit (checked first); an update not confirmed within `timeouts.update`
+    is 504 at that limit: the wait for its outcome is cancelled, and the update may still be
+    applied. The same `update_id` (from the request's Idempotency-Key) sent again is the same
+    update to Temporal, never a second one. An update to a finished workflow is refused by
+    the server as NOT_FOUND: tell a closed case (409) from an unknown one (404) by
+    describing the workflow."""
+    await ensure_reachable(case.client, min(CALL_LIMIT, timeouts.update))
+    update_id = update_id or idempotency.update_id(case.case_id, update.name)
     try:
-        with temporal_call():
-            applied = await case.handle.execute_update(
-                update.name, arg, result_type=CaseState, rpc_timeout=timeouts.update
-            )
+        async with asyncio.timeout(timeouts.update.total_seconds()):
+            with temporal_call():
+                applied = await case.handle.execute_update(
+                    update.name,
+                    arg,
+                    id=update_id,
+                    result_type=CaseState,
+                    rpc_timeout=timeouts.update,
+                )
+    except TimeoutError:  # our bound: the SDK polls an accepted update's outcome unbounded
+        log.warning("%s on %s not confirmed within %s", update.name, case.case_id, timeouts.update)
+        raise update_unconfirmed() from None
     except (WorkflowUpdateFailedError, RPCTimeoutOrCancelledError, RPCError) as err:
         if not (isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND):
             raise (problem_from_temporal(err) or err) from None
@@ -282,6 +313,36 @@ def listed_documents(details: dict[str, Any]) -> list[dict[str, Any]]:
     if package_id:
         add({"id": package_id, "kind": PACKAGE_KIND, "sha256": None})
     return list(found.values())
+
+
+_HELD_ITEM = ("in_review", "approved")
+
+
+def held_documents(details: dict[str, Any]) -> list[dict[str, Any]]:
+    """The documents a case holds now, each with its `kind` and `sha256`: what an identical
+    upload for the same item would only duplicate. A claim holds all its evidence; a driver
+    case the documents of its items in review or approved and the documents it watches, not
+    the ones it rejected (the same file may be sent again after a rejection)."""
+    items = [
+        item
+        for key in ("checklist", "renewals")
+        if isinstance(details.get(key), list)
+        for item in details[key]
+        if isinstance(item, dict)
+    ]
+    if not items and not isinstance(details.get("checklist"), list):
+        return listed_documents(details)
+    held = [
+        {"kind": item.get("kind"), "sha256": item["document"].get("sha256")}
+        for item in items
+        if item.get("status") in _HELD_ITEM and isinstance(item.get("document"), dict)
+    ]
+    held += [
+        {"kind": doc.get("kind"), "sha256": doc.get("sha256")}
+        for doc in details.get("documents") or []
+        if isinstance(doc, dict) and "document_id" in doc  # a watched, approved document
+    ]
+    return held
 
 
 def case_documents(
@@ -341,6 +402,51 @@ async def detail_from_row(
     )
 
 
+async def detail_from_temporal(
+    session: AsyncSession, case: CaseRef, settings: Settings, now: datetime, limit: timedelta
+) -> CaseDetail:
+    """What Temporal itself knows of a case the index does not have yet (no worker has run
+    it): its search attributes, its memo's subject and its start time; `live` is false. 404
+    for an unknown case, 503 when Temporal does not answer within `limit`."""
+    try:
+        with temporal_call():
+            async with asyncio.timeout(limit.total_seconds()):
+                described = await case.handle.describe(rpc_timeout=limit)
+                subject = await described.memo_value(SUBJECT_MEMO, None, type_hint=str)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise unknown_case(case.case_id) from None
+        raise (problem_from_temporal(err) or err) from None
+    attributes = described.typed_search_attributes
+    spec = spec_for_case_id(case.case_id)
+    if spec is None:
+        raise unknown_case(case.case_id)
+    status = CaseStatus(attributes.get(CASE_STATUS) or CaseStatus.OPEN.value)
+    deadline_at = attributes.get(DEADLINE_AT)
+    return CaseDetail(
+        case_id=case.case_id,
+        type=spec.case_type,
+        status=status,
+        resolution=None,
+        business_key=case.case_id.removeprefix(f"{spec.case_type.workflow_id_prefix}-"),
+        client_id=attributes.get(CLIENT_ID),
+        depot_id=attributes.get(DEPOT_ID),
+        subject=subject or case.case_id,
+        opened_at=described.start_time,
+        closed_at=described.close_time,
+        deadline_at=deadline_at,
+        overdue=is_overdue(deadline_at, status.is_terminal, now),
+        escalated=bool(attributes.get(ESCALATED)),
+        assignee=None,
+        next_step=None,
+        next_step_at=None,
+        trace_url=settings.trace_url(case.case_id),
+        timeline=await case_timeline(session, case.case_id),
+        messages=await case_messages(session, case.case_id),
+        live=False,
+    )
+
+
 async def load_detail(
     case: CaseRef,
     *,
@@ -350,14 +456,15 @@ async def load_detail(
     timeouts: Timeouts,
     state: CaseState | None = None,
 ) -> CaseDetail:
-    """Live detail from the workflow; the index row when no worker answers."""
+    """Live detail from the workflow; when no worker answers, the index row, or what
+    Temporal knows of a case not indexed yet (`live: false` either way)."""
     if state is None:
         state = await query_state(case.handle, timeouts)
     if state is not None:
         return await detail_from_state(session, state, settings, now)
     row = await session.get(Case, case.case_id, populate_existing=True)
     if row is None:
-        raise temporal_unreachable("the case did not answer in time; is the worker running?")
+        return await detail_from_temporal(session, case, settings, now, timeouts.query)
     return await detail_from_row(session, row, settings, now)
 
 
@@ -419,6 +526,8 @@ async def open_case(
         depot_id=opening.depot_id,
         task_queue=reader.settings.temporal_task_queue,
         deadline=opening.deadline_at,
+        subject=opening.subject,
+        limit=reader.timeouts.query,
     )
     if not started:
         response.status_code = status.HTTP_200_OK

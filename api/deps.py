@@ -6,6 +6,7 @@ lifespan or injected into `create_app`), so these read them from the request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,15 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import Problem, problem_from_temporal, temporal_call, temporal_unreachable
+from api.errors import (
+    CALL_LIMIT,
+    Problem,
+    problem_from_temporal,
+    temporal_call,
+    temporal_unreachable,
+)
 from api.errors import unknown_case as unknown_case_problem
+from api.ratelimit import FailureLimiter, client_address
 from core.db import SessionFactory
 from core.documents import DocumentStore
 from core.security import hash_api_key
@@ -89,14 +97,40 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bear
 """The `Authorization: Bearer` credentials, if any were sent."""
 
 
-async def current_key(session: SessionDep, credentials: BearerCredentials) -> ApiKey:
+def get_auth_limiter(request: Request) -> FailureLimiter:
+    limiter: FailureLimiter = request.app.state.auth_limiter
+    return limiter
+
+
+def too_many_failures(retry_after: int) -> Problem:
+    return Problem(
+        429,
+        f"too many wrong keys from this address; try again in {retry_after} s",
+        slug="too-many-requests",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def current_key(
+    request: Request,
+    session: SessionDep,
+    credentials: BearerCredentials,
+) -> ApiKey:
+    """The request's key; 401 for none, an unknown or a revoked one (a failure counted
+    against the client's address), 429 while the address has failed too often."""
     if credentials is None or not credentials.credentials:
         raise Problem(
             401, "an API key is required: Authorization: Bearer <key>", headers=_CHALLENGE
         )
+    limiter = get_auth_limiter(request)
+    address = client_address(request.client.host if request.client else None)
+    wait = limiter.retry_after(address)
+    if wait is not None:
+        raise too_many_failures(wait)
     statement = select(ApiKey).where(ApiKey.key_hash == hash_api_key(credentials.credentials))
     key = (await session.exec(statement)).first()
     if key is None or key.revoked_at is not None:
+        limiter.failed(address)
         raise Problem(401, "unknown or revoked API key", headers=_CHALLENGE)
     return key
 
@@ -125,6 +159,12 @@ AdminKey = Annotated[ApiKey, Depends(require(Role.ADMIN))]
 # --- pagination ---------------------------------------------------------------------------
 
 
+MAX_LIMIT = 200
+MAX_OFFSET = 100_000
+"""Deeper than this, offset paging is the wrong tool (and the database's integer the limit):
+narrow the filters instead."""
+
+
 @dataclass(frozen=True)
 class Pagination:
     limit: int
@@ -132,8 +172,8 @@ class Pagination:
 
 
 def pagination(
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Pagination:
     return Pagination(limit=limit, offset=offset)
 
@@ -157,19 +197,24 @@ class CaseRef:
         return self.client.get_workflow_handle(self.case_id)
 
 
-async def workflow_status(client: Client, workflow_id: str) -> WorkflowExecutionStatus:
-    """The workflow's execution status; RPCError NOT_FOUND when there is no such workflow.
+async def workflow_status(
+    client: Client, workflow_id: str, limit: timedelta = CALL_LIMIT
+) -> WorkflowExecutionStatus:
+    """The workflow's execution status; RPCError NOT_FOUND when there is no such workflow,
+    503 when Temporal has not answered within `limit` (retries included).
 
     The raw describe call decodes nothing but the status (`WorkflowHandle.describe()` also
     decodes every search attribute, which this check does not need)."""
     with temporal_call():
-        raw = await client.workflow_service.describe_workflow_execution(
-            DescribeWorkflowExecutionRequest(
-                namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
-            ),
-            retry=True,
-            timeout=timedelta(seconds=5),
-        )
+        async with asyncio.timeout(limit.total_seconds()):
+            raw = await client.workflow_service.describe_workflow_execution(
+                DescribeWorkflowExecutionRequest(
+                    namespace=client.namespace,
+                    execution=WorkflowExecution(workflow_id=workflow_id),
+                ),
+                retry=True,
+                timeout=limit,
+            )
     return WorkflowExecutionStatus(raw.workflow_execution_info.status)
 
 

@@ -10,10 +10,12 @@ exception that the SDK leaves no other way to recognise: see `temporal_call`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -23,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import (
+    Client,
     RPCTimeoutOrCancelledError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -46,6 +49,7 @@ _SLUGS = {
     413: "content-too-large",
     415: "unsupported-media-type",
     422: "invalid-request",
+    429: "too-many-requests",
     500: "internal-error",
     503: "temporal-unreachable",
     504: "not-confirmed-in-time",
@@ -123,6 +127,15 @@ def _message(error: dict[str, Any]) -> str:
     return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
 
 
+def _json_problem(error: dict[str, Any]) -> str:
+    """What is wrong with a body that is not JSON, and where (FastAPI's `loc` holds the
+    character offset, which is no field)."""
+    reason = str((error.get("ctx") or {}).get("error") or "not valid JSON")
+    loc = error.get("loc", ())
+    where = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+    return f"the body is not valid JSON: {reason}{where}"
+
+
 def field_errors(
     errors: Sequence[Any], *, prefix: str = "", drop_location: bool = True
 ) -> list[dict[str, str]]:
@@ -131,6 +144,9 @@ def field_errors(
     message (our validators name the fields they need) or, failing that, its model."""
     result: list[dict[str, str]] = []
     for error in errors:
+        if error.get("type") == "json_invalid":  # FastAPI puts the character offset in `loc`
+            result.append({"field": "body", "message": _json_problem(error)})
+            continue
         loc = [str(part) for part in error.get("loc", ())]
         if drop_location and loc and loc[0] in ("body", "query", "path", "header", "cookie"):
             loc = loc[1:]
@@ -181,6 +197,26 @@ def problem_from_temporal(exc: BaseException) -> Problem | None:
 # dedicated exception type, so the message prefix is the only way to tell it from any other
 # RuntimeError; `temporal_call` therefore wraps nothing but the Temporal call itself.
 CONNECT_FAILED = "Failed client connect"
+
+
+CALL_LIMIT = timedelta(seconds=2.5)
+"""The longest any single Temporal call from the API may take, so that Temporal unreachable is
+a 503 within 3 s (the SDK's own retries of a connection, or of an UNAVAILABLE server, would
+otherwise stretch it to 10 or 30 s)."""
+
+
+async def ensure_reachable(client: Client, limit: timedelta = CALL_LIMIT) -> None:
+    """503 within `limit` unless Temporal answers its health check: before a call whose own
+    bound is longer (an update waits up to its limit) and that must not wait that long only
+    to find Temporal gone."""
+    try:
+        with temporal_call():
+            async with asyncio.timeout(limit.total_seconds()):
+                serving = await client.service_client.check_health(timeout=limit)
+    except RPCError as err:
+        raise temporal_unreachable() from err
+    if not serving:
+        raise temporal_unreachable("Temporal reports it is not serving")
 
 
 def is_connect_failure(err: BaseException) -> bool:

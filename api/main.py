@@ -8,18 +8,24 @@ answers `/healthz` (degraded) while Temporal is down; calls that need Temporal a
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from api.access_log import install_log_redaction
 from api.deps import Timeouts
-from api.errors import install_error_handlers
+from api.errors import CALL_LIMIT, install_error_handlers
+from api.guards import RefuseControlCharacters
+from api.idempotency import IdempotencyMiddleware, applies_to
+from api.ratelimit import FailureLimiter
 from api.routes import (
     api_keys,
     case_types,
@@ -35,6 +41,7 @@ from api.routes import (
     invoicing,
     messages,
     rate_agreements,
+    webhooks,
 )
 from api.routes import documents as document_routes
 from api.routes.codec import install_codec_cors
@@ -47,7 +54,7 @@ from schemas.case_types import CASE_TYPES
 PAGES_DIR = Path(__file__).resolve().parent.parent / "templates" / "pages"
 
 DEFAULT_TIMEOUTS = Timeouts(
-    query=timedelta(seconds=3), update=timedelta(seconds=30), health=timedelta(seconds=2)
+    query=CALL_LIMIT, update=timedelta(seconds=30), health=timedelta(seconds=2)
 )
 
 
@@ -59,6 +66,7 @@ def create_app(
     documents: DocumentStore | None = None,
 ) -> FastAPI:
     settings = settings or Settings()
+    install_log_redaction()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +93,10 @@ def create_app(
     app.state.engine = None
     app.state.sessions = None
     app.state.timeouts = DEFAULT_TIMEOUTS
+    # Wrong API keys and console logins, per client address (api/ratelimit.py).
+    app.state.auth_limiter = FailureLimiter(
+        limit=settings.auth_failure_limit, window=settings.auth_failure_window_seconds
+    )
     # Claim evidence: the same store the worker's activities use (settings.documents_dir).
     app.state.documents = documents or LocalDocumentStore.from_settings(settings)
     # Autoescaped Jinja2 environment for the customer pages, built once.
@@ -94,6 +106,8 @@ def create_app(
 
     install_error_handlers(app)
     install_codec_cors(app, settings)
+    app.add_middleware(IdempotencyMiddleware, max_body_bytes=settings.max_upload_bytes)
+    app.add_middleware(RefuseControlCharacters)  # outermost: before anything reads the URL
     app.include_router(health.router)
     app.include_router(case_types.router)
     app.include_router(cases.router)
@@ -113,9 +127,47 @@ def create_app(
         customer,
         console,
         codec,
+        webhooks,
     ):
         app.include_router(module.router)
+    _document_idempotency_keys(app)
     return app
+
+
+IDEMPOTENCY_HEADER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Any string of 1 to 255 visible ASCII characters, new for each new "
+    "request. The same key with the same request within 24 hours replays the first answer "
+    "(header `Idempotent-Replayed: true`); with another request it is a 422. An answer of "
+    "5xx (a 504 too) is not kept: send the request again with the same key, and the case "
+    "applies the action once.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]+$"},
+}
+
+
+def _document_idempotency_keys(app: FastAPI) -> None:
+    """The OpenAPI document lists the header on every POST the middleware serves."""
+
+    built = app.openapi  # FastAPI's own: builds the document once and keeps it
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = built()
+        for path, operations in schema.get("paths", {}).items():
+            post = operations.get("post")
+            if post is not None and applies_to("POST", _example_path(path)):
+                post.setdefault("parameters", []).append(IDEMPOTENCY_HEADER)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _example_path(template: str) -> str:
+    """`/drivers/{driver_id}/offboard` as a path the middleware would see."""
+    return re.sub(r"\{[^}]+\}", "x", template)
 
 
 def _use_engine(app: FastAPI, engine: AsyncEngine) -> None:

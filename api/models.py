@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.cases import SAFE_ID, check_email
 from schemas.documents import DocumentKind
 from schemas.enums import (
     CaseStatus,
@@ -24,10 +23,9 @@ from schemas.enums import (
     VehicleType,
 )
 from schemas.onboarding import ItemStatus
+from schemas.types import Email, SafeId, SafeText
 
 T = TypeVar("T")
-
-SafeId = Field(pattern=SAFE_ID, description="Letters, digits, '-', '_' and '.'; at most 64.")
 
 
 class In(BaseModel):
@@ -68,16 +66,14 @@ class Page(BaseModel, Generic[T]):
 
 class ContactIn(In):
     kind: ContactKind
-    name: str = Field(min_length=1, max_length=200)
-    email: str
-    phone: str | None = Field(None, max_length=40)
-
-    _email = field_validator("email")(check_email)
+    name: SafeText = Field(min_length=1, max_length=200)
+    email: Email
+    phone: SafeText | None = Field(None, max_length=40)
 
 
 class ClientCreate(In):
-    id: str = SafeId
-    name: str = Field(min_length=1, max_length=200)
+    id: SafeId
+    name: SafeText = Field(min_length=1, max_length=200)
     timezone: str = TimeZoneField
     contacts: list[ContactIn] = Field(default_factory=list)
     policy_overrides: dict[str, dict[str, Any]] = Field(
@@ -91,7 +87,7 @@ class ClientCreate(In):
 class ClientUpdate(In):
     """`PATCH /clients/{id}`: the fields given change, the others stay."""
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: SafeText | None = Field(None, min_length=1, max_length=200)
     timezone: str | None = Field(
         None,
         min_length=1,
@@ -143,17 +139,21 @@ class ClientOut(Out):
 
 
 class Dispatcher(In):
-    name: str = Field(min_length=1, max_length=200)
-    email: str
-    phone: str | None = Field(None, max_length=40)
+    name: SafeText = Field(min_length=1, max_length=200)
+    email: Email
+    phone: SafeText | None = Field(None, max_length=40)
 
-    _email = field_validator("email")(check_email)
+
+class DispatcherOut(BaseModel):
+    name: str
+    email: str
+    phone: str | None
 
 
 class DepotCreate(In):
-    id: str = SafeId
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(min_length=1, max_length=500)
+    id: SafeId
+    name: SafeText = Field(min_length=1, max_length=200)
+    address: SafeText = Field(min_length=1, max_length=500)
     timezone: str = Field("UTC", max_length=64, description="IANA name, e.g. Europe/London.")
     dispatcher: Dispatcher = Field(description="The dispatcher on duty: receives escalations.")
 
@@ -165,14 +165,14 @@ class DepotOut(BaseModel):
     name: str
     address: str
     timezone: str
-    dispatcher: Dispatcher
+    dispatcher: DispatcherOut
 
 
 class PickupPointCreate(In):
-    id: str = SafeId
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(min_length=1, max_length=500)
-    opening_hours: str | None = Field(None, max_length=200)
+    id: SafeId
+    name: SafeText = Field(min_length=1, max_length=200)
+    address: SafeText = Field(min_length=1, max_length=500)
+    opening_hours: SafeText | None = Field(None, max_length=200)
 
 
 class PickupPointOut(Out):
@@ -187,14 +187,12 @@ class PickupPointOut(Out):
 
 
 class DriverCreate(In):
-    id: str = SafeId
-    name: str = Field(min_length=1, max_length=200)
-    email: str
-    phone: str | None = Field(None, max_length=40)
-    depot_id: str = Field(min_length=1, max_length=64)
+    id: SafeId
+    name: SafeText = Field(min_length=1, max_length=200)
+    email: Email
+    phone: SafeText | None = Field(None, max_length=40)
+    depot_id: SafeId
     status: DriverStatus = DriverStatus.ACTIVE
-
-    _email = field_validator("email")(check_email)
 
 
 class DriverOut(Out):
@@ -246,7 +244,7 @@ class DriverDetail(DriverOut):
 
 
 class ApiKeyCreate(In):
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeText = Field(min_length=1, max_length=200)
     role: Role
 
 
@@ -298,3 +296,6 @@ class MessageOut(BaseModel):
     error: str | None
     created_at: datetime
     sent_at: datetime | None
+    delivery_problem: str | None = Field(
+        None, description="bounce, dropped or spamreport, as SendGrid reported it after sending."
+    )

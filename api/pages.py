@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from api.casework import query_state
 from api.deps import Timeouts
@@ -57,8 +58,23 @@ def page_for(problem: Problem) -> PageError:
         return PageError(504, "Please check again shortly", message)
     if problem.status in (502, 503):
         return PageError(problem.status, "Please try again shortly", TRY_AGAIN)
+    if 400 <= problem.status < 500:  # what was sent cannot be read: the sender's to fix
+        message = "Please go back, check what you entered and send it again."
+        return PageError(problem.status, "We could not read your answer", message)
     message = "Something went wrong on our side. Please try again later or contact the sender."
     return PageError(problem.status, "Sorry, this page is not available", message)
+
+
+PAGE_HEADERS = {
+    # The pages have inline styles and forms posting to themselves; nothing else loads.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # The URL is the customer's credential: never cached, never sent on as a referrer.
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class CustomerPageRoute(APIRoute):
@@ -68,12 +84,19 @@ class CustomerPageRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def page_handler(request: Request) -> Response:
+            response = await _page(request)
+            response.headers.update(PAGE_HEADERS)
+            return response
+
+        async def _page(request: Request) -> Response:
             try:
                 return await handler(request)
             except PageError as err:
                 return notice(request, err)
             except Problem as problem:
                 return notice(request, page_for(problem))
+            except HTTPException as exc:  # e.g. the form parser's 400: a 4xx stays a 4xx
+                return notice(request, page_for(Problem(exc.status_code, str(exc.detail))))
             except Exception as exc:  # never JSON or a stack trace for the customer
                 mapped = problem_from_temporal(exc)
                 if mapped is None:

@@ -19,7 +19,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from api.casework import query_state, run_update
+from api.casework import held_documents, query_state, run_update
 from api.deps import CaseRef, Timeouts
 from api.errors import Problem
 from api.pages import PageError, notice, page_for, render
@@ -188,9 +188,19 @@ async def upload_answer(
     if not form.data:
         return again("Please choose a file to send.")
     try:
-        ref = await store_upload(store, form.data, kind=kind, filename=form.filename)
+        ref = await store_upload(
+            store,
+            form.data,
+            kind=kind,
+            filename=form.filename,
+            max_bytes=settings.max_upload_bytes,
+            held=held_documents(state.details),
+        )
     except UploadRejected as err:
         return again(f"We cannot accept this file: {err.reason}.")
+    if ref is None:  # the same file again (a resent form, a replayed link): stored once
+        message = f"We already have this file as {label(kind).lower()}; nothing was added."
+        return _form(request, settings, page, state, kinds, selected=selected, error=message)
     # Should the case refuse the document now (filed or closed meanwhile), the stored file
     # stays in the store unreferenced: an orphan, harmless.
     try:

@@ -8,8 +8,9 @@ has no length to check), and the file part is read in chunks up to the limit."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -18,7 +19,7 @@ from starlette.types import Message, Receive
 
 from api.errors import Problem
 from core.documents import DocumentStore
-from core.uploads import UploadRejected
+from core.uploads import UploadRejected, validate_upload
 from schemas.documents import DocumentKind, DocumentRef
 
 # Room for the boundaries, part headers and the small text fields around the file.
@@ -106,11 +107,25 @@ def too_large_problem(err: UploadTooLarge) -> Problem:
 
 
 async def store_upload(
-    store: DocumentStore, data: bytes, *, kind: DocumentKind, filename: str | None
-) -> DocumentRef:
-    """Check the bytes for `kind` and store them (in a thread: the store does file I/O).
-    UploadRejected names the field and says why."""
-    return await run_in_threadpool(store.put, data, kind=kind, declared_name=filename)
+    store: DocumentStore,
+    data: bytes,
+    *,
+    kind: DocumentKind,
+    filename: str | None,
+    max_bytes: int,
+    held: Iterable[Mapping[str, Any]] = (),
+) -> DocumentRef | None:
+    """Check the bytes for `kind` (images re-encoded, PDFs parsed: in a thread) and store
+    what is kept, unless the case already holds the same document for the same item
+    (`held`: its listed documents, by kind and SHA-256): then nothing is stored and the
+    answer is None. UploadRejected names the field and says why."""
+    checked = await run_in_threadpool(
+        validate_upload, data, None, filename, kind=kind, max_bytes=max_bytes
+    )
+    digest = checked.sha256
+    if any(doc.get("kind") == kind.value and doc.get("sha256") == digest for doc in held):
+        return None
+    return await run_in_threadpool(store.put_validated, checked, kind=kind)
 
 
 __all__ = [

@@ -16,6 +16,7 @@ LOCK_TIMEOUT_SECONDS = 10
 before it fails and its activity is retried. The workflows' activity timeouts sit above it
 (`workflows/case.py`), so a lock wait ends in the database's error, never in Temporal
 abandoning an activity that is still waiting."""
+SQLITE_BUSY_TIMEOUT_MS = LOCK_TIMEOUT_SECONDS * 1000
 
 
 def async_url(url: str) -> str:
@@ -54,7 +55,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={LOCK_TIMEOUT_SECONDS * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

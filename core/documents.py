@@ -30,6 +30,7 @@ from core.uploads import (
     ZIP,
     ZIP_MAGIC,
     UploadRejected,
+    ValidatedUpload,
     sanitize_filename,
     validate_upload,
 )
@@ -53,6 +54,10 @@ class DocumentNotFound(LookupError):
 class DocumentStore(Protocol):
     def put(self, data: bytes, *, kind: DocumentKind, declared_name: str | None) -> DocumentRef:
         """Validate `data` by content for `kind` (UploadRejected if refused) and store it."""
+        ...
+
+    def put_validated(self, upload: ValidatedUpload, *, kind: DocumentKind) -> DocumentRef:
+        """Store what `validate_upload` kept of an upload (its checks already passed)."""
         ...
 
     def put_package(self, data: bytes, *, name: str) -> DocumentRef:
@@ -97,8 +102,11 @@ class LocalDocumentStore:
 
     def put(self, data: bytes, *, kind: DocumentKind, declared_name: str | None) -> DocumentRef:
         upload = validate_upload(data, None, declared_name, kind=kind, max_bytes=self._max_bytes)
+        return self.put_validated(upload, kind=kind)
+
+    def put_validated(self, upload: ValidatedUpload, *, kind: DocumentKind) -> DocumentRef:
         return self._store(
-            data, kind=kind, content_type=upload.content_type, label=upload.sanitized_name
+            upload.data, kind=kind, content_type=upload.content_type, label=upload.sanitized_name
         )
 
     def put_package(self, data: bytes, *, name: str) -> DocumentRef:

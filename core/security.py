@@ -73,12 +73,16 @@ def verify_link_for(
 ) -> LinkClaims:
     """`verify_link` for a page that serves several purposes: the token must be signed, name
     one of `purposes` and not be expired; `claims.purpose` says which one it is."""
+    # A token is base64url and one dot: anything else (a non-ASCII character pasted after it,
+    # which `hmac.compare_digest` refuses on `str`) is not a link we signed.
+    if not token.isascii():
+        raise InvalidToken("This link is not valid.")
     try:
         body, signature = token.split(".")
         expected = _b64(hmac.new(secret, body.encode(), hashlib.sha256).digest())
     except ValueError:
         raise InvalidToken("This link is not valid.") from None
-    if not hmac.compare_digest(signature, expected):
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
         raise InvalidToken("This link is not valid.")
     try:
         payload = json.loads(_unb64(body))

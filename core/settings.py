@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     )
     sendgrid_host: str = "https://api.sendgrid.com"
     sendgrid_timeout_seconds: float = 10.0
+    # SendGrid's Event Webhook: the verification key SendGrid shows for the signed webhook
+    # (base64 DER or PEM), and how old a signed batch may be.
+    sendgrid_webhook_public_key: SecretStr | None = None
+    sendgrid_webhook_max_age_seconds: int = Field(default=300, gt=0, le=86_400)
     email_from: str = "casedesk@example.com"
     email_from_name: str = "casedesk"
 
@@ -67,6 +71,13 @@ class Settings(BaseSettings):
     documents_dir: Path | None = None
     # The largest document an upload (or a generated document) may be.
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, gt=0)
+
+    # Wrong API keys (and console logins) one client address may send within the window
+    # before it is answered 429 until the oldest of them is older than the window.
+    auth_failure_limit: int = Field(default=10, gt=0)
+    auth_failure_window_seconds: float = Field(default=60.0, gt=0)
+    # A console session ends after this long without a request (and 8 hours after login).
+    console_idle_timeout_minutes: int = Field(default=30, gt=0, le=8 * 60)
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

@@ -1,15 +1,34 @@
 """Upload checks: what a file really is (by its bytes), whether that is allowed for the
-document kind, and a file name safe to show.
+document kind, what of it may be kept, and a file name safe to show.
 
 The client's declared content type and file name are never trusted: the type is detected from
-magic bytes, and the name is only kept, sanitized, as a label (never as a path).
+magic bytes, and the name is only kept, sanitized, as a label (never as a path). Then each
+type is checked for what it may carry besides its content:
+
+- images are decoded and re-encoded (Pillow; HEIC through pillow-heif, kept as JPEG): what is
+  stored is the picture alone, never the uploaded bytes, so a PNG carrying HTML (a
+  polyglot) or a photo's metadata (EXIF GPS position, camera serial) never reaches a claim
+  package; the EXIF orientation is applied to the pixels first;
+- PDFs are parsed (pypdf) and refused when anything reachable from their catalogue runs or
+  carries something: JavaScript, an open or page action that launches or submits, embedded
+  files or file attachments, rich media, XFA forms; an encrypted PDF cannot be checked and
+  is refused too;
+- text (an attestation) must be UTF-8 prose: no control characters and no markup anywhere.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import re
 import unicodedata
 from dataclasses import dataclass
+
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
 
 from schemas.documents import DocumentKind, DocumentRef
 
@@ -77,6 +96,12 @@ class ValidatedUpload:
     size_bytes: int
     sanitized_name: str | None
     declared_content_type: str | None
+    data: bytes
+    """What is stored: an image re-encoded, a PDF or a text as sent (once checked)."""
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
 
 
 def _iso_bmff_type(data: bytes) -> str | None:
@@ -94,15 +119,27 @@ def _iso_bmff_type(data: bytes) -> str | None:
     return None
 
 
+# A tag, a comment, a doctype or a processing instruction, wherever it stands (after a
+# zero-width character too): a browser or a viewer might render the text as HTML or SVG.
+_MARKUP = re.compile(r"<\s*[A-Za-z!/?]")
+
+
 def _text_type(data: bytes) -> str | None:
-    """UTF-8 prose. Markup is refused: a browser might render it as HTML or SVG."""
+    """UTF-8 prose, without markup anywhere."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
-    if _BINARY_TEXT.search(text) or text.lstrip().startswith("<"):
+    if _BINARY_TEXT.search(text) or _MARKUP.search(text):
         return None
     return TEXT if text.strip() else None
+
+
+def _has_markup(data: bytes) -> bool:
+    try:
+        return _MARKUP.search(data.decode("utf-8-sig")) is not None
+    except UnicodeDecodeError:
+        return False
 
 
 def detect_content_type(data: bytes) -> str | None:
@@ -135,6 +172,8 @@ def validate_upload(
     if len(data) > max_bytes:
         raise UploadRejected("file", f"the file is larger than {max_bytes} bytes")
     content_type = detect_content_type(data)
+    if content_type is None and _has_markup(data):
+        raise UploadRejected("file", "text must be plain: markup such as <html> is not accepted")
     if content_type is None:
         raise UploadRejected(
             "file", "unsupported content: send a PDF or an image (PNG, JPEG, WEBP, HEIC)"
@@ -145,12 +184,132 @@ def validate_upload(
         raise UploadRejected(
             "file", f"{content_type} is not accepted for {kind.value} (accepted: {accepted})"
         )
+    kept = data
+    if content_type in IMAGES:
+        kept, content_type = reencoded_image(data, content_type)
+    elif content_type == PDF:
+        check_pdf(data)
     return ValidatedUpload(
         content_type=content_type,
-        size_bytes=len(data),
+        size_bytes=len(kept),
         sanitized_name=sanitize_filename(declared_name),
         declared_content_type=declared_content_type,
+        data=kept,
     )
+
+
+# --- images ---------------------------------------------------------------------------------
+
+MAX_IMAGE_PIXELS = 50_000_000
+"""A phone photo is 12 to 50 megapixels; more is a decompression bomb."""
+_PILLOW_FORMATS = {PNG: "PNG", JPEG: "JPEG", WEBP: "WEBP", HEIC: "HEIF", HEIF: "HEIF"}
+_JPEG_QUALITY = 90
+
+pillow_heif.register_heif_opener()
+
+
+def reencoded_image(data: bytes, content_type: str) -> tuple[bytes, str]:
+    """The picture of `data` alone, encoded afresh, and its type: PNG stays PNG (lossless),
+    WEBP stays WEBP, JPEG and HEIC/HEIF become JPEG. Nothing of the upload but the pixels
+    survives: no metadata, no trailing bytes, no extra chunks, only the first frame."""
+    try:
+        with Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[content_type]]) as opened:
+            if opened.width * opened.height > MAX_IMAGE_PIXELS:
+                raise UploadRejected("file", "the image has too many pixels")
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+            out = io.BytesIO()
+            if content_type == PNG:
+                image.save(out, "PNG")
+            elif content_type == WEBP:
+                image.save(out, "WEBP", quality=_JPEG_QUALITY)
+            else:
+                rgb = image if image.mode in ("RGB", "L") else image.convert("RGB")
+                rgb.save(out, "JPEG", quality=_JPEG_QUALITY)
+                content_type = JPEG
+    except UploadRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
+        raise UploadRejected("file", "the image could not be read") from err
+    return out.getvalue(), content_type
+
+
+# --- PDFs -----------------------------------------------------------------------------------
+
+# Keys and values that make a PDF do something or carry something besides its pages.
+_ACTIVE_KEYS = frozenset(
+    {"/JavaScript", "/JS", "/EmbeddedFiles", "/EmbeddedFile", "/RichMedia", "/XFA"}
+)
+_ACTIVE_ACTIONS = frozenset(
+    {"/JavaScript", "/Launch", "/SubmitForm", "/ImportData", "/GoToE", "/RichMediaExecute"}
+)
+_ACTIVE_TYPES = frozenset({"/FileAttachment", "/EmbeddedFile", "/Filespec", "/RichMedia"})
+MAX_PDF_OBJECTS = 200_000
+
+
+def check_pdf(data: bytes) -> None:
+    """UploadRejected unless `data` is a readable, unencrypted PDF with nothing active."""
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise UploadRejected("file", "an encrypted PDF cannot be checked; send it unlocked")
+        found = _active_content(reader.trailer)
+        if not reader.pages:
+            raise UploadRejected("file", "the PDF has no pages")
+    except UploadRejected:
+        raise
+    except (PdfReadError, OSError, ValueError, KeyError, TypeError, RecursionError) as err:
+        raise UploadRejected("file", "the PDF could not be read") from err
+    if found is not None:
+        raise UploadRejected("file", f"PDFs with {found} are not accepted")
+
+
+def _active_content(root: object) -> str | None:
+    """What active content is reachable from `root` (the trailer), or None."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    visited = 0
+    while stack:
+        node = stack.pop()
+        if isinstance(node, IndirectObject):
+            ref = (node.idnum, node.generation)
+            if ref in seen:
+                continue
+            seen.add(ref)
+            node = node.get_object()
+        visited += 1
+        if visited > MAX_PDF_OBJECTS:
+            return "too many objects to check"
+        if isinstance(node, DictionaryObject):
+            for key, value in node.items():
+                if key in _ACTIVE_KEYS:
+                    return _what(key)
+                if key == "/S" and isinstance(value, NameObject) and value in _ACTIVE_ACTIONS:
+                    return _what(value)
+                if key in ("/Type", "/Subtype") and value in _ACTIVE_TYPES:
+                    return _what(str(value))
+                stack.append(value)
+        elif isinstance(node, ArrayObject):
+            stack.extend(node)
+    return None
+
+
+def _what(name: str) -> str:
+    return {
+        "/JavaScript": "JavaScript",
+        "/JS": "JavaScript",
+        "/Launch": "launch actions",
+        "/SubmitForm": "form submissions",
+        "/ImportData": "data imports",
+        "/GoToE": "embedded documents",
+        "/EmbeddedFiles": "embedded files",
+        "/EmbeddedFile": "embedded files",
+        "/Filespec": "embedded files",
+        "/FileAttachment": "file attachments",
+        "/RichMedia": "rich media",
+        "/RichMediaExecute": "rich media",
+        "/XFA": "XFA forms",
+    }.get(name, name.lstrip("/"))
 
 
 def sanitize_filename(name: str | None) -> str | None:

@@ -7,11 +7,10 @@ No ORM rows here: workflows pass IDs and plain values.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.enums import (
     CaseStatus,
@@ -23,18 +22,9 @@ from schemas.enums import (
     TimeWindow,
 )
 from schemas.policies import ClaimPolicy, FailedDeliveryPolicy
+from schemas.types import BoundedDate, Email, LongText, SafeId, SafeText
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 Text = Field(min_length=1, max_length=200)
-SAFE_ID = r"^[A-Za-z0-9._-]{1,64}$"
-"""Business keys in workflow ids: letters, digits, '-', '_' and '.'; at most 64."""
-
-
-def check_email(value: str) -> str:
-    value = value.strip()
-    if not _EMAIL.match(value) or len(value) > 254:
-        raise ValueError("not a valid email address")
-    return value
 
 
 class Model(BaseModel):
@@ -45,11 +35,11 @@ class Model(BaseModel):
 
 
 class Address(Model):
-    line1: str = Text
-    line2: str | None = Field(None, max_length=200)
-    city: str = Text
-    postal_code: str = Field(min_length=1, max_length=20)
-    country: str = Field("US", min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    line1: SafeText = Text
+    line2: SafeText | None = Field(None, max_length=200)
+    city: SafeText = Text
+    postal_code: SafeText = Field(min_length=1, max_length=20)
+    country: str = Field("US", pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
 
     def one_line(self) -> str:
         parts = [self.line1, self.line2, f"{self.postal_code} {self.city}", self.country]
@@ -57,11 +47,9 @@ class Address(Model):
 
 
 class Customer(Model):
-    name: str = Text
-    email: str
-    phone: str | None = Field(None, max_length=40)
-
-    _email = field_validator("email")(check_email)
+    name: SafeText = Text
+    email: Email
+    phone: SafeText | None = Field(None, max_length=40)
 
 
 # --- failed delivery ----------------------------------------------------------------------
@@ -112,15 +100,17 @@ class RedeliveryRequest(Model):
     """How the customer (or ops on their behalf) wants the parcel: the fields the option needs."""
 
     option: RedeliveryOption
-    date: dt.date | None = Field(None, description="Required for redelivery_window.")
+    date: BoundedDate | None = Field(None, description="Required for redelivery_window.")
     window: TimeWindow | None = Field(None, description="Required for redelivery_window.")
-    pickup_point_id: str | None = Field(None, description="Required for pickup_point.")
-    neighbour_name: str | None = Field(None, max_length=200, description="Required for neighbour.")
-    neighbour_address: str | None = Field(
+    pickup_point_id: SafeId | None = Field(None, description="Required for pickup_point.")
+    neighbour_name: SafeText | None = Field(
+        None, max_length=200, description="Required for neighbour."
+    )
+    neighbour_address: SafeText | None = Field(
         None, max_length=200, description="Required for neighbour."
     )
     address: Address | None = Field(None, description="Required for address_correction.")
-    instructions: str | None = Field(None, max_length=500)
+    instructions: LongText | None = Field(None, max_length=500)
 
     @model_validator(mode="after")
     def _fields_for_option(self) -> RedeliveryRequest:

@@ -22,7 +22,7 @@ from pydantic import (
     field_validator,
 )
 
-from schemas.cases import SAFE_ID
+from schemas.types import SafeId
 from schemas.enums import StopOutcome
 
 MAX_BATCH_RECORDS = 10_000
@@ -97,9 +97,9 @@ class DeliveryRecordIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    shipment_id: str = Field(pattern=SAFE_ID, strict=True)
-    client_id: str = Field(pattern=SAFE_ID, strict=True, description="A known client.")
-    depot_id: str = Field(pattern=SAFE_ID, strict=True, description="A known depot.")
+    shipment_id: SafeId = Field(strict=True)
+    client_id: SafeId = Field(strict=True, description="A known client.")
+    depot_id: SafeId = Field(strict=True, description="A known depot.")
     attempted_at: Timestamp = Field(
         description="Not more than 5 minutes ahead of our clock, nor more than 366 days ago."
     )

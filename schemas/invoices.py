@@ -17,10 +17,11 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.cases import SAFE_ID, CaseCarry, Model
+from schemas.cases import CaseCarry, Model
 from schemas.documents import DocumentRef
 from schemas.enums import DescribedEnum
 from schemas.policies import event_budget
+from schemas.types import SafeId
 
 
 class MoneyError(ValueError):
@@ -187,7 +188,7 @@ class HoldRelease(Model):
 
 
 class UnpaidInvoiceInput(Model):
-    invoice_id: str = Field(pattern=SAFE_ID)
+    invoice_id: SafeId
     client_id: str
     client_name: str | None = Field(None, description="For the people told of a hold.")
     amount: Decimal = Field(gt=0, description="The invoice total, exact in its currency.")

@@ -13,10 +13,11 @@ from datetime import timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.cases import SAFE_ID, CaseCarry, Model
+from schemas.cases import CaseCarry, Model
 from schemas.documents import EXPIRING_KINDS, DocumentKind, DocumentRef
 from schemas.enums import DescribedEnum, DriverStatus, VehicleType
 from schemas.policies import event_budget
+from schemas.types import SafeId
 
 # --- policies ---------------------------------------------------------------------------------
 
@@ -147,7 +148,7 @@ class DriverProfile(Model):
 
 
 class DriverOnboardingInput(Model):
-    driver_id: str = Field(pattern=SAFE_ID)
+    driver_id: SafeId
     depot_id: str
     depot_name: str | None = Field(None, description="How the driver's emails name the depot.")
     driver: DriverProfile
@@ -228,7 +229,7 @@ class WatchedDocument(Model):
 
 
 class DriverComplianceInput(Model):
-    driver_id: str = Field(pattern=SAFE_ID)
+    driver_id: SafeId
     depot_id: str
     driver: DriverProfile
     documents: list[WatchedDocument]

@@ -7,7 +7,7 @@ new cases only and replay stays deterministic. Clients override any field throug
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,6 +22,20 @@ def event_budget(default: int = 10_000) -> Any:
         le=40_000,
         description="Continue as new (a fresh history, the same case) past this many events.",
     )
+
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of our clock a reported event may be: the sender's clock may run fast."""
+
+
+def event_time_problem(at: datetime, now: datetime, max_age: timedelta) -> str | None:
+    """Why `at` cannot be when a reported event happened (None when it can): not in the
+    future beyond `CLOCK_SKEW`, not longer ago than the policy's `max_age`."""
+    if at > now + CLOCK_SKEW:
+        return f"{at.isoformat()} is in the future"
+    if at < now - max_age:
+        return f"{at.isoformat()} is more than {max_age.days} days ago"
+    return None
 
 
 class FailedDeliveryPolicy(BaseModel):
@@ -52,6 +66,11 @@ class FailedDeliveryPolicy(BaseModel):
         timedelta(hours=24),
         description="Escalate if no delivery outcome arrives this long after the booked window.",
     )
+    attempt_max_age: timedelta = Field(
+        timedelta(days=30),
+        gt=timedelta(0),
+        description="An attempt or outcome reported longer ago than this is refused.",
+    )
     history_event_budget: int = event_budget()
 
     @model_validator(mode="after")
@@ -77,5 +96,11 @@ class ClaimPolicy(BaseModel):
     )
     decision_follow_up: timedelta = Field(
         timedelta(days=7), description="Chase the claims contact this often while waiting."
+    )
+    event_max_age: timedelta = Field(
+        timedelta(days=365),
+        gt=timedelta(0),
+        description="A claim whose delivery event is longer ago than this is refused (a late "
+        "claim within it is opened, marked late and escalated).",
     )
     history_event_budget: int = event_budget()

@@ -5,21 +5,30 @@ workflow's update input."""
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, BeforeValidator, Field, WithJsonSchema, field_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from core.uploads import DEFAULT_MAX_UPLOAD_BYTES
-from schemas.cases import SAFE_ID, Address, Customer, check_email
+from schemas.cases import Address, Customer
 from schemas.cases import Model as In
 from schemas.claims import ClaimDecision, ReportedBy
 from schemas.documents import ClaimType, DocumentKind
 from schemas.enums import DeliveryOutcome, FailureReason, VehicleType
 from schemas.invoices import DisputeOutcome
 from schemas.onboarding import ReviewDecision
+from schemas.types import (
+    BoundedDate,
+    BoundedDatetime,
+    Count,
+    Email,
+    LongText,
+    Money,
+    SafeId,
+    SafeText,
+    decimal_string,
+)
 
 # --- opening a case -----------------------------------------------------------------------
 
@@ -27,43 +36,40 @@ from schemas.onboarding import ReviewDecision
 class FailedDeliveryOpen(In):
     """A failed delivery attempt, as the routing system or ops report it."""
 
-    shipment_id: str = Field(
-        pattern=SAFE_ID, description="Becomes the case id `failed-delivery-{shipment_id}`."
-    )
-    client_id: str = Field(min_length=1, max_length=64)
+    shipment_id: SafeId = Field(description="Becomes the case id `failed-delivery-{shipment_id}`.")
+    client_id: SafeId
     customer: Customer
     address: Address
-    attempt_number: int = Field(1, ge=1, le=20)
+    attempt_number: Count = Field(1, ge=1, le=20)
     reason: FailureReason
-    driver_id: str = Field(min_length=1, max_length=64)
-    attempted_at: AwareDatetime = Field(description="With a time zone offset.")
-    note: str | None = Field(None, max_length=1000)
+    driver_id: SafeId
+    attempted_at: BoundedDatetime = Field(
+        description="With a time zone offset; not in the future, nor older than the client's "
+        "policy allows (`attempt_max_age`, 30 days)."
+    )
+    note: LongText | None = Field(None, max_length=1000)
 
 
 class DamageClaimOpen(In):
     """A damaged, lost or stolen parcel, as ops, the client or the customer report it."""
 
-    shipment_id: str = Field(
-        pattern=SAFE_ID, description="Becomes the case id `damage-claim-{shipment_id}`."
-    )
-    client_id: str = Field(min_length=1, max_length=64)
+    shipment_id: SafeId = Field(description="Becomes the case id `damage-claim-{shipment_id}`.")
+    client_id: SafeId
     claim_type: ClaimType
     reported_by: ReportedBy
-    delivery_event_at: AwareDatetime = Field(
+    delivery_event_at: BoundedDatetime = Field(
         description="The delivery event the claim is about (with a time zone offset); the "
-        "filing deadline runs from it."
+        "filing deadline runs from it. Not in the future, nor older than the client's claim "
+        "policy allows (`event_max_age`, 365 days)."
     )
-    declared_value: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    declared_value: Money = Field(max_digits=12, decimal_places=2)
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. GBP.")
-    description: str = Field(min_length=1, max_length=5000)
+    description: LongText = Field(min_length=1, max_length=5000)
     customer: Customer | None = Field(
         None, description="Defaults to the customer on the shipment's record, if there is one."
     )
-    driver_id: str | None = Field(
-        None,
-        min_length=1,
-        max_length=64,
-        description="The driver asked for damage photos; the case's depot is theirs.",
+    driver_id: SafeId | None = Field(
+        None, description="The driver asked for damage photos; the case's depot is theirs."
     )
 
 
@@ -71,7 +77,7 @@ class DamageClaimOpen(In):
 
 
 class FileClaimIn(In):
-    missing_reasons: dict[DocumentKind, Annotated[str, Field(max_length=1000)]] = Field(
+    missing_reasons: dict[DocumentKind, Annotated[LongText, Field(max_length=1000)]] = Field(
         default_factory=dict,
         description="Why each checklist item still missing is missing (every one needs a "
         "reason), e.g. {'damage_photos': 'driver off sick'}.",
@@ -80,10 +86,10 @@ class FileClaimIn(In):
 
 class DecisionIn(In):
     decision: ClaimDecision
-    amount: Decimal | None = Field(
-        None, gt=0, max_digits=12, decimal_places=2, description="Required when approved."
+    amount: Money | None = Field(
+        None, max_digits=12, decimal_places=2, description="Required when approved."
     )
-    reason: str | None = Field(None, max_length=2000, description="Required when denied.")
+    reason: LongText | None = Field(None, max_length=2000, description="Required when denied.")
     requested: list[DocumentKind] = Field(
         default_factory=list, description="Required for more_information: the items asked for."
     )
@@ -91,8 +97,8 @@ class DecisionIn(In):
 
 class DeliveryOutcomeIn(In):
     outcome: DeliveryOutcome
-    attempted_at: AwareDatetime
-    attempt_number: int | None = Field(
+    attempted_at: BoundedDatetime
+    attempt_number: Count | None = Field(
         None,
         ge=1,
         le=20,
@@ -101,31 +107,34 @@ class DeliveryOutcomeIn(In):
         "any other attempt (e.g. a retried webhook after the next attempt began) is then "
         "refused with 409 instead of being applied twice.",
     )
-    driver_id: str | None = Field(None, max_length=64)
+    driver_id: SafeId | None = None
     reason: FailureReason | None = Field(None, description="Required when the outcome is failed.")
-    note: str | None = Field(None, max_length=1000)
+    note: LongText | None = Field(None, max_length=1000)
 
 
 class NoteIn(In):
-    text: str = Field(min_length=1, max_length=5000)
+    text: LongText = Field(min_length=1, max_length=5000)
 
 
 class AssignIn(In):
-    assignee: str | None = Field(None, max_length=200, description="null unassigns.")
+    assignee: SafeText | None = Field(None, max_length=200, description="null unassigns.")
 
 
 class ReasonIn(In):
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: LongText = Field(min_length=1, max_length=1000)
 
 
 class FailedAttemptIn(In):
     """A later failed attempt of the shipment, reported to its open case."""
 
-    attempt_number: int = Field(ge=2, le=20, description="Higher than the case's current one.")
+    attempt_number: Count = Field(ge=2, le=20, description="Higher than the case's current one.")
     reason: FailureReason
-    driver_id: str = Field(min_length=1, max_length=64)
-    attempted_at: AwareDatetime = Field(description="With a time zone offset.")
-    note: str | None = Field(None, max_length=1000)
+    driver_id: SafeId
+    attempted_at: BoundedDatetime = Field(
+        description="With a time zone offset; not in the future, nor older than the case's "
+        "policy allows (`attempt_max_age`)."
+    )
+    note: LongText | None = Field(None, max_length=1000)
 
 
 class DocumentUpload(In):
@@ -145,28 +154,25 @@ class DocumentUpload(In):
 class DriverOnboardingOpen(In):
     """A new driver to onboard at a depot."""
 
-    driver_id: str | None = Field(
+    driver_id: SafeId | None = Field(
         None,
-        pattern=SAFE_ID,
         description="Our id for the driver (never a name or an email); generated when absent. "
         "Becomes the case id `driver-onboarding-{driver_id}`.",
     )
-    name: str = Field(min_length=1, max_length=200)
-    email: str
-    phone: str | None = Field(None, max_length=40)
-    depot_id: str = Field(min_length=1, max_length=64)
+    name: SafeText = Field(min_length=1, max_length=200)
+    email: Email
+    phone: SafeText | None = Field(None, max_length=40)
+    depot_id: SafeId
     vehicle_type: VehicleType
-    planned_start_date: dt.date = Field(description="Today or later.")
-
-    _email = field_validator("email")(check_email)
+    planned_start_date: BoundedDate = Field(description="Today or later.")
 
 
 class ReviewIn(In):
     """Approve or reject one uploaded document."""
 
     decision: ReviewDecision
-    reason: str | None = Field(None, max_length=1000, description="Required when rejected.")
-    expires_on: dt.date | None = Field(
+    reason: LongText | None = Field(None, max_length=1000, description="Required when rejected.")
+    expires_on: BoundedDate | None = Field(
         None,
         description="Required when approving a licence, insurance or vehicle registration; at "
         "least the policy's minimum validity (30 days) ahead.",
@@ -174,41 +180,10 @@ class ReviewIn(In):
 
 
 class OffboardIn(In):
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: LongText = Field(min_length=1, max_length=1000)
 
 
 # --- unpaid invoices ---------------------------------------------------------------------------
-
-
-_DECIMAL = re.compile(r"[+-]?\d{1,15}(\.\d{1,4})?")
-
-
-def decimal_string(value: object) -> object:
-    """Money is a decimal string in JSON (`"1234.50"`), never a JSON number: a float cannot
-    hold most amounts exactly, so a number is refused rather than guessed at."""
-    if isinstance(value, bool | int | float):
-        raise ValueError('an amount is a decimal string, e.g. "1234.50", never a JSON number')
-    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip()):
-        raise ValueError(f'{value!r} is not a decimal amount, e.g. "1234.50"')
-    return value.strip() if isinstance(value, str) else value
-
-
-Money = Annotated[
-    Decimal,
-    BeforeValidator(decimal_string),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": r"^\d{1,15}(\.\d{1,4})?$",
-            "examples": ["1234.50"],
-            "description": "A decimal string in the invoice's currency (never a number), with "
-            "no more decimals than the currency has (none for JPY, two for GBP).",
-        }
-    ),
-    Field(gt=0),
-]
-"""An amount in a body: a positive decimal string, exact in its currency (the route checks
-the currency's minor units)."""
 
 
 INVOICE_PDF_MAX_BASE64 = 4 * ((DEFAULT_MAX_UPLOAD_BYTES + 2) // 3)
@@ -218,19 +193,17 @@ INVOICE_PDF_MAX_BASE64 = 4 * ((DEFAULT_MAX_UPLOAD_BYTES + 2) // 3)
 class InvoiceOpen(In):
     """An invoice to chase: issued by our invoicing or elsewhere."""
 
-    invoice_id: str = Field(
-        pattern=SAFE_ID, description="Becomes the case id `unpaid-invoice-{invoice_id}`."
-    )
-    client_id: str = Field(min_length=1, max_length=64)
+    invoice_id: SafeId = Field(description="Becomes the case id `unpaid-invoice-{invoice_id}`.")
+    client_id: SafeId
     amount: Money
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. GBP or JPY.")
-    issued_on: dt.date
-    due_on: dt.date | None = Field(
+    issued_on: BoundedDate
+    due_on: BoundedDate | None = Field(
         None,
         description="Defaults to issued_on plus the client's payment terms (30 days); not "
         "before issued_on.",
     )
-    reference: str | None = Field(
+    reference: SafeText | None = Field(
         None, min_length=1, max_length=100, description="The client's reference, e.g. a PO."
     )
     invoice_pdf: str | None = Field(
@@ -243,21 +216,21 @@ class InvoiceOpen(In):
 
 
 class ReleaseHoldIn(In):
-    reason: str = Field(
+    reason: SafeText = Field(
         min_length=1, max_length=500, description="Why, for the timeline and the people told."
     )
 
 
 class PaymentIn(In):
     amount: Money
-    paid_on: dt.date
-    reference: str = Field(
+    paid_on: BoundedDate
+    reference: SafeText = Field(
         min_length=1, max_length=100, description="The same reference twice is recorded once."
     )
 
 
 class DisputeIn(In):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: LongText = Field(min_length=1, max_length=2000)
     disputed_amount: Money | None = Field(None, description="The part contested, if not all.")
 
 
@@ -275,9 +248,9 @@ class ResolveDisputeIn(In):
 
 
 class PromiseIn(In):
-    promised_on: dt.date = Field(description="The ladder pauses until this date.")
+    promised_on: BoundedDate = Field(description="The ladder pauses until this date.")
     amount: Money
 
 
 class WriteOffIn(In):
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: LongText = Field(min_length=1, max_length=1000)

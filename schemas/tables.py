@@ -14,7 +14,16 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -479,6 +488,10 @@ class Message(SQLModel, table=True):
     )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # What SendGrid's Event Webhook reported after sending: a bounce, a drop or a spam report
+    # (the status stays `sent`: the message left, and is never sent again).
+    delivery_problem: str | None = Field(default=None, max_length=32)
+    delivery_problem_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ApiKey(SQLModel, table=True):
@@ -493,3 +506,63 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(unique=True, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in console browser. The cookie holds a random token; only its SHA-256 is
+    stored, so the table cannot be turned back into cookies. A session ends at logout
+    (`ended_at`), when its key is revoked, after the idle timeout and at `expires_at`."""
+
+    __tablename__ = "console_sessions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    key_id: uuid.UUID = Field(foreign_key="api_keys.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HealthCheck(SQLModel, table=True):
+    """One row that `GET /healthz` rewrites on every call: the proof that the database takes
+    writes (a `SELECT 1` answers while every write is blocked)."""
+
+    __tablename__ = "health_checks"
+
+    id: int = Field(primary_key=True)
+    checked_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A POST sent with an `Idempotency-Key`: its first kept answer, replayed to the same key
+    with the same request for 24 hours. `status_code` is None until an answer is kept;
+    `claimed_at` is set while a request with the key runs. The row's `id` names the updates
+    the key sends (the same id on every retry, a new one once the key has expired)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    scope: str = Field(max_length=64, description="SHA-256 of the caller's credentials.")
+    key: str = Field(max_length=255)
+    fingerprint: str = Field(max_length=64, description="SHA-256 of the method, path and body.")
+    status_code: int | None = None
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    content_type: str | None = Field(default=None, max_length=200)
+    location: str | None = Field(default=None, max_length=500)
+    body: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class SendgridEvent(SQLModel, table=True):
+    """An Event Webhook event already handled, by SendGrid's `sg_event_id`: SendGrid retries a
+    batch it did not see answered, and each event must count once."""
+
+    __tablename__ = "sendgrid_events"
+
+    sg_event_id: str = Field(primary_key=True, max_length=100)
+    event: str = Field(max_length=32)
+    message_key: str | None = Field(default=None, max_length=300)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -24,6 +24,9 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    # pydantic imports email-validator lazily, on the first email checked (schemas.types.Email):
+    # passed through here, so that the sandbox does not re-import it inside a workflow task.
+    import email_validator  # noqa: F401
     from pydantic import BaseModel
 
     from activities.errors import PERMANENT_MESSAGE_FAILURES

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         Resolution,
         ShipmentStatus,
     )
+    from schemas.policies import event_time_problem
 
 from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
 
@@ -544,6 +545,12 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         )
         return self._ack()
 
+    def _check_reported_at(self, at: datetime) -> None:
+        """An attempt's time: not in the future, not older than the policy allows."""
+        problem = event_time_problem(at, workflow.now(), self._policy.attempt_max_age)
+        if problem is not None:
+            raise InvalidRequest("attempted_at", problem)
+
     @choose_redelivery.validator
     def _validate_choose_redelivery(self, choice: RedeliveryChoice) -> None:
         self._require("redelivery")
@@ -583,6 +590,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
     @record_delivery_outcome.validator
     def _validate_record_delivery_outcome(self, report: DeliveryOutcomeReport) -> None:
         self._require("delivery-outcome")
+        self._check_reported_at(report.attempted_at)
         current = self._attempt.attempt_number
         if report.attempt_number is not None and report.attempt_number != current:
             raise ActionNotAllowed(
@@ -601,6 +609,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
     @report_failed_attempt.validator
     def _validate_report_failed_attempt(self, report: FailedAttemptReport) -> None:
         self._require("failed-attempt")
+        self._check_reported_at(report.attempt.attempted_at)
         if report.attempt.attempt_number <= self._attempt.attempt_number:
             raise ActionNotAllowed(
                 f"attempt {report.attempt.attempt_number} is already recorded; the current "

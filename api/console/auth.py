@@ -1,12 +1,14 @@
 """Console sessions, CSRF and the console's own error pages.
 
-The session cookie holds `<key id>.<expiry>.<nonce>.<signature>`: never the API key itself. The
-signature is an HMAC-SHA256 with a key derived from the link secret (so a customer link can
-never pass for a session, nor the reverse). The key is looked up again on every request, so
-revoking it ends its console sessions too.
+Sessions live on the server (`console_sessions`): the cookie holds a random token, never the
+API key, and only the token's SHA-256 is stored. A session ends at once when its browser logs
+out, when its key is revoked (the key is looked up on every request), after
+`console_idle_timeout_minutes` without a request and 8 hours after login: a copied cookie
+stops working with it.
 
-Every console POST carries a CSRF token derived from the session value by another HMAC, and a
-POST whose `Origin` names another site is refused; SameSite=Strict is the third line.
+Every console POST carries a CSRF token derived from the session token by an HMAC (with a key
+derived from the link secret), and a POST whose `Origin` names another site is refused;
+SameSite=Strict is the third line.
 
 `ConsoleRoute` renders the console's failures as pages: no session → 303 to the login page,
 a refused POST → 403 page, a `Problem` from the shared route code → a page with its status.
@@ -18,11 +20,9 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
-import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -30,12 +30,15 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import SessionDep, SettingsDep
 from api.errors import Problem, field_errors
 from core.settings import Settings
 from schemas.enums import Role
-from schemas.tables import ApiKey
+from schemas.tables import ApiKey, ConsoleSession
 
 COOKIE = "casedesk_console"
 # The whole site: the codec server (`/codec`) takes an ops console session too.
@@ -54,7 +57,10 @@ _PAGE_HEADERS = {
 }
 
 
-# --- signing -----------------------------------------------------------------------------
+# --- sessions ----------------------------------------------------------------------------
+
+SEEN_EVERY = timedelta(minutes=1)
+"""A session's `last_seen_at` is written at most this often (not on every page)."""
 
 
 def _derived(secret: bytes, purpose: str) -> bytes:
@@ -66,36 +72,73 @@ def _mac(secret: bytes, purpose: str, message: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def sign_session(secret: bytes, key_id: uuid.UUID, expires_at: int) -> str:
-    """The cookie value for `key_id` until `expires_at` (Unix seconds). A random nonce makes
-    each login its own session, with its own CSRF token."""
-    body = f"{key_id.hex}.{expires_at}.{secrets.token_urlsafe(12)}"
-    return f"{body}.{_mac(secret, 'session', body)}"
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
-def read_session(secret: bytes, value: str, now: float) -> uuid.UUID | None:
-    """The key id of a well-signed, unexpired session value; None otherwise."""
-    body, _, signature = value.rpartition(".")
-    expected = _mac(secret, "session", body)
-    if not hmac.compare_digest(signature.encode(), expected.encode()):
+def csrf_token(secret: bytes, session_token: str) -> str:
+    return _mac(secret, "csrf", session_token)
+
+
+async def start_session(db: AsyncSession, key: ApiKey, now: datetime) -> str:
+    """A new session for `key`: its token (the cookie value), stored as its hash."""
+    token = secrets.token_urlsafe(32)
+    db.add(
+        ConsoleSession(
+            token_hash=_token_hash(token),
+            key_id=key.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + SESSION_TTL,
+        )
+    )
+    await db.commit()
+    return token
+
+
+async def end_session(db: AsyncSession, token: str | None, now: datetime) -> None:
+    """Logout: the session ends on the server, whoever else holds its cookie."""
+    if not token or not token.isascii():
+        return
+    await db.exec(
+        update(ConsoleSession)
+        .where(
+            col(ConsoleSession.token_hash) == _token_hash(token),
+            col(ConsoleSession.ended_at).is_(None),
+        )
+        .values(ended_at=now)
+    )
+    await db.commit()
+
+
+async def session_key(
+    db: AsyncSession, token: str, now: datetime, idle: timedelta
+) -> ApiKey | None:
+    """The key of a live session: not ended, not expired, not idle too long, its key not
+    revoked. Marks the session seen."""
+    if not token.isascii():
         return None
-    try:
-        key_hex, expires, _nonce = body.split(".")
-        key_id, expires_at = uuid.UUID(hex=key_hex), int(expires)
-    except ValueError:
+    found = (
+        await db.exec(select(ConsoleSession).where(ConsoleSession.token_hash == _token_hash(token)))
+    ).first()
+    if found is None or found.ended_at is not None or found.expires_at <= now:
         return None
-    return key_id if expires_at > now else None
+    if found.last_seen_at + idle <= now:
+        return None
+    key = await db.get(ApiKey, found.key_id)
+    if key is None or key.revoked_at is not None:
+        return None
+    if now - found.last_seen_at >= SEEN_EVERY:
+        found.last_seen_at = now
+        db.add(found)
+        await db.commit()
+    return key
 
 
-def csrf_token(secret: bytes, session_value: str) -> str:
-    return _mac(secret, "csrf", session_value)
-
-
-def set_session_cookie(response: Response, settings: Settings, key: ApiKey) -> None:
-    expires_at = int(time.time() + SESSION_TTL.total_seconds())
+def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
     response.set_cookie(
         COOKIE,
-        sign_session(settings.resolved_link_secret, key.id, expires_at),
+        token,
         max_age=int(SESSION_TTL.total_seconds()),
         path=COOKIE_PATH,
         secure=settings.environment == "production",
@@ -127,9 +170,19 @@ class Forbidden(Exception):
         self.message = message
 
 
-def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
-        request, f"console/{name}", context, status_code=status, headers=_PAGE_HEADERS
+        request,
+        f"console/{name}",
+        context,
+        status_code=status,
+        headers={**_PAGE_HEADERS, **(headers or {})},
     )
     return response
 
@@ -182,13 +235,12 @@ class ConsoleUser:
 
 
 async def console_user(request: Request, session: SessionDep, settings: SettingsDep) -> ConsoleUser:
-    value = request.cookies.get(COOKIE)
-    secret = settings.resolved_link_secret
-    key_id = read_session(secret, value, time.time()) if value else None
-    key = await session.get(ApiKey, key_id) if key_id else None
-    if value is None or key is None or key.revoked_at is not None:
+    token = request.cookies.get(COOKIE)
+    idle = timedelta(minutes=settings.console_idle_timeout_minutes)
+    key = await session_key(session, token, datetime.now(UTC), idle) if token else None
+    if token is None or key is None:
         raise LoginRequired()
-    return ConsoleUser(key=key, csrf_token=csrf_token(secret, value))
+    return ConsoleUser(key=key, csrf_token=csrf_token(settings.resolved_link_secret, token))
 
 
 User = Annotated[ConsoleUser, Depends(console_user)]

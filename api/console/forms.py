@@ -19,6 +19,7 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from api.case_models import CaseDetail
+from api.deps import MAX_OFFSET
 from api.driver_page import driver_items
 from api.routes import cases, damage_claims, documents, unpaid_invoices
 from api.routes.cases import CaseAction
@@ -53,6 +54,14 @@ def aware(value: str | None, default: datetime) -> datetime | str:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def whole(value: str | None) -> int | str | None:
+    """A form's number field as the JSON body's number (the API takes no numeric strings);
+    anything else is passed on as it is, for the model to name the field."""
+    if not value:
+        return None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else value
+
+
 def _outcome(form: dict[str, str], now: datetime) -> dict[str, Any]:
     return {
         "outcome": form.get("outcome") or None,
@@ -60,13 +69,13 @@ def _outcome(form: dict[str, str], now: datetime) -> dict[str, Any]:
         "note": form.get("note") or None,
         "attempted_at": aware(form.get("attempted_at"), now),
         # The attempt the page showed: an outcome posted from a stale page is refused (409).
-        "attempt_number": form.get("attempt_number") or None,
+        "attempt_number": whole(form.get("attempt_number")),
     }
 
 
 def _failed_attempt(form: dict[str, str], now: datetime) -> dict[str, Any]:
     return {
-        "attempt_number": form.get("attempt_number") or None,
+        "attempt_number": whole(form.get("attempt_number")),
         "reason": form.get("reason") or None,
         "driver_id": form.get("driver_id", ""),
         "attempted_at": aware(form.get("attempted_at"), now),
@@ -305,7 +314,7 @@ def failed_delivery_payload(form: dict[str, str], now: datetime) -> dict[str, An
             "postal_code": form.get("address.postal_code", ""),
             "country": (form.get("address.country") or "US").upper(),
         },
-        "attempt_number": form.get("attempt_number") or 1,
+        "attempt_number": whole(form.get("attempt_number")) or 1,
         "reason": form.get("reason") or None,
         "attempted_at": aware(form.get("attempted_at"), now),
         "note": form.get("note") or None,
@@ -358,7 +367,11 @@ class ListFilters:
         found.escalated = pick("escalated", _BOOLS)
         found.overdue = pick("overdue", _BOOLS)
         raw_offset = params.get("offset") or "0"
-        found.offset = int(raw_offset) if raw_offset.isdigit() else 0
+        # ASCII digits only: "²".isdigit() holds, yet int("²") fails.
+        if raw_offset.isascii() and raw_offset.isdigit() and int(raw_offset) <= MAX_OFFSET:
+            found.offset = int(raw_offset)
+        else:
+            errors.append(f"offset: '{raw_offset}' is not a whole number from 0 to {MAX_OFFSET}")
         return found, errors
 
     def query(self, **changes: Any) -> dict[str, str]:

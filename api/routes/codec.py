@@ -73,7 +73,7 @@ async def codec_caller(
 ) -> ApiKey:
     """An ops key (Bearer) or an ops console session; 401/403 otherwise."""
     if credentials is not None:
-        key = await current_key(session, credentials)
+        key = await current_key(request, session, credentials)
     else:
         try:
             key = (await console_user(request, session, settings)).key

@@ -25,6 +25,7 @@ from temporalio.client import Client
 from api.case_models import CaseDetail
 from api.casework import PACKAGE_KIND, CaseReader, Reader, require_action
 from api.console.auth import (
+    COOKIE,
     CSRF_FIELD,
     LOGIN_PATH,
     ConsoleRoute,
@@ -34,11 +35,13 @@ from api.console.auth import (
     check_csrf,
     check_origin,
     clear_session_cookie,
+    end_session,
     posted_form,
     render,
     require_ops,
     see_other,
     set_session_cookie,
+    start_session,
 )
 from api.console.forms import (
     Action,
@@ -92,6 +95,7 @@ router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute
 router_options: dict[str, Any] = {"response_class": HTMLResponse, "include_in_schema": False}
 
 PAGE_SIZE = 50
+TOO_MANY = "Too many wrong keys from this address. Please wait a minute and try again."
 ALL = Pagination(limit=200, offset=0)  # reference lists shown in a select
 
 
@@ -114,19 +118,25 @@ async def login(request: Request, session: SessionDep, settings: SettingsDep) ->
     pasted = form.get("api_key")
     pasted = pasted.strip() if isinstance(pasted, str) else ""
     try:
-        # The same lookup as `Authorization: Bearer`: unknown and revoked keys are refused.
+        # The same lookup as `Authorization: Bearer`: unknown and revoked keys are refused,
+        # and counted against the address (429 once it has failed too often).
         bearer = HTTPAuthorizationCredentials(scheme="Bearer", credentials=pasted)
-        key = await current_key(session, bearer)
+        key = await current_key(request, session, bearer)
     except Problem as problem:
         message = "Paste your API key." if not pasted else "Unknown or revoked API key."
+        if problem.status == 429:
+            return render(request, "login.html", {"error": TOO_MANY}, 429, problem.headers)
         return render(request, "login.html", {"error": message}, problem.status)
     response = see_other("/console")
-    set_session_cookie(response, settings, key)
+    set_session_cookie(response, settings, await start_session(session, key, datetime.now(UTC)))
     return response
 
 
 @router.post("/logout", **router_options)
-async def logout(_: PostedForm, settings: SettingsDep) -> Response:
+async def logout(
+    request: Request, _: PostedForm, session: SessionDep, settings: SettingsDep
+) -> Response:
+    await end_session(session, request.cookies.get(COOKIE), datetime.now(UTC))
     response = see_other(LOGIN_PATH)
     clear_session_cookie(response, settings)
     return response

@@ -64,6 +64,8 @@ UPLOAD_PAGES: dict[str, DocumentsPage] = {
     contracts.DRIVER_UPLOAD_LINK: DRIVER_PAGE,
 }
 """The upload page of each upload link purpose."""
+FORM_FIELDS = 20
+FORM_PART_BYTES = 16 * 1024
 _LONG_AGO = datetime(1970, 1, 2, tzinfo=UTC)  # checks signature and purpose, not expiry
 _LABELS = {
     "option": "Your choice",
@@ -263,7 +265,8 @@ async def reschedule_answer(
             )
     except PageError as err:
         return _notice(request, err)
-    raw = await request.form()
+    # The reschedule form is a handful of short fields; no file belongs in it.
+    raw = await request.form(max_files=0, max_fields=FORM_FIELDS, max_part_size=FORM_PART_BYTES)
     form = {k: v.strip() for k, v in raw.items() if isinstance(v, str)}
     shipment = await session.get(Shipment, state.business_key)
     country = (shipment.address.get("country") if shipment else None) or "US"

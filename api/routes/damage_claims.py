@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from api.case_models import CaseDetail
 from api.casework import CaseReader, Opening, Reader, open_case
 from api.deps import OpsKey, TemporalDep
-from api.errors import invalid_fields
+from api.errors import invalid, invalid_fields
 from api.routes.cases import CaseAction, acting
 from schemas import contracts
 from schemas.case_types import DAMAGE_CLAIM, resolve_policy
 from schemas.cases import Customer
 from schemas.claims import DamageClaimInput, DecisionInput, FileClaimInput
 from schemas.enums import CaseType
+from schemas.policies import ClaimPolicy, event_time_problem
 from schemas.requests import DamageClaimOpen, DecisionIn, FileClaimIn
 from schemas.tables import Case, Client, Driver, Shipment
 
@@ -72,6 +73,10 @@ async def _claim_input(
         errors.append({"field": "driver_id", "message": message})
     if errors or client is None or depot_id is None:
         raise invalid_fields(errors)
+    policy: ClaimPolicy = resolve_policy(DAMAGE_CLAIM.case_type, client.policy_overrides)
+    problem = event_time_problem(body.delivery_event_at, reader.now, policy.event_max_age)
+    if problem is not None:
+        raise invalid("delivery_event_at", problem)
     linked = await session.get(Case, CaseType.FAILED_DELIVERY.workflow_id(body.shipment_id))
     return DamageClaimInput(
         shipment_id=body.shipment_id,
@@ -86,7 +91,7 @@ async def _claim_input(
         customer=body.customer or _shipment_customer(shipment),
         driver_id=driver.id if driver else None,
         linked_case_id=linked.id if linked else None,
-        policy=resolve_policy(DAMAGE_CLAIM.case_type, client.policy_overrides),
+        policy=policy,
         opened_by=opened_by,
     )
 

@@ -12,7 +12,7 @@ from api.listing import paginate
 from api.models import (
     DepotCreate,
     DepotOut,
-    Dispatcher,
+    DispatcherOut,
     Page,
     PickupPointCreate,
     PickupPointOut,
@@ -28,7 +28,7 @@ def _depot_out(depot: Depot) -> DepotOut:
         name=depot.name,
         address=depot.address,
         timezone=depot.timezone,
-        dispatcher=Dispatcher(
+        dispatcher=DispatcherOut(
             name=depot.dispatcher_name,
             email=depot.dispatcher_email,
             phone=depot.dispatcher_phone,

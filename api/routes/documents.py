@@ -25,6 +25,7 @@ from api.case_models import CaseDetail
 from api.casework import (
     CaseReader,
     Reader,
+    held_documents,
     listed_documents,
     query_state,
     require_action,
@@ -145,9 +146,18 @@ async def add_uploaded_document(
     if form.data is None:
         raise invalid("file", "field required: attach the document as `file`")
     try:
-        ref = await store_upload(store, form.data, kind=kind, filename=form.filename)
+        ref = await store_upload(
+            store,
+            form.data,
+            kind=kind,
+            filename=form.filename,
+            max_bytes=max_bytes,
+            held=held_documents(state.details),
+        )
     except UploadRejected as err:
         raise invalid(err.field, err.reason) from None
+    if ref is None:  # the case holds this very document for this item: stored once
+        return await reader.detail(case, state)
     # Should the case refuse it now after all (filed meanwhile, an item not asked for), the
     # stored file stays in the store unreferenced: an orphan, harmless, and cheaper than a
     # second round trip.

@@ -4,6 +4,8 @@ so a repeat post can never start a second case."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Response, status
 from pydantic import ValidationError
 
@@ -13,13 +15,14 @@ from api.casework import (
     Opening,
     Reader,
     detail_from_row,
+    detail_from_temporal,
     details_as,
     open_case,
     query_state,
     run_update,
 )
 from api.deps import CaseRef, OpsKey, SessionDep, TemporalDep
-from api.errors import Problem, invalid_fields, temporal_unreachable
+from api.errors import Problem, invalid, invalid_fields, temporal_unreachable
 from schemas import contracts
 from schemas.case_types import FAILED_DELIVERY, resolve_policy
 from schemas.cases import (
@@ -30,6 +33,7 @@ from schemas.cases import (
     FailedDeliveryInput,
 )
 from schemas.enums import CaseType
+from schemas.policies import event_time_problem
 from schemas.requests import FailedDeliveryOpen
 from schemas.tables import Case, Client, Driver
 
@@ -37,7 +41,7 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 
 
 async def _case_input(
-    body: FailedDeliveryOpen, session: SessionDep, opened_by: str
+    body: FailedDeliveryOpen, session: SessionDep, opened_by: str, now: datetime
 ) -> FailedDeliveryInput:
     """Check every reference before anything reaches Temporal (nothing half-applied)."""
     client = await session.get(Client, body.client_id)
@@ -55,6 +59,9 @@ async def _case_input(
     except ValidationError:
         message = f"client '{client.id}' has an invalid policy override"
         raise invalid_fields([{"field": "client_id", "message": message}]) from None
+    problem = event_time_problem(body.attempted_at, now, policy.attempt_max_age)
+    if problem is not None:
+        raise invalid("attempted_at", problem)
     return FailedDeliveryInput(
         shipment_id=body.shipment_id,
         client_id=client.id,
@@ -99,7 +106,7 @@ async def open_failed_delivery(
     reader: Reader,
 ) -> CaseDetail:
     by = f"ops:{key.name}"
-    case_input = await _case_input(body, reader.session, by)
+    case_input = await _case_input(body, reader.session, by, reader.now)
     attempt = case_input.attempt
     opening = Opening(
         FAILED_DELIVERY,
@@ -130,6 +137,12 @@ async def _existing_case(
         current, terminal = details.attempt_number, state.status.is_terminal
     else:
         case.row = await reader.session.get(Case, case.case_id)
+        if case.row is None and body.attempt_number <= 1:
+            # Not indexed yet (no worker has run it): a repeat of the first attempt is
+            # answered from what Temporal knows; only a later attempt needs the case itself.
+            return await detail_from_temporal(
+                reader.session, case, reader.settings, reader.now, reader.timeouts.query
+            )
         if case.row is None:
             raise temporal_unreachable("the case did not answer in time; is the worker running?")
         current = details_as(FailedDeliveryDetails, case.case_id, case.row.details).attempt_number

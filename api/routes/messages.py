@@ -56,6 +56,7 @@ def message_out(row: Message, key: ApiKey) -> MessageOut:
         error=row.error,
         created_at=row.created_at,
         sent_at=row.sent_at,
+        delivery_problem=row.delivery_problem,
     )
 
 

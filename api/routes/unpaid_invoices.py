@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
@@ -47,6 +48,11 @@ from schemas.tables import Client
 router = APIRouter(prefix="/cases", tags=["unpaid invoices"])
 
 
+def _latest_day(now: datetime) -> date:
+    """The latest date a past event may carry: today, in the time zone furthest ahead."""
+    return (now + timedelta(hours=14)).date()
+
+
 async def _invoice_input(
     body: InvoiceOpen, reader: CaseReader, opened_by: str
 ) -> tuple[UnpaidInvoiceInput, bytes | None]:
@@ -63,6 +69,9 @@ async def _invoice_input(
     errors: list[dict[str, str]] = []
     if body.invoice_pdf is not None and pdf is None:
         errors.append({"field": "invoice_pdf", "message": "not valid base64"})
+    if body.issued_on > _latest_day(reader.now):
+        message = f"{body.issued_on.isoformat()} is in the future"
+        errors.append({"field": "issued_on", "message": message})
     try:
         case_input = unpaid_invoice_input(
             invoice_id=body.invoice_id,
@@ -88,15 +97,23 @@ def _pdf_bytes(encoded: str) -> bytes | None:
         return None
 
 
-async def _store_invoice_pdf(store: DocumentsDep, data: bytes, invoice_id: str) -> DocumentRef:
+async def _store_invoice_pdf(
+    store: DocumentsDep, data: bytes, invoice_id: str, max_bytes: int
+) -> DocumentRef:
     """Stored before the case starts (the case keeps only the reference): a PDF by its bytes,
     within the upload limit; 422 naming `invoice_pdf` otherwise."""
     try:
-        return await store_upload(
-            store, data, kind=DocumentKind.INVOICE, filename=f"{invoice_id}.pdf"
+        stored = await store_upload(
+            store,
+            data,
+            kind=DocumentKind.INVOICE,
+            filename=f"{invoice_id}.pdf",
+            max_bytes=max_bytes,
         )
     except UploadRejected as err:
         raise invalid("invoice_pdf", err.reason) from None
+    assert stored is not None  # None only for a document the case already holds: none here
+    return stored
 
 
 @router.post(
@@ -124,7 +141,9 @@ async def open_unpaid_invoice(
 ) -> CaseDetail:
     case_input, pdf = await _invoice_input(body, reader, f"ops:{key.name}")
     if pdf is not None:
-        ref = await _store_invoice_pdf(store, pdf, body.invoice_id)
+        ref = await _store_invoice_pdf(
+            store, pdf, body.invoice_id, reader.settings.max_upload_bytes
+        )
         case_input = case_input.model_copy(update={"invoice_pdf": ref})
     send_now, _, ahead = opening_plan(case_input.policy.ladder(case_input.due_on), reader.now)
     first = send_now or (ahead[0] if ahead else None)
@@ -154,6 +173,8 @@ async def open_unpaid_invoice(
 async def record_payment(
     body: PaymentIn, key: OpsKey, act: Annotated[CaseAction, Depends(acting("payments"))]
 ) -> CaseDetail:
+    if body.paid_on > _latest_day(act.reader.now):
+        raise invalid("paid_on", f"{body.paid_on.isoformat()} is in the future")
     payment = Payment(**body.model_dump(), by=f"ops:{key.name}")
     return await act(contracts.RECORD_PAYMENT, payment)
 

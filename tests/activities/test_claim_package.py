@@ -19,10 +19,11 @@ from activities.errors import DOCUMENT_INTEGRITY
 from core.documents import LocalDocumentStore
 from schemas.cases import TimelineEvent
 from schemas.documents import ClaimPackageInput, ClaimType, DocumentKind, DocumentRef
+from tests import files
 
 DELIVERED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-PNG = b"\x89PNG\r\n\x1a\n" + b"photo of a crushed box"
-PDF = b"%PDF-1.7\nreceipt for 1 kettle\n%%EOF\n"
+PNG = files.png()
+PDF = files.pdf()
 ATTESTATION = b"The box arrived crushed and the kettle was broken.\n"
 
 Documents = list[tuple[DocumentRef, bytes]]

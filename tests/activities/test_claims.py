@@ -22,13 +22,14 @@ from schemas.claims import CompilePackageRequest, GatherEvidenceRequest
 from schemas.documents import ClaimPackageInput, ClaimType, DocumentKind, DocumentRef
 from schemas.enums import RecordSource, ShipmentStatus, StopOutcome
 from schemas.tables import DeliveryRecord, Shipment
+from tests import files
 from tests.activities.conftest import CLIENT_ID, DEPOT_ID, DRIVER_ID
 from tests.activities.test_pdf import pdf_text
 
 SHIPMENT_ID = "SHP-1"
 CASE_ID = f"damage-claim-{SHIPMENT_ID}"
 FIRST_ATTEMPT = datetime(2026, 11, 19, 10, 30, tzinfo=UTC)
-PNG = b"\x89PNG\r\n\x1a\n" + b"photo of a crushed box"
+PNG = files.png()
 
 
 @pytest.fixture

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import stat
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from core.documents import DocumentNotFound, LocalDocumentStore
 from core.settings import Settings
 from core.uploads import UploadRejected, detect_content_type, sanitize_filename, validate_upload
 from schemas.documents import CLAIM_CHECKLISTS, ClaimType, DocumentKind
+from tests import files
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(20)
-PDF = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(20)
-HEIC = (24).to_bytes(4, "big") + b"ftypheic" + bytes(4) + b"mif1heic" + bytes(8)
+PNG = files.png()
+JPEG = files.image("JPEG")
+PDF = files.pdf()
+WEBP = files.image("WEBP")
+HEIC = files.heic()
 EXE = b"MZ\x90\x00\x03\x00\x00\x00" + bytes(56)
 TEXT = "I, Zoë Example, received the parcel crushed on 20 Nov — kettle broken.\n".encode()
 
@@ -37,8 +40,9 @@ def test_stored_document_reads_back_byte_for_byte(store: LocalDocumentStore) -> 
 
 def test_reference_carries_checksum_size_and_detected_type(store: LocalDocumentStore) -> None:
     ref = store.put(PNG, kind=DocumentKind.DAMAGE_PHOTOS, declared_name="box.png")
-    assert ref.sha256 == hashlib.sha256(PNG).hexdigest()
-    assert ref.size_bytes == len(PNG)
+    stored = store.get(ref.id)  # the image as re-encoded
+    assert ref.sha256 == hashlib.sha256(stored).hexdigest()
+    assert ref.size_bytes == len(stored)
     assert ref.content_type == "image/png"
     assert ref.kind is DocumentKind.DAMAGE_PHOTOS
 
@@ -116,8 +120,8 @@ def test_upload_over_the_limit_is_rejected() -> None:
 
 
 def test_upload_exactly_at_the_limit_is_accepted() -> None:
-    data = PNG + bytes(1024 - len(PNG))
-    upload = validate_upload(data, None, None, kind=DocumentKind.DAMAGE_PHOTOS, max_bytes=1024)
+    data = PDF + b"\n" * (1024 - len(PDF))
+    upload = validate_upload(data, None, None, kind=DocumentKind.PROOF_OF_VALUE, max_bytes=1024)
     assert upload.size_bytes == 1024
 
 
@@ -154,7 +158,7 @@ def test_text_is_not_accepted_as_proof_of_value() -> None:
 
 def test_markup_is_not_accepted_as_text() -> None:
     html = b"<html><script>alert(1)</script></html>"
-    with pytest.raises(UploadRejected, match="unsupported content"):
+    with pytest.raises(UploadRejected, match="markup"):
         validate_upload(html, "text/plain", "a.txt", kind=DocumentKind.CUSTOMER_ATTESTATION)
 
 
@@ -282,3 +286,72 @@ def test_documents_dir_setting_moves_the_store(tmp_path: Path) -> None:
 
     assert settings.resolved_documents_dir == elsewhere
     assert settings.max_upload_bytes == 20 * 1024 * 1024
+
+
+# --- what an upload may carry besides its content -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (files.pdf_with_javascript, "JavaScript"),
+        (files.pdf_with_launch, "launch actions"),
+        (files.pdf_with_embedded_file, "embedded files"),
+        (files.encrypted_pdf, "encrypted"),
+    ],
+    ids=["OpenAction JavaScript", "Launch", "embedded file", "encrypted"],
+)
+def test_a_pdf_that_runs_or_carries_something_is_refused(make, reason: str) -> None:
+    with pytest.raises(UploadRejected, match=reason) as rejected:
+        validate_upload(make(), None, "receipt.pdf", kind=DocumentKind.PROOF_OF_VALUE)
+    assert rejected.value.field == "file"
+
+
+def test_a_pdf_that_is_only_a_header_is_refused() -> None:
+    with pytest.raises(UploadRejected, match="could not be read"):
+        validate_upload(b"%PDF-1.4\n%%EOF\n", None, None, kind=DocumentKind.PROOF_OF_VALUE)
+
+
+def test_the_documents_casedesk_renders_itself_pass_the_pdf_check() -> None:
+    from activities.pdf import render_pdf
+
+    data = render_pdf(["Driver note: see /JavaScript and /Launch (typed)"] * 80, title="Record")
+    upload = validate_upload(data, None, None, kind=DocumentKind.ATTEMPT_RECORD)
+    assert upload.content_type == "application/pdf" and upload.data == data
+
+
+def test_a_png_html_polyglot_is_stored_as_the_picture_alone() -> None:
+    upload = validate_upload(files.png_html_polyglot(), None, None, kind=DocumentKind.DAMAGE_PHOTOS)
+
+    assert upload.content_type == "image/png"
+    assert b"<html" not in upload.data and b"script" not in upload.data
+    assert Image.open(io.BytesIO(upload.data)).size == (4, 2)
+
+
+def test_a_photos_gps_position_never_reaches_the_store(store: LocalDocumentStore) -> None:
+    photo = files.jpeg_with_gps(orientation=6)
+    assert Image.open(io.BytesIO(photo)).getexif().get_ifd(files.GPS_IFD)
+
+    ref = store.put(photo, kind=DocumentKind.DAMAGE_PHOTOS, declared_name="IMG_0001.jpg")
+
+    kept = Image.open(io.BytesIO(store.get(ref.id)))
+    assert dict(kept.getexif()) == {} and b"Exif" not in store.get(ref.id)
+    assert kept.size == (2, 4)  # turned as the camera said, before the EXIF was dropped
+
+
+def test_a_heic_photo_is_kept_as_jpeg() -> None:
+    upload = validate_upload(files.heic(), None, "IMG.heic", kind=DocumentKind.DAMAGE_PHOTOS)
+
+    assert upload.content_type == "image/jpeg" and upload.data.startswith(b"\xff\xd8\xff")
+
+
+def test_an_image_that_does_not_decode_is_refused() -> None:
+    broken = files.png()[:40]  # the header of a PNG, no picture
+    with pytest.raises(UploadRejected, match="could not be read"):
+        validate_upload(broken, None, None, kind=DocumentKind.DAMAGE_PHOTOS)
+
+
+def test_html_after_a_zero_width_character_is_not_text() -> None:
+    disguised = "\u200b".encode() + files.HTML
+    with pytest.raises(UploadRejected, match="markup"):
+        validate_upload(disguised, None, None, kind=DocumentKind.CUSTOMER_ATTESTATION)

@@ -17,10 +17,11 @@ from activities.errors import DOCUMENT_INTEGRITY, DOCUMENT_MISSING, PERMANENT_ME
 from core.documents import LocalDocumentStore
 from schemas.documents import DocumentKind, DocumentRef
 from schemas.enums import MessageStatus
+from tests import files
 from tests.activities.conftest import FakeSendGrid, outbox
 from tests.activities.test_messaging import RecordingBackend, messaging, notice
 
-PDF = b"%PDF-1.4\nreceipt for 1 kettle\n%%EOF\n"
+PDF = files.pdf()
 
 
 def a_zip() -> bytes:
@@ -113,7 +114,7 @@ async def test_missing_document_fails_without_retry_and_sends_nothing(
 async def test_altered_document_fails_without_retry_and_sends_nothing(
     reference_data, store, receipt, activity_env
 ):
-    store.path_for(receipt.id).write_bytes(PDF.replace(b"1 kettle", b"9 kettle"))
+    store.path_for(receipt.id).write_bytes(PDF + b"%altered\n")
     backend = RecordingBackend()
 
     with pytest.raises(ApplicationError) as failure:

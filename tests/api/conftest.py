@@ -326,3 +326,20 @@ def assert_problem(response: httpx.Response, status: int, *fields: str) -> dict[
         assert field in [e["field"] for e in body["errors"]], body
         assert field in body["detail"]
     return body
+
+
+@pytest.fixture
+async def blackhole() -> AsyncIterator[str]:
+    """A Temporal address that accepts connections and never answers (a hung frontend, a
+    firewall dropping packets): the SDK's own connect waits 30 s there."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"127.0.0.1:{port}"
+    for writer in held:
+        writer.close()
+    server.close()

@@ -13,12 +13,14 @@ from core.settings import Settings
 from tests.api.conftest import Api, assert_problem
 
 
-async def test_the_lifespan_builds_the_engine_and_a_lazy_temporal_client(tmp_path, sessions):
+async def test_the_lifespan_builds_the_engine_and_a_lazy_temporal_client(
+    tmp_path, sessions, database_url
+):
     settings = Settings(
         _env_file=None,
         environment="test",
         data_dir=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/app.db",
+        database_url=database_url,  # with the schema (`sessions` created it)
         temporal_address="127.0.0.1:1",  # nothing listens: the API must start anyway
     )
     app = create_app(settings)

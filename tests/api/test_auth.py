@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import httpx
+
+from api.ratelimit import FailureLimiter
 from tests.api.conftest import Api, assert_problem, failed_delivery
 
 
@@ -83,3 +86,57 @@ async def test_keys_are_admin_only(api: Api):
 async def test_a_key_with_an_unknown_role_names_the_field(api: Api):
     response = await api.post("/api-keys", json={"name": "x", "role": "root"}, role="admin")
     assert_problem(response, 422, "role")
+
+
+# --- key guessing is slowed down per client address -----------------------------------------
+
+
+def _from(app, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_a_run_of_wrong_keys_is_429_for_that_address_only(api: Api, app, settings):
+    wrong = {"Authorization": "Bearer cd_guess"}
+    right = {"Authorization": f"Bearer {api.keys['viewer']}"}
+    async with _from(app, "203.0.113.7") as guesser, _from(app, "198.51.100.2") as colleague:
+        for _ in range(settings.auth_failure_limit):
+            assert_problem(await guesser.get("/cases", headers=wrong), 401)
+
+        blocked = await guesser.get("/cases", headers=wrong)
+        even_the_right_key = await guesser.get("/cases", headers=right)
+        elsewhere = await colleague.get("/cases", headers=right)
+
+    problem = assert_problem(blocked, 429)
+    assert "too many wrong keys" in problem["detail"]
+    assert 0 < int(blocked.headers["retry-after"]) <= settings.auth_failure_window_seconds
+    assert_problem(even_the_right_key, 429)
+    assert elsewhere.status_code == 200, elsewhere.text
+
+
+async def test_a_run_of_wrong_console_logins_is_429_for_that_address_only(api: Api, app, settings):
+    async with _from(app, "203.0.113.8") as guesser, _from(app, "198.51.100.3") as colleague:
+        for _ in range(settings.auth_failure_limit):
+            wrong = await guesser.post("/console/login", data={"api_key": "cd_guess"})
+            assert wrong.status_code == 401
+
+        blocked = await guesser.post("/console/login", data={"api_key": api.keys["ops"]})
+        elsewhere = await colleague.post("/console/login", data={"api_key": api.keys["ops"]})
+
+    assert blocked.status_code == 429 and "Too many wrong keys" in blocked.text
+    assert int(blocked.headers["retry-after"]) > 0
+    assert "set-cookie" not in blocked.headers
+    assert elsewhere.status_code == 303
+
+
+def test_failures_age_out_of_the_window():
+    now = [1000.0]
+    limiter = FailureLimiter(limit=2, window=60, clock=lambda: now[0])
+    limiter.failed("a")
+    now[0] += 30
+    limiter.failed("a")
+
+    assert limiter.retry_after("a") == 30
+    assert limiter.retry_after("b") is None
+    now[0] += 30
+    assert limiter.retry_after("a") is None  # the first failure is older than the window

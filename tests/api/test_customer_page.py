@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -194,3 +195,45 @@ async def test_temporal_unreachable_is_a_503_page(settings, engine, reference_da
         for response in (await client.get(link), await client.post(link, data=_window())):
             html = _is_page(response, 503)
             assert "Please try again shortly" in html
+
+
+CUSTOMER_PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+def _has_page_headers(response) -> None:
+    for name, value in CUSTOMER_PAGE_HEADERS.items():
+        assert response.headers.get(name) == value, (name, response.headers)
+    csp = response.headers["content-security-policy"]
+    assert csp.startswith("default-src 'none'")
+    assert "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
+    assert "script-src" not in csp
+
+
+async def test_every_customer_page_is_uncached_unframed_and_sends_no_referrer(api: Api):
+    _, link = await _case_and_link(api)
+
+    for response in (
+        await api.raw.get(link),
+        await api.raw.post(link, data={"option": "neighbour"}),  # the form again (422)
+        await api.raw.get("/r/garbage"),  # a notice page (400)
+        await api.raw.post(link, data=_window(2)),  # the confirmation
+    ):
+        _has_page_headers(response)
+
+
+async def test_the_access_log_never_holds_a_links_token(app, caplog):
+    token = "eyJwIjoicmVzY2hlZHVsZSJ9.c2lnbmF0dXJl"
+    access = logging.getLogger("uvicorn.access")
+
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        # What uvicorn's protocols log for each request (uvicorn/protocols/http/*_impl.py).
+        access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.9:5123", "GET", f"/r/{token}", "1.1", 200)
+        access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.9:5123", "GET", "/cases?limit=5", "1.1", 200)
+
+    assert token not in caplog.text and token.split(".")[1] not in caplog.text
+    assert '"GET /r/…redacted… HTTP/1.1" 200' in caplog.text
+    assert '"GET /cases?limit=5 HTTP/1.1" 200' in caplog.text

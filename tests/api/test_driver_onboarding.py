@@ -201,7 +201,8 @@ async def test_a_second_upload_while_in_review_is_409(api: Api):
     case_id = (await open_onboarding(api))["case_id"]
     await uploaded(api, case_id, "tax_form")
 
-    assert_problem(await upload(api, case_id, "tax_form"), 409)
+    # Another file (the same one again is the document already held: stored once, 200).
+    assert_problem(await upload(api, case_id, "tax_form", png(shade=64)), 409)
 
 
 # --- reviews ----------------------------------------------------------------------------------

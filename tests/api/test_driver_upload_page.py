@@ -188,7 +188,8 @@ async def test_the_watchs_renewal_link_takes_the_replacement(
     html = page(await api.raw.get(link), 200)
 
     assert "Renew your documents" in html and '<option value="driving_licence">' in html
-    page(await send(api, link, "driving_licence", png()), 200)
+    # The new licence: another file than the one expiring (the same one is already held).
+    page(await send(api, link, "driving_licence", png(shade=200)), 200)
     watch = await wait_until(
         api,
         watch_id,

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from core.db import make_engine
 from core.temporal import connect
 from tests.api.conftest import Api
+from tests.api.locks import writes_blocked
+from tests.conftest import _bin, register_search_attributes
+from worker import build_worker
 
 
 @asynccontextmanager
@@ -25,7 +31,13 @@ async def test_healthz_is_ok_when_both_answer_and_needs_no_key(api: Api):
     response = await api.get("/healthz", role=None)
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": {"ok": True}, "temporal": {"ok": True}}
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == {"ok": True} and body["temporal"] == {"ok": True}
+    # The time-skipping test server cannot describe task queues: the worker is not judged.
+    assert (
+        body["worker"]["ok"] is None and "does not describe task queues" in body["worker"]["error"]
+    )
 
 
 async def test_healthz_is_degraded_when_temporal_is_down(settings, engine):
@@ -54,3 +66,44 @@ async def test_healthz_is_degraded_when_the_database_is_down(settings, time_env,
     assert body["status"] == "degraded"
     assert body["temporal"] == {"ok": True}
     assert body["database"]["ok"] is False and "OperationalError" in body["database"]["error"]
+
+
+async def test_healthz_names_the_database_unwritable_while_writes_are_blocked(
+    api: Api, app: FastAPI, database_url: str
+):
+    async with writes_blocked(database_url):  # SELECT 1 still answers
+        response = await api.get("/healthz", role=None)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "degraded" and body["temporal"] == {"ok": True}
+    assert body["database"]["ok"] is False and "not writable" in body["database"]["error"]
+    after = await api.get("/healthz", role=None)
+    assert after.json()["database"] == {"ok": True}  # the probe's connection waits as usual
+
+
+async def test_healthz_reports_a_task_queue_without_a_worker_as_degraded(
+    settings, engine, sessions, reference_data
+):
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_bin("temporal"), data_converter=pydantic_data_converter
+    )
+    async with env:
+        await register_search_attributes(env.client)
+        async with client_for(create_app(settings, temporal=env.client, engine=engine)) as client:
+            idle = await client.get("/healthz")
+            async with build_worker(env.client, settings, sessions):
+                for _ in range(100):
+                    polled = await client.get("/healthz")
+                    if polled.json()["worker"]["ok"]:
+                        break
+                    await asyncio.sleep(0.1)
+
+    assert idle.status_code == 200  # reads and openings still work without a worker
+    assert idle.json()["status"] == "degraded"
+    assert idle.json()["worker"] == {
+        "ok": False,
+        "error": f"no worker polls the task queue '{settings.temporal_task_queue}'",
+    }
+    assert polled.status_code == 200 and polled.json()["status"] == "ok"
+    assert polled.json()["worker"]["ok"] is True and polled.json()["worker"]["pollers"] >= 1

@@ -272,9 +272,7 @@ async def test_a_run_slower_than_the_wait_is_202_with_its_page(api, billing, app
     assert done["invoice"]["invoice_id"] == "INV-ACME-000001"
 
 
-async def test_a_stop_reported_after_its_period_was_invoiced_is_kept_and_flagged(
-    api, billing, app
-):
+async def test_a_stop_reported_after_its_period_was_invoiced_is_kept_and_flagged(api, billing, app):
     assert (await run(api)).status_code == 201
 
     async def early_december() -> dt.datetime:  # the API's clock, so November stops are recent

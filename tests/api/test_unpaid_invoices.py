@@ -311,6 +311,24 @@ async def test_an_overdue_invoice_gets_only_the_latest_step_due(api: Api, time_e
     assert datetime.fromisoformat(detail["deadline_at"]) == next_step
 
 
+async def test_an_invoice_issued_in_the_future_is_422(api: Api, time_env):
+    later = await today(time_env) + timedelta(days=3)
+    body = invoice(issued_on=later.isoformat(), due_on=(later + timedelta(days=30)).isoformat())
+
+    assert_problem(await api.post("/cases/unpaid-invoices", json=body), 422, "issued_on")
+
+
+async def test_a_payment_dated_in_the_future_is_422(api: Api, time_env):
+    case_id = await open_invoice(api)
+    later = await today(time_env) + timedelta(days=3)
+    payment = {"amount": "10.00", "paid_on": later.isoformat(), "reference": "BACS-F"}
+
+    response = await api.post(f"/cases/{case_id}/payments", json=payment)
+
+    assert_problem(response, 422, "paid_on")
+    assert (await api.get(f"/cases/{case_id}")).json()["details"]["payments"] == []
+
+
 # --- the invoice itself -----------------------------------------------------------------------
 
 

@@ -18,11 +18,12 @@ import httpx
 import pytest
 
 from core.bootstrap import DEMO_CLIENT_ID
+from tests import files
 from tests.e2e.stack import case_when, link_in, message_when
 
 pytestmark = pytest.mark.e2e
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = files.pdf()
 
 
 def png() -> bytes:
