@@ -25,7 +25,6 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.core.result import Ok
 from sqlmodel import SQLModel
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -34,7 +33,7 @@ from core.security import hash_api_key, new_api_key
 from core.settings import Settings
 from schemas.enums import Role
 from schemas.tables import ApiKey, Client, Depot, Driver, PickupPoint
-from tests.conftest import _bin, register_search_attributes
+from tests.conftest import TEST_CONVERTER, _bin, register_search_attributes
 from worker import build_worker
 
 EXAMPLES_PER_OPERATION = 12
@@ -88,7 +87,7 @@ async def _serve(
     live["key"] = await _seed(settings)
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_bin("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
     )
     async with env:
         await register_search_attributes(env.client)

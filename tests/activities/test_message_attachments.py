@@ -25,9 +25,10 @@ PDF = files.pdf()
 
 
 def a_zip() -> bytes:
+    """The same bytes every call (a fixed entry time: writestr with a bare name stamps now)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("cover.txt", "claim cover sheet")
+        archive.writestr(zipfile.ZipInfo("cover.txt", (2026, 11, 1, 0, 0, 0)), "claim cover sheet")
     return buffer.getvalue()
 
 

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -16,7 +15,7 @@ from core.db import make_engine
 from core.temporal import connect
 from tests.api.conftest import Api
 from tests.api.locks import writes_blocked
-from tests.conftest import _bin, register_search_attributes
+from tests.conftest import TEST_CONVERTER, _bin, register_search_attributes
 from worker import build_worker
 
 
@@ -86,7 +85,7 @@ async def test_healthz_reports_a_task_queue_without_a_worker_as_degraded(
     settings, engine, sessions, reference_data
 ):
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_bin("temporal"), data_converter=pydantic_data_converter
+        dev_server_existing_path=_bin("temporal"), data_converter=TEST_CONVERTER
     )
     async with env:
         await register_search_attributes(env.client)

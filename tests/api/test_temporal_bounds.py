@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from sqlmodel import select
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.deps import Timeouts
@@ -25,7 +24,7 @@ from schemas.enums import CaseStatus, CaseType
 from schemas.tables import Case, IdempotencyKey
 from tests.api.conftest import Api, assert_problem, failed_delivery
 from tests.api.locks import writes_blocked
-from tests.conftest import _bin, register_search_attributes
+from tests.conftest import TEST_CONVERTER, _bin, register_search_attributes
 from worker import build_worker
 
 PROMISE = 3.0
@@ -94,7 +93,7 @@ async def dev_api(settings, engine, sessions, keys, reference_data) -> AsyncIter
     then polls for the outcome, one bounded poll after another, without end."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=_bin("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
         # Long polls end after 1 s instead of 20 s, so that the unbounded polling shows
         # within a short update limit (the real server's shape, on a smaller scale).
         dev_server_extra_args=[
