@@ -10,6 +10,12 @@ outbox message (`delivery_problem`) and escalates its case to a person through t
 `escalate` update, so it shows on the timeline; the reason names the message by its template
 and recipient role, never the address. When the case cannot be reached (Temporal down, no
 answer in time) the batch is answered 503 and the event left unrecorded: SendGrid retries it.
+
+A `processed` event for a message key whose SendGrid message id is not the one the outbox
+recorded means SendGrid accepted that message twice: a send was retried after its worker
+stopped between SendGrid's answer and marking the outbox row sent (the at-least-once gap the
+outbox cannot close). The message is marked `duplicate` and the case gets a note saying so,
+so the second copy is known rather than silent.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from api.deps import CaseRef, SessionDep, SettingsDep, TemporalDep, Timeouts, Ti
 from api.errors import Problem
 from core.settings import Settings
 from schemas import contracts
-from schemas.cases import EscalateInput
+from schemas.cases import EscalateInput, NoteInput
 from schemas.tables import Message, SendgridEvent
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -125,7 +131,8 @@ async def _record(session: AsyncSession, event: dict[str, Any]) -> SendgridEvent
     description="A JSON array of SendGrid events. Signed with ECDSA over the "
     f"`{TIMESTAMP}` header and the body (`{SIGNATURE}`); 401 for a missing or wrong "
     "signature or a stale timestamp. Each `sg_event_id` counts once. bounce, dropped and "
-    "spamreport mark the message and escalate its case (on the timeline).",
+    "spamreport mark the message and escalate its case (on the timeline); a second "
+    "`processed` of one message key marks it `duplicate` and notes it on the case.",
     responses={
         200: {"description": "The batch was handled (events seen before are skipped)."},
         401: {"description": "Not signed by SendGrid, or stale."},
@@ -143,12 +150,15 @@ async def sendgrid_events(
         raise Problem(413, f"a batch is at most {MAX_BODY} bytes")
     verify(settings, request.headers.get(SIGNATURE), request.headers.get(TIMESTAMP), body)
     events = _events(body)
-    handled = escalated = 0
+    handled = escalated = duplicates = 0
     for event in events:
         recorded = await _record(session, event)
         if recorded is None:
             continue
         handled += 1
+        if recorded.event == "processed" and recorded.message_key is not None:
+            duplicates += await _check_duplicate(session, recorded, event, temporal, timeouts)
+            continue
         problem = UNDELIVERED.get(recorded.event)
         if problem is None or recorded.message_key is None:
             continue
@@ -168,7 +178,12 @@ async def sendgrid_events(
         message.delivery_problem_at = recorded.received_at
         session.add(message)
         await session.commit()
-    return {"received": len(events), "handled": handled, "escalated": escalated}
+    return {
+        "received": len(events),
+        "handled": handled,
+        "escalated": escalated,
+        "duplicates": duplicates,
+    }
 
 
 async def _message(session: AsyncSession, key: str) -> Message | None:
@@ -192,3 +207,52 @@ async def _escalate(
             return False
         raise
     return True
+
+
+def sendgrid_id(sg_message_id: object) -> str:
+    """The `X-Message-Id` SendGrid answered the send with: the event's id up to its first dot."""
+    return str(sg_message_id or "").split(".", 1)[0]
+
+
+async def _check_duplicate(
+    session: AsyncSession,
+    recorded: SendgridEvent,
+    event: dict[str, Any],
+    temporal: Client,
+    timeouts: Timeouts,
+) -> int:
+    """1 when this `processed` event is a second acceptance of the message's key (noted on
+    the case), else 0."""
+    assert recorded.message_key is not None
+    message = await _message(session, recorded.message_key)
+    accepted = sendgrid_id(event.get("sg_message_id"))
+    if (
+        message is None
+        or message.backend != "sendgrid"
+        or not message.provider_message_id
+        or not accepted
+        or accepted == sendgrid_id(message.provider_message_id)
+    ):
+        return 0
+    note = NoteInput(
+        text=f"The {message.template} email to the {message.recipient_role} was accepted by "
+        "SendGrid twice (a send retried after its worker stopped mid-send): the recipient may "
+        "receive it twice.",
+        by=BY,
+    )
+    try:
+        await run_update(
+            CaseRef(message.case_id, None, temporal), contracts.ADD_NOTE, note, timeouts
+        )
+    except Problem as refused:
+        if refused.status in (503, 504):
+            await session.delete(recorded)  # not handled: SendGrid sends the batch again
+            await session.commit()
+            raise
+        if refused.status not in (404, 409):  # closed or gone: the message is marked anyway
+            raise
+    message.delivery_problem = "duplicate"
+    message.delivery_problem_at = recorded.received_at
+    session.add(message)
+    await session.commit()
+    return 1

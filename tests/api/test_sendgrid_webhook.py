@@ -80,8 +80,8 @@ async def test_a_bounce_marks_the_message_and_escalates_the_case_once(api: Api):
     again = await api.raw.post(PATH, **batch)  # SendGrid retries a batch
 
     assert first.status_code == 200, first.text
-    assert first.json() == {"received": 1, "handled": 1, "escalated": 1}
-    assert again.json() == {"received": 1, "handled": 0, "escalated": 0}
+    assert first.json() == {"received": 1, "handled": 1, "escalated": 1, "duplicates": 0}
+    assert again.json() == {"received": 1, "handled": 0, "escalated": 0, "duplicates": 0}
     detail = await api.wait_for(case_id)
     assert detail["escalated"] is True
     escalations = [e for e in detail["timeline"] if e["kind"] == "escalated"]
@@ -108,7 +108,7 @@ async def test_a_delivered_event_is_recorded_and_changes_nothing(api: Api):
 
     response = await api.raw.post(PATH, **signed([event("delivered", key, "ev-ok")]))
 
-    assert response.json() == {"received": 1, "handled": 1, "escalated": 0}
+    assert response.json() == {"received": 1, "handled": 1, "escalated": 0, "duplicates": 0}
     assert (await api.get(f"/cases/{case_id}")).json()["escalated"] is False
 
 
@@ -177,3 +177,38 @@ async def test_with_temporal_unreachable_the_batch_is_503_and_sent_again_later(
         assert (await session.exec(select(SendgridEvent))).all() == []  # not handled yet
         notice = (await session.exec(select(Message))).one()
     assert notice.delivery_problem is None
+
+
+async def _sent_through_sendgrid(sessions: Any, key: str, provider_id: str) -> None:
+    """As the SendGrid backend leaves the row: its provider's message id recorded."""
+    async with sessions() as session:
+        row = (await session.exec(select(Message).where(Message.key == key))).one()
+        row.backend, row.provider_message_id = "sendgrid", provider_id
+        session.add(row)
+        await session.commit()
+
+
+async def test_a_second_acceptance_of_one_message_key_is_noted_on_the_case(api: Api, sessions):
+    case_id, key = await _notice(api)
+    await _sent_through_sendgrid(sessions, key, "first-id")
+    own = {**event("processed", key, "ev-p1"), "sg_message_id": "first-id.filter0001.1"}
+    other = {**event("processed", key, "ev-p2"), "sg_message_id": "second-id.filter0002.1"}
+
+    first = await api.raw.post(PATH, **signed([own]))
+    second = await api.raw.post(PATH, **signed([other]))
+
+    assert first.json()["duplicates"] == 0  # the send the outbox knows
+    assert second.json()["duplicates"] == 1
+    detail = await api.wait_for(case_id)
+    notes = [e for e in detail["timeline"] if e["kind"] == "note" and e["actor"] == "sendgrid"]
+    assert len(notes) == 1 and "accepted by SendGrid twice" in notes[0]["summary"]
+    messages = (await api.get("/messages", params={"case_id": case_id})).json()["items"]
+    assert next(m for m in messages if m["key"] == key)["delivery_problem"] == "duplicate"
+
+
+async def test_processed_events_of_the_outbox_sink_are_never_duplicates(api: Api):
+    _, key = await _notice(api)  # the test backend is the outbox sink
+
+    response = await api.raw.post(PATH, **signed([event("processed", key, "ev-sink")]))
+
+    assert response.json()["duplicates"] == 0
