@@ -23,6 +23,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import (
     Client,
@@ -291,6 +293,24 @@ async def _on_temporal(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, problem)
 
 
+async def _on_database(request: Request, exc: Exception) -> JSONResponse:
+    """The database is locked past its lock timeout, unreachable, or out of connections: a
+    503 to retry (an action that already reached its case may be applied: retry with the
+    same Idempotency-Key), never a 500."""
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return problem_response(
+        request,
+        Problem(
+            503,
+            "the database is unavailable (locked or unreachable); try again shortly",
+            slug="database-unavailable",
+            headers={"Retry-After": "5"},
+        ),
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, Problem(500, "an unexpected error occurred"))
@@ -305,4 +325,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RPCError, _on_temporal)
     app.add_exception_handler(RPCTimeoutOrCancelledError, _on_temporal)
     app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, _on_temporal)
+    app.add_exception_handler(OperationalError, _on_database)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _on_database)
     app.add_exception_handler(Exception, _on_unexpected)

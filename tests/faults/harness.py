@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -174,5 +173,15 @@ async def fault_stack(
         await stack.stop_temporal()
 
 
-def utcnow_iso() -> str:
-    return datetime.now(UTC).isoformat()
+async def interruptions(stack: FaultStack, case_ids: list[str]) -> int:
+    """Activities run again and workflow tasks timed out: a fault's marks in the histories."""
+    assert stack.env is not None
+    found = 0
+    for case_id in case_ids:
+        async for event in stack.env.client.get_workflow_handle(case_id).fetch_history_events():
+            started = event.activity_task_started_event_attributes
+            if event.HasField("activity_task_started_event_attributes") and started.attempt > 1:
+                found += 1
+            if event.HasField("workflow_task_timed_out_event_attributes"):
+                found += 1
+    return found

@@ -15,7 +15,7 @@ from sqlmodel import select
 from core.bootstrap import DEMO_CLIENT_ID, DEMO_DEPOT_ID
 from schemas.enums import MessageStatus
 from schemas.tables import Message
-from tests.faults.harness import FaultStack, fault_stack
+from tests.faults.harness import FaultStack, fault_stack, interruptions
 from tests.sendgrid_fake import running_fake_sendgrid
 
 pytestmark = pytest.mark.faults
@@ -26,20 +26,6 @@ KILLS = 10
 async def pause() -> None:
     """Openings spread over the storm, so kills land while cases are at work."""
     await asyncio.sleep(random.uniform(0.7, 1.8))
-
-
-async def interruptions(stack: FaultStack, case_ids: list[str]) -> int:
-    """Activities run again and workflow tasks timed out: the kills' marks in the histories."""
-    assert stack.env is not None
-    found = 0
-    for case_id in case_ids:
-        async for event in stack.env.client.get_workflow_handle(case_id).fetch_history_events():
-            started = event.activity_task_started_event_attributes
-            if event.HasField("activity_task_started_event_attributes") and started.attempt > 1:
-                found += 1
-            if event.HasField("workflow_task_timed_out_event_attributes"):
-                found += 1
-    return found
 
 
 async def open_cases(stack: FaultStack) -> dict[str, str]:
