@@ -216,7 +216,7 @@ async def test_a_paid_invoice_reads_paid(api, billing):
     await api.wait_for(case_id, "awaiting_payment")
     paid = await api.post(
         f"/cases/{case_id}/payments",
-        json={"amount": "60.00", "paid_on": "2026-12-10", "reference": "BACS-1"},
+        json={"amount": "60.00", "paid_on": "2026-12-01", "reference": "BACS-1"},
     )
     assert paid.status_code == 200, paid.text
     await api.wait_for(case_id, "closed")
