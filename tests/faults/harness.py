@@ -185,3 +185,19 @@ async def interruptions(stack: FaultStack, case_ids: list[str]) -> int:
             if event.HasField("workflow_task_timed_out_event_attributes"):
                 found += 1
     return found
+
+
+async def persist(
+    http: httpx.AsyncClient, method: str, path: str, *, within: float = 90, **kw: Any
+) -> httpx.Response:
+    """What a careful client does while the stack is failing: send the request with an
+    `Idempotency-Key` and send it again, with the same key, while it answers 503 or 504."""
+    headers = {**kw.pop("headers", {}), "Idempotency-Key": str(uuid.uuid4())}
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        response = await http.request(method, path, headers=headers, **kw)
+        if response.status_code not in (503, 504):
+            return response
+        if asyncio.get_running_loop().time() > deadline:
+            return response
+        await asyncio.sleep(0.5)
