@@ -281,6 +281,10 @@ class MessageAttachment(BaseModel):
     content_type: str | None = None
     size_bytes: int | None = None
     sha256: str | None = None
+    disposition: str = Field(
+        "attachment", description="`inline`: an image the HTML shows as `cid:{content_id}`."
+    )
+    content_id: str | None = None
 
 
 class MessageOut(BaseModel):

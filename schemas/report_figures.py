@@ -41,7 +41,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -693,3 +693,90 @@ def underlying_rows(inputs: ReportInputs, period: Window) -> list[dict[str, str]
             }
         )
     return [{column: row.get(column, "") for column in ROW_COLUMNS} for row in rows]
+
+
+# --- the figures as a table (the email, the PDF and the console show the same one) --------
+
+
+class FigureLine(BaseModel):
+    """One figure: its name, this period's value, the previous period's and the four-week
+    trend's (oldest first), each as shown ("75.0%", "no data", "12")."""
+
+    name: str
+    formula: str
+    current: str
+    previous: str
+    trend: list[str]
+
+
+def _hours(value: Decimal | None) -> str:
+    return "no data" if value is None else f"{value} h"
+
+
+def _balance(money: list[Money]) -> str:
+    return ", ".join(f"{m.amount} {m.currency}" for m in money) or "none"
+
+
+_LINES: list[tuple[str, str, Callable[[Figures], str]]] = [
+    ("Stops attempted", "delivery records in the period", lambda f: str(f.stops_attempted)),
+    (
+        "First-attempt success",
+        "first attempts delivered / first attempts",
+        lambda f: f.first_attempt_success.text,
+    ),
+    (
+        "On-time rate",
+        "delivered by the promised day / delivered stops with a promised day",
+        lambda f: f.on_time.text,
+    ),
+    ("Failed attempts", "failed delivery records", lambda f: str(f.failed_attempts)),
+    (
+        "Returns to sender",
+        "cases turned to returning to sender",
+        lambda f: str(f.returns_to_sender),
+    ),
+    ("Claims opened", "damage / loss claims opened", lambda f: str(f.claims_opened)),
+    (
+        "Claims per 1,000 stops",
+        "claims opened x 1000 / stops attempted",
+        lambda f: f.claims_per_1000_stops.text,
+    ),
+    (
+        "Claims filed within 72 h",
+        "claims filed <= 72 h after the delivery event / claims filed",
+        lambda f: f.claims_filed_within_72h.text,
+    ),
+    ("Claims paid", "claims closed paid", lambda f: str(f.claims_paid)),
+    ("Claims denied", "claims closed denied", lambda f: str(f.claims_denied)),
+    *[
+        (
+            f"Time to resolve, {case_type.value.replace('_', ' ')} (median / p90)",
+            "closed_at - opened_at of the cases closed in the period",
+            lambda f, t=case_type: (
+                f"{_hours(f.time_to_resolve[t].median_hours)} / "
+                f"{_hours(f.time_to_resolve[t].p90_hours)}"
+            ),
+        )
+        for case_type in RESOLVED_TYPES
+    ],
+    ("Escalations", "escalation events of the client's cases", lambda f: str(f.escalations)),
+    (
+        "Invoices overdue",
+        "open at the end, due by its last day, balance above zero",
+        lambda f: str(f.invoices_overdue),
+    ),
+    ("Overdue balance", "their balance at the period's end", lambda f: _balance(f.overdue_balance)),
+]
+
+
+def figure_table(report: Report) -> list[FigureLine]:
+    return [
+        FigureLine(
+            name=name,
+            formula=formula,
+            current=show(report.figures),
+            previous=show(report.previous),
+            trend=[show(week) for week in report.trend],
+        )
+        for name, formula, show in _LINES
+    ]

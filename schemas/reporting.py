@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -31,9 +33,9 @@ class ReportKind(DescribedEnum):
 RUN_WORKFLOW = "ReportRunWorkflow"
 """The run's workflow type (the API and the schedules start it by name)."""
 
+SCHEDULED_PERIOD = "scheduled_report_period"
 PREPARE_REPORT = "prepare_report"
 MARK_REPORT_SENT = "mark_report_sent"
-SYNC_REPORT_SCHEDULES = "sync_report_schedules"
 """The activities' names: the workflow calls them by name, so its module never imports the
 activities (and with them matplotlib and fpdf2)."""
 
@@ -182,7 +184,7 @@ class ReportingSettings(BaseModel):
         return self.daily if kind is ReportKind.DAILY else self.weekly
 
 
-def reporting_of(stored: dict[str, object] | None) -> ReportingSettings:
+def reporting_of(stored: Mapping[str, Any] | None) -> ReportingSettings:
     """A client's settings as stored (an empty JSON object: nothing enabled)."""
     return ReportingSettings.model_validate(stored or {})
 
@@ -208,11 +210,28 @@ class ReportRunInput(BaseModel):
     client_id: str = Field(min_length=1, max_length=64)
     kind: ReportKind
     period: str | None = None
+    as_of: AwareDatetime | None = Field(
+        None, description="The schedule's nominal time, when a scheduled run starts this one."
+    )
     requested_by: str = "schedule"
 
     @property
     def scheduled(self) -> bool:
         return self.period is None
+
+
+class ScheduledPeriodRequest(BaseModel):
+    """`scheduled_report_period`: the period a schedule's nominal time gives, in the client's
+    time zone now, and whether the client still gets this report."""
+
+    client_id: str
+    kind: ReportKind
+    nominal: AwareDatetime
+
+
+class ScheduledPeriod(BaseModel):
+    period: str
+    enabled: bool
 
 
 class PrepareReportRequest(BaseModel):
@@ -249,10 +268,6 @@ class MarkSentRequest(BaseModel):
     outcome: ReportOutcome
     message_keys: list[str] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
-
-
-class ReportScheduleSyncRequest(BaseModel):
-    client_id: str
 
 
 class ReportRunResult(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -43,11 +44,11 @@ W48 = window(ReportKind.WEEKLY, "2026-W48")  # Mon 23 Nov .. Sun 29 Nov 2026
 DELIVERED, FAILED = StopOutcome.DELIVERED, StopOutcome.FAILED
 
 
-def local(day: dt.date, hour: int = 10, minute: int = 0, zone: str = NY, **kw: int) -> dt.datetime:
+def local(day: dt.date, hour: int = 10, minute: int = 0, zone: str = NY, **kw: Any) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute, **kw), tzinfo=ZoneInfo(zone))
 
 
-def nov(day: int, hour: int = 10, minute: int = 0, **kw: int) -> dt.datetime:
+def nov(day: int, hour: int = 10, minute: int = 0, **kw: Any) -> dt.datetime:
     return local(dt.date(2026, 11, day), hour, minute, **kw)
 
 
@@ -56,7 +57,7 @@ def stop(
     at: dt.datetime,
     outcome: StopOutcome = DELIVERED,
     attempt: int = 1,
-    **kw: object,
+    **kw: Any,
 ) -> StopRow:
     return StopRow(
         shipment_id=shipment, attempt_number=attempt, attempted_at=at, outcome=outcome, **kw

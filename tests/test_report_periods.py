@@ -50,7 +50,9 @@ def test_every_daily_run_of_three_years_reports_the_local_day_before(zone):
     while day.year < 2029:
         for hour in (0, 7, 23):
             nominal = at(day, hour, zone)
-            assert scheduled_period(DAILY, nominal, zone) == (day - dt.timedelta(days=1)).isoformat()
+            assert (
+                scheduled_period(DAILY, nominal, zone) == (day - dt.timedelta(days=1)).isoformat()
+            )
         day += dt.timedelta(days=1)
 
 
@@ -77,18 +79,12 @@ def test_the_clients_zone_not_utc_decides_the_day_and_the_week():
 
 def test_runs_across_londons_clock_changes_report_whole_local_days():
     # 29 March 2026: clocks go forward at 01:00 UTC; 25 October: back at 01:00 UTC
-    assert scheduled_period(DAILY, at(dt.date(2026, 3, 30), 7, "Europe/London"), "Europe/London") == (
-        "2026-03-29"
-    )
-    assert at(dt.date(2026, 3, 30), 0, "Europe/London") == dt.datetime(
-        2026, 3, 29, 23, 0, tzinfo=dt.UTC
-    )
-    assert scheduled_period(DAILY, at(dt.date(2026, 3, 30), 0, "Europe/London"), "Europe/London") == (
-        "2026-03-29"
-    )
-    assert scheduled_period(WEEKLY, at(dt.date(2026, 10, 26), 0, "Europe/London"), "Europe/London") == (
-        "2026-W43"
-    )
+    london = "Europe/London"
+    assert scheduled_period(DAILY, at(dt.date(2026, 3, 30), 7, london), london) == "2026-03-29"
+    midnight = at(dt.date(2026, 3, 30), 0, london)
+    assert midnight == dt.datetime(2026, 3, 29, 23, 0, tzinfo=dt.UTC)  # still Sunday in UTC
+    assert scheduled_period(DAILY, midnight, london) == "2026-03-29"
+    assert scheduled_period(WEEKLY, at(dt.date(2026, 10, 26), 0, london), london) == "2026-W43"
 
 
 def test_a_late_start_reports_the_period_of_its_nominal_time_not_of_the_clock():
