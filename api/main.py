@@ -35,6 +35,7 @@ from api.routes import (
     invoicing,
     messages,
     rate_agreements,
+    reports,
 )
 from api.routes import documents as document_routes
 from api.routes.codec import install_codec_cors
@@ -106,6 +107,7 @@ def create_app(
         clients,
         rate_agreements,
         invoicing,
+        reports,
         deliveries,
         depots,
         drivers,

@@ -155,8 +155,8 @@ async def test_a_weekly_report_goes_to_each_reporting_contact_and_a_copy_to_the_
     assert 'style="display:block;width:100%;height:auto;border:0;"' in email.html
     # the text part says the same figures
     assert (
-        "First-attempt success: 75.0% (week before: 100.0%; 4 weeks: no data, no data, 100.0%, 75.0%)"
-        in email.text
+        "First-attempt success: 75.0% (week before: 100.0%; "
+        "4 weeks: no data, no data, 100.0%, 75.0%)" in email.text
     )
     assert "On-time rate: 66.7% (week before: no data;" in email.text
     assert "Claims per 1,000 stops: 100.00" in email.text
