@@ -27,6 +27,7 @@ from api.routes import (
     clients,
     codec,
     console,
+    console_reports,
     customer,
     deliveries,
     depots,
@@ -113,6 +114,7 @@ def create_app(
         drivers,
         api_keys,
         customer,
+        console_reports,
         console,
         codec,
     ):

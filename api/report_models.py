@@ -131,6 +131,9 @@ class ScheduleOut(BaseModel):
     next_runs: list[dt.datetime] = Field(default_factory=list)
     recent_runs: list[dict[str, object]] = Field(default_factory=list)
     catchup_window_seconds: float | None = None
+    error: str | None = Field(
+        None, description="Temporal could not describe the schedule now (the rest still answers)."
+    )
 
 
 class ClientReportsOut(BaseModel):

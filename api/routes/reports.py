@@ -448,7 +448,20 @@ async def _schedule_out(temporal: Client, kind: ReportKind, client_id: str) -> S
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return ScheduleOut(schedule_id=schedule_id(kind, client_id), kind=kind, exists=False)
-        raise (problem_from_temporal(err) or err) from None
+        log.warning("report schedule %s not described: %s", schedule_id(kind, client_id), err)
+        return ScheduleOut(
+            schedule_id=schedule_id(kind, client_id),
+            kind=kind,
+            exists=False,
+            error=f"Temporal could not describe the schedule: {err.message}",
+        )
+    except Problem as problem:  # Temporal unreachable
+        return ScheduleOut(
+            schedule_id=schedule_id(kind, client_id),
+            kind=kind,
+            exists=False,
+            error=problem.detail,
+        )
     schedule, info = described.schedule, described.info
     recent: list[dict[str, object]] = []
     for action in list(info.recent_actions)[-5:]:

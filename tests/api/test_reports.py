@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
+import re
 from typing import Any
+from urllib.parse import unquote_plus
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.api.conftest import DEPOT_ID, Api, assert_problem
 
@@ -358,3 +363,72 @@ async def test_viewers_cannot_run_a_report(api):
         "/reports/runs", json={"client_id": SHOP, "kind": "weekly", "period": label}, role="viewer"
     )
     assert_problem(response, 403)
+
+
+# --- the console ------------------------------------------------------------------------------
+
+BASE = "http://testserver"
+
+
+async def console(app: FastAPI, keys: dict[str, str], role: str) -> httpx.AsyncClient:
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+    response = await http.post("/console/login", data={"api_key": keys[role]})
+    assert response.status_code == 303, response.text
+    return http
+
+
+def csrf(page: httpx.Response) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+async def test_the_console_runs_a_report_and_shows_the_latest_with_its_charts(api, app, keys):
+    await create_shop(api)
+    label, monday = last_week()
+    await post_week(api, monday)
+    ops = await console(app, keys, "ops")
+    viewer = await console(app, keys, "viewer")
+    try:
+        page = await ops.get(f"/console/reports/{SHOP}")
+        assert page.status_code == 200, page.text
+        assert "No weekly report has been run yet." in page.text
+        assert "Rita Reports" in page.text and "the account manager copied" in page.text
+
+        ran = await ops.post(
+            f"/console/reports/{SHOP}/runs",
+            data={"kind": "weekly", "period": label, "csrf_token": csrf(page)},
+            headers={"Origin": BASE},
+        )
+
+        assert ran.status_code == 303, ran.text
+        assert f"report-weekly-{SHOP}-{label}" in unquote_plus(ran.headers["location"])
+        shown = await viewer.get(ran.headers["location"])
+        assert shown.status_code == 200
+        assert "img-src 'self'" in shown.headers["content-security-policy"]
+        assert f"Done: report-weekly-{SHOP}-{label}: sent" in html.unescape(shown.text)
+        assert "<strong>80.0%</strong>" in shown.text
+        charts = re.findall(r'<img src="([^"]+)"', shown.text)
+        assert len(charts) == 3
+        for src in charts:
+            chart = await viewer.get(html.unescape(src))
+            assert chart.status_code == 200 and chart.content.startswith(b"\x89PNG")
+        assert "Run a report now" not in shown.text  # viewers see no forms
+
+        refused = await viewer.post(
+            f"/console/reports/{SHOP}/runs",
+            data={"kind": "weekly", "period": label, "csrf_token": csrf(shown)},
+            headers={"Origin": BASE},
+        )
+        assert refused.status_code == 403
+        bad = await ops.post(
+            f"/console/reports/{SHOP}/runs",
+            data={"kind": "weekly", "period": "W48", "csrf_token": csrf(page)},
+            headers={"Origin": BASE},
+        )
+        assert bad.status_code == 422 and "not an ISO week" in html.unescape(bad.text)
+        index = await viewer.get("/console/reports")
+        assert index.status_code == 200 and f'href="/console/reports/{SHOP}"' in index.text
+    finally:
+        await ops.aclose()
+        await viewer.aclose()
