@@ -62,6 +62,10 @@ class PeriodError(ValueError):
     """A period label that is not one of its kind (the message says what is expected)."""
 
 
+YEARS = range(2000, 3000)
+"""Reports cover periods of these years (their trend windows stay far from date limits)."""
+
+
 def period_days(kind: ReportKind, label: str) -> tuple[dt.date, dt.date]:
     """The first and last local day of a period label: a date for daily, an ISO week
     (`2026-W48`, Monday to Sunday) for weekly. PeriodError for anything else."""
@@ -72,11 +76,15 @@ def period_days(kind: ReportKind, label: str) -> tuple[dt.date, dt.date]:
             day = dt.date.fromisoformat(label)
         except ValueError:
             raise PeriodError(f"{label!r} is not a real date") from None
+        if day.year not in YEARS:
+            raise PeriodError(f"{label!r}: a report's year is from 2000 to 2999")
         return day, day
     match = _ISO_WEEK.fullmatch(label)
     if not match:
         raise PeriodError(f"{label[:20]!r} is not an ISO week (YYYY-Www), e.g. 2026-W48")
     year, week = int(match.group(1)), int(match.group(2))
+    if year not in YEARS:
+        raise PeriodError(f"{label!r}: a report's year is from 2000 to 2999")
     try:
         monday = dt.date.fromisocalendar(year, week, 1)
     except ValueError:

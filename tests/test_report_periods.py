@@ -122,6 +122,9 @@ def test_labels_name_their_days(kind, label, days):
         (DAILY, "2026-W48", "not a date"),
         (DAILY, "2026-02-30", "not a real date"),
         (DAILY, "25/11/2026", "not a date"),
+        (DAILY, "9999-12-31", "year is from 2000 to 2999"),
+        (DAILY, "0001-01-01", "year is from 2000 to 2999"),
+        (WEEKLY, "9999-W52", "year is from 2000 to 2999"),
     ],
 )
 def test_malformed_labels_are_refused_saying_what_is_expected(kind, label, message):

@@ -235,6 +235,8 @@ async def test_the_figures_of_a_day(api):
         ({"kind": "daily", "period": "2026-W48"}, "period"),
         ({"kind": "daily", "period": "2026-13-01"}, "period"),
         ({"kind": "daily", "period": "x" * 17}, "period"),
+        ({"kind": "daily", "period": "9999-12-31"}, "period"),
+        ({"kind": "daily", "period": "0001-01-01"}, "period"),
     ],
 )
 async def test_a_bad_kind_or_period_is_422_naming_it(api, params, field):
