@@ -40,6 +40,7 @@ from schemas.reporting import (
     report_id,
 )
 from schemas.tables import ClientReport, Message
+from tests.activities.email_checks import assert_phone_width, missing_files
 from tests.reporting_data import CLIENT, DAY, WEEK, seed_client, seed_week
 from workflows.report_run import ReportRunWorkflow
 
@@ -153,6 +154,10 @@ async def test_a_weekly_report_goes_to_each_reporting_contact_and_a_copy_to_the_
     assert "First-attempt success" in email.html and "<strong>75.0%</strong>" in email.html
     assert "4 weeks: no data · no data · 100.0% · 75.0%" in email.html
     assert 'style="display:block;width:100%;height:auto;border:0;"' in email.html
+    # phone width: the charts shrink to the column, nothing else is fixed-width
+    images = re.findall(r"<img[^>]*>", email.html)
+    assert len(images) == 3 and all("width:100%;height:auto" in image for image in images)
+    assert_phone_width(re.sub(r"<img[^>]*>", "", email.html))
     # the text part says the same figures
     assert (
         "First-attempt success: 75.0% (week before: 100.0%; "
@@ -250,6 +255,7 @@ async def test_no_reporting_contact_sends_nothing_and_tells_the_account_manager_
     assert notice.to_email == "adam@ours.example"
     assert notice.subject == "No reporting contact for Acme Retail: its reports are not being sent"
     assert "the daily report for 2026-11-24 was not sent" in notice.text
+    assert_phone_width(notice.html)
     [row] = await outbox(sessions)
     assert row.key == "reports-acme/no-reporting-contact"
     async with sessions() as session:
@@ -291,6 +297,16 @@ async def test_the_daily_summary_links_each_case_to_the_console(
     # still open at the day's end, escalated on the day: listed
     assert "Escalations still open: 1" in email.text
     assert "Failed deliveries opened: 0" in email.text
+    assert_phone_width(email.html)
+
+
+def test_every_report_template_has_its_three_files():
+    assert (
+        missing_files(
+            ["reports/daily_summary", "reports/weekly_report", "reports/no_reporting_contact"]
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
