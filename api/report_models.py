@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.errors import Problem, invalid
+from api.errors import invalid
 from api.models import In, ReportingOut
 from schemas.enums import ContactKind
 from schemas.report_figures import FigureLine, Report
@@ -147,7 +147,3 @@ class ClientReportsOut(BaseModel):
 class ScheduleNoteIn(In):
     note: str = Field(min_length=1, max_length=500, description="Why, for whoever looks next.")
     kind: ReportKind | None = Field(None, description="One report's schedule; default both.")
-
-
-def not_found(what: str) -> Problem:
-    return Problem(404, what)
