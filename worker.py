@@ -23,13 +23,16 @@ from activities.invoices import InvoiceActivities
 from activities.invoicing import InvoicingActivities
 from activities.messaging import MessagingActivities
 from activities.records import RecordActivities
+from activities.reporting import ReportingActivities
 from core.db import SessionFactory, make_engine, make_session_factory
 from core.documents import LocalDocumentStore
 from core.invoicing_schedules import sync_all_schedules
+from core.report_schedules import sync_all_report_schedules
 from core.settings import Settings
 from core.temporal import connect
 from schemas.case_types import CASE_TYPES, CaseTypeSpec
 from workflows.invoicing_run import InvoicingRunWorkflow
+from workflows.report_run import ReportRunWorkflow
 
 
 def workflow_class(spec: CaseTypeSpec) -> type:
@@ -39,10 +42,11 @@ def workflow_class(spec: CaseTypeSpec) -> type:
     return cls
 
 
-# Every case type's workflow, and the invoicing run (not a case: it opens one).
+# Every case type's workflow, the invoicing run (not a case: it opens one) and the report run.
 WORKFLOWS: Sequence[type] = (
     *(workflow_class(spec) for spec in CASE_TYPES.values()),
     InvoicingRunWorkflow,
+    ReportRunWorkflow,
 )
 
 log = logging.getLogger("casedesk.worker")
@@ -64,6 +68,12 @@ def build_activities(
         temporal=temporal,
         task_queue=settings.temporal_task_queue,
     )
+    reporting = ReportingActivities(
+        sessions,
+        documents,
+        issuer=settings.email_from_name,
+        public_base_url=settings.resolved_public_base_url,
+    )
     return [
         records.record_case,
         records.record_failed_attempt,
@@ -81,6 +91,9 @@ def build_activities(
         invoicing.render_invoice_documents,
         invoicing.unpaid_invoice_opening,
         invoicing.sync_invoicing_schedule,
+        reporting.scheduled_report_period,
+        reporting.prepare_report,
+        reporting.mark_report_sent,
     ]
 
 
@@ -104,6 +117,11 @@ async def run(settings: Settings) -> None:
         client, sessions, task_queue=settings.temporal_task_queue, now=datetime.now(UTC)
     )
     log.info("invoicing schedules in step for %d clients", len(synced))
+    # Every client that gets reports has its report schedules, at its hour in its zone.
+    reports = await sync_all_report_schedules(
+        client, sessions, task_queue=settings.temporal_task_queue
+    )
+    log.info("report schedules in step: %d", len(reports))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -18,6 +18,7 @@ import sendgrid
 from python_http_client.exceptions import HTTPError
 from sendgrid.helpers.mail import (
     Attachment,
+    ContentId,
     CustomArg,
     Disposition,
     FileContent,
@@ -39,11 +40,13 @@ KEY_REJECTED_STATUSES = frozenset({401, 403})
 
 
 class EmailAttachment(NamedTuple):
-    """A file sent with the message: its bytes were checked against the document's checksum."""
+    """A file sent with the message: its bytes were checked against the document's checksum.
+    With a `content_id` it is an inline image the HTML shows as `cid:{content_id}`."""
 
     filename: str
     content_type: str
     data: bytes
+    content_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class EmailBackend(Protocol):
 
 class OutboxSink:
     """Delivers nothing: the outbox row is the delivered message (embedded/local default).
-    Attachments stay in the document store; the row names them."""
+    Attachments and inline images stay in the document store; the row names them (an inline
+    image with its content id)."""
 
     name = "outbox"
 
@@ -122,12 +126,14 @@ class SendGridBackend:
         mail.custom_arg = CustomArg("message_key", email.key)
         # add_attachment inserts at the front of the list: add them last first to keep order.
         for attachment in reversed(email.attachments):
+            inline = attachment.content_id is not None
             mail.add_attachment(
                 Attachment(
                     FileContent(base64.b64encode(attachment.data).decode("ascii")),
                     FileName(attachment.filename),
                     FileType(attachment.content_type),
-                    Disposition("attachment"),
+                    Disposition("inline" if inline else "attachment"),
+                    ContentId(attachment.content_id) if inline else None,
                 )
             )
         return mail

@@ -43,7 +43,13 @@ from core.documents import DocumentStore, LocalDocumentStore
 from core.security import sign_link
 from core.settings import Settings
 from core.uploads import download_name
-from schemas.activities import MessageRequest, MessageResult, Recipient, RecipientRole
+from schemas.activities import (
+    InlineImage,
+    MessageRequest,
+    MessageResult,
+    Recipient,
+    RecipientRole,
+)
 from schemas.documents import DocumentRef
 from schemas.enums import MessageStatus
 from schemas.tables import ClientContact, Depot, Driver, Message, TeamContact, TeamRole
@@ -88,6 +94,8 @@ async def _client_contact(session: AsyncSession, to: Recipient) -> ResolvedRecip
         .order_by(ClientContact.name)  # type: ignore[arg-type]
         .limit(1)
     )
+    if to.contact_id is not None:  # that contact, while it is still the client's of that kind
+        statement = statement.where(ClientContact.id == to.contact_id)
     contact = (await session.exec(statement)).first()
     if contact is None:
         kind = to.contact_kind.value
@@ -196,6 +204,7 @@ class MessagingActivities:
             recipient = await resolve_recipient(session, request.to)
             rendered = self._render(request, recipient)
             attachments = await self._attachments(request.attachments)
+            attachments += await self._inline_images(request.inline_images)
             content = self._content(request, recipient, rendered)
             row, claimed = await self._claim_outbox_row(session, request.key, content)
             if not claimed:  # another attempt sent it meanwhile
@@ -305,6 +314,20 @@ class MessagingActivities:
             ]
         )
 
+    async def _inline_images(self, images: list[InlineImage]) -> tuple[EmailAttachment, ...]:
+        """The images the HTML shows by content id, read and checked like attachments."""
+        return tuple(
+            [
+                EmailAttachment(
+                    download_name(image.document),
+                    image.document.content_type,
+                    await load_document(self._documents, image.document),
+                    image.content_id,
+                )
+                for image in images
+            ]
+        )
+
     def _content(
         self, request: MessageRequest, recipient: ResolvedRecipient, rendered: RenderedEmail
     ) -> dict[str, Any]:
@@ -328,6 +351,19 @@ class MessagingActivities:
                     "size_bytes": ref.size_bytes,
                 }
                 for ref in request.attachments
+            ]
+            + [
+                {
+                    "id": image.document.id,
+                    "kind": image.document.kind.value,
+                    "name": download_name(image.document),
+                    "content_type": image.document.content_type,
+                    "sha256": image.document.sha256,
+                    "size_bytes": image.document.size_bytes,
+                    "disposition": "inline",
+                    "content_id": image.content_id,
+                }
+                for image in request.inline_images
             ]
             or None,
             "backend": self._backend.name,

@@ -27,6 +27,7 @@ from schemas.deliveries import (
     COLUMNS,
     MAX_BATCH_BYTES,
     MAX_BATCH_RECORDS,
+    OPTIONAL_COLUMNS,
     DeliveryRecordIn,
     RowError,
 )
@@ -35,7 +36,8 @@ CSV_TYPES = ("text/csv", "application/csv")
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 _WHOLE_NUMBER = re.compile(r"\d{1,6}")
-_MAX_ROW_ERRORS = len(COLUMNS) + 2  # a row with a thousand unknown fields says so ten times
+_ALL_COLUMNS = COLUMNS + OPTIONAL_COLUMNS
+_MAX_ROW_ERRORS = len(_ALL_COLUMNS) + 2  # a row with a thousand unknown fields says so ten times
 _PATTERN_MESSAGES = {
     "shipment_id": "letters, digits, '.', '_' and '-' only, 1 to 64 characters",
     "client_id": "letters, digits, '.', '_' and '-' only, 1 to 64 characters",
@@ -140,7 +142,7 @@ def _message(error: Any) -> str:
     if kind == "missing":
         return "required"
     if kind == "extra_forbidden":
-        return f"unknown field; the fields are: {', '.join(COLUMNS)}"
+        return f"unknown field; the fields are: {', '.join(_ALL_COLUMNS)}"
     if kind == "string_pattern_mismatch" and name in _PATTERN_MESSAGES:
         return _PATTERN_MESSAGES[name]
     return str(error.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -238,15 +240,18 @@ def _header(cells: list[str]) -> list[str]:
     missing = [name for name in COLUMNS if name not in names]
     if missing:
         problems.append(f"the header row lacks {', '.join(missing)}")
-    unknown = sorted({name for name in names if name not in COLUMNS})
+    unknown = sorted({name for name in names if name not in _ALL_COLUMNS})
     if unknown:
         shown = ", ".join(repr(name[:40]) for name in unknown[:10])
         problems.append(f"unknown column(s) {shown}")
-    repeated = sorted({name for name in names if names.count(name) > 1 and name in COLUMNS})
+    repeated = sorted({name for name in names if names.count(name) > 1 and name in _ALL_COLUMNS})
     if repeated:
         problems.append(f"column(s) named twice: {', '.join(repeated)}")
     if problems:
-        hint = f"a comma-separated header row naming exactly: {', '.join(COLUMNS)}"
+        hint = (
+            f"a comma-separated header row naming exactly: {', '.join(COLUMNS)} (and, "
+            f"optionally, {', '.join(OPTIONAL_COLUMNS)})"
+        )
         raise invalid("header", f"{'; '.join(problems)} ({hint})")
     return names
 

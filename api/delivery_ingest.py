@@ -27,7 +27,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select, update
@@ -46,7 +46,15 @@ from schemas.tables import Client, DeliveryRecord, Depot, Invoice
 _CHUNK = 500  # rows per multi-row statement: well inside both databases' parameter limits
 _ATTEMPTS = 3
 _TABLE: Table = DeliveryRecord.__table__  # type: ignore[attr-defined]  # set by SQLModel
-_FACTS = ("client_id", "depot_id", "attempted_at", "outcome", "zone", "residential")
+_FACTS = (
+    "client_id",
+    "depot_id",
+    "attempted_at",
+    "outcome",
+    "zone",
+    "residential",
+    "promised_on",
+)
 
 Key = tuple[str, int]
 
@@ -64,6 +72,7 @@ class _Stored:
     outcome: str
     zone: str | None
     residential: bool | None
+    promised_on: date | None
     source: RecordSource
     case_id: str | None
 
@@ -125,7 +134,7 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
 
 def _describe(stored: _Stored, name: str) -> str:
     value = getattr(stored, name)
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -165,6 +174,8 @@ def _completion(record: DeliveryRecordIn, stored: _Stored) -> dict[str, Any]:
         changes["zone"] = record.zone
     if stored.residential is None and record.residential is not None:
         changes["residential"] = record.residential
+    if stored.promised_on is None and record.promised_on is not None:
+        changes["promised_on"] = record.promised_on
     if stored.source is RecordSource.CASE:
         changes["source"] = RecordSource.ROUTING
         if stored.attempted_at != record.attempted_at:
@@ -210,6 +221,7 @@ async def _stored(conn: AsyncConnection, keys: Sequence[Key]) -> dict[Key, _Stor
                 t.outcome,
                 t.zone,
                 t.residential,
+                t.promised_on,
                 t.source,
                 t.case_id,
             ).where(t.shipment_id.in_(bindparam("shipments", list(chunk), literal_execute=True)))
@@ -225,6 +237,7 @@ async def _stored(conn: AsyncConnection, keys: Sequence[Key]) -> dict[Key, _Stor
                     outcome=row.outcome,
                     zone=row.zone,
                     residential=row.residential,
+                    promised_on=row.promised_on,
                     source=row.source,
                     case_id=row.case_id,
                 )
@@ -300,6 +313,7 @@ def _new_row(record: DeliveryRecordIn, now: datetime) -> dict[str, Any]:
         "outcome": record.outcome,
         "zone": record.zone,
         "residential": record.residential,
+        "promised_on": record.promised_on,
         "source": RecordSource.ROUTING,
         "created_at": now,
         "updated_at": now,
@@ -332,10 +346,12 @@ async def _update(conn: AsyncConnection, plan: _Plan, now: datetime) -> None:
             t.source == bindparam("b_old_source"),
             t.zone.is_not_distinct_from(bindparam("b_old_zone")),
             t.residential.is_not_distinct_from(bindparam("b_old_residential")),
+            t.promised_on.is_not_distinct_from(bindparam("b_old_promised_on")),
         )
         .values(
             zone=bindparam("b_zone"),
             residential=bindparam("b_residential"),
+            promised_on=bindparam("b_promised_on"),
             source=bindparam("b_source"),
             attempted_at=bindparam("b_attempted_at"),
             updated_at=now,
@@ -347,6 +363,7 @@ async def _update(conn: AsyncConnection, plan: _Plan, now: datetime) -> None:
         after = {
             "zone": changes.get("zone", stored.zone),
             "residential": changes.get("residential", stored.residential),
+            "promised_on": changes.get("promised_on", stored.promised_on),
             "source": changes.get("source", stored.source),
             "attempted_at": changes.get("attempted_at", stored.attempted_at),
         }
@@ -357,6 +374,7 @@ async def _update(conn: AsyncConnection, plan: _Plan, now: datetime) -> None:
                 "b_old_source": stored.source,
                 "b_old_zone": stored.zone,
                 "b_old_residential": stored.residential,
+                "b_old_promised_on": stored.promised_on,
                 **{f"b_{name}": value for name, value in after.items()},
             }
         )
@@ -365,12 +383,15 @@ async def _update(conn: AsyncConnection, plan: _Plan, now: datetime) -> None:
     ids = list(expected)
     for chunk in _chunks(ids):
         result = await conn.execute(
-            select(t.id, t.zone, t.residential, t.source, t.attempted_at).where(t.id.in_(chunk))
+            select(t.id, t.zone, t.residential, t.promised_on, t.source, t.attempted_at).where(
+                t.id.in_(chunk)
+            )
         )
         for row in result:
             now_stored = {
                 "zone": row.zone,
                 "residential": row.residential,
+                "promised_on": row.promised_on,
                 "source": row.source,
                 "attempted_at": row.attempted_at,
             }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,6 +23,7 @@ from schemas.enums import (
     VehicleType,
 )
 from schemas.onboarding import ItemStatus
+from schemas.reporting import DEFAULT_HOUR
 from schemas.types import Email, SafeId, SafeText
 
 T = TypeVar("T")
@@ -71,6 +72,39 @@ class ContactIn(In):
     phone: SafeText | None = Field(None, max_length=40)
 
 
+class ReportingIn(In):
+    """`reporting` on `POST /clients` and `PATCH /clients/{id}` (on PATCH, the fields given
+    change and the others stay)."""
+
+    daily: bool = Field(
+        False, strict=True, description="Send the daily exception summary (yesterday)."
+    )
+    weekly: bool = Field(
+        False, strict=True, description="Send the weekly performance report on Mondays."
+    )
+    hour: int = Field(
+        DEFAULT_HOUR, ge=0, le=23, strict=True, description="The local hour of sending, 0-23."
+    )
+    contacts: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The client's `reporting` contacts the reports go to, each by its id or "
+        "its email address; empty: every reporting contact. Anything else is a 422.",
+    )
+
+
+class ReportingOut(BaseModel):
+    daily: bool
+    weekly: bool
+    hour: int
+    contacts: list[uuid.UUID] = Field(description="As set; empty: every reporting contact.")
+    recipients: list[uuid.UUID] = Field(description="Whom the next report goes to.")
+    status: Literal["off", "ok", "no_reporting_contact"] = Field(
+        description="`no_reporting_contact`: reports are on but nobody would receive them "
+        "(nothing is sent; the account manager is told once)."
+    )
+
+
 class ClientCreate(In):
     id: SafeId
     name: SafeText = Field(min_length=1, max_length=200)
@@ -79,6 +113,9 @@ class ClientCreate(In):
     policy_overrides: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per case type, e.g. {'failed_delivery': {'max_attempts': 2}}.",
+    )
+    reporting: ReportingIn | None = Field(
+        None, description="Which reports the client gets (default: none), when and to whom."
     )
 
     _timezone = field_validator("timezone")(known_time_zone)
@@ -95,10 +132,15 @@ class ClientUpdate(In):
         description="IANA name. Changing it changes the date, and so the billing period and "
         "the rate agreement, of stops not yet invoiced near midnight.",
     )
+    reporting: ReportingIn | None = Field(
+        None,
+        description="Which reports the client gets, when and to whom: the fields given change, "
+        "the others stay.",
+    )
 
-    @field_validator("name", "timezone")
+    @field_validator("name", "timezone", "reporting")
     @classmethod
-    def _not_null(cls, value: str | None) -> str:
+    def _not_null(cls, value: Any) -> Any:
         if value is None:
             raise ValueError("may be left out, not null")
         return value
@@ -133,6 +175,7 @@ class ClientOut(Out):
     dispatch_hold: DispatchHoldOut | None = Field(
         None, description="Set while the client's new dispatches are on hold; null otherwise."
     )
+    reporting: ReportingOut
 
 
 # --- depots and pickup points -------------------------------------------------------------
@@ -279,6 +322,10 @@ class MessageAttachment(BaseModel):
     content_type: str | None = None
     size_bytes: int | None = None
     sha256: str | None = None
+    disposition: str = Field(
+        "attachment", description="`inline`: an image the HTML shows as `cid:{content_id}`."
+    )
+    content_id: str | None = None
 
 
 class MessageOut(BaseModel):

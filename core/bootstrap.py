@@ -73,9 +73,17 @@ def demo_data() -> list[DemoRow]:
         ContactKind.BILLING: ("Demo Shop Accounts", "accounts"),
         ContactKind.ACCOUNT_MANAGER: ("Avery Example (account manager)", "avery.example"),
         ContactKind.CLAIMS: ("Demo Insurance Claims Desk", "claims"),
+        ContactKind.REPORTING: ("Demo Shop Operations", "operations"),
     }
     rows: list[DemoRow] = [
-        Client(id=DEMO_CLIENT_ID, name="Demo Shop Ltd", timezone="Europe/London"),
+        Client(
+            id=DEMO_CLIENT_ID,
+            name="Demo Shop Ltd",
+            timezone="Europe/London",
+            # Both reports at 07:00 London time to its reporting contact (the account
+            # manager copied): `GET /clients/demo-shop/reports`.
+            reporting={"daily": True, "weekly": True, "hour": 7, "contacts": []},
+        ),
         # Its rates since the start of the demo year: `GET /clients/demo-shop/rate-agreement`.
         RateAgreementVersion(
             client_id=DEMO_CLIENT_ID,

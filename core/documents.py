@@ -27,6 +27,7 @@ from core.uploads import (
     CSV,
     DEFAULT_MAX_UPLOAD_BYTES,
     PDF,
+    PNG,
     ZIP,
     ZIP_MAGIC,
     UploadRejected,
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 GENERATED_TYPES: dict[DocumentKind, str] = {
     DocumentKind.INVOICE: PDF,
     DocumentKind.INVOICE_LINES: CSV,
+    DocumentKind.REPORT_CHART: PNG,
+    DocumentKind.REPORT_PDF: PDF,
+    DocumentKind.REPORT_ROWS: CSV,
 }
 """What each kind of document casedesk renders itself is."""
 
@@ -67,8 +71,8 @@ class DocumentStore(Protocol):
     def put_generated(
         self, data: bytes, *, kind: DocumentKind, content_type: str, name: str
     ) -> DocumentRef:
-        """Store a document casedesk rendered itself (an invoice's PDF or CSV), of a type
-        `GENERATED_TYPES` allows, labelled `name`."""
+        """Store a document casedesk rendered itself (an invoice's PDF or CSV, a report's
+        charts, PDF and CSV), of a type `GENERATED_TYPES` allows, labelled `name`."""
         ...
 
     def get(self, ref_id: str) -> bytes:
@@ -127,7 +131,11 @@ class LocalDocumentStore:
             raise UploadRejected(
                 "document", f"casedesk does not render {kind.value} as {content_type}"
             )
-        if not data or (content_type == PDF and not data.startswith(b"%PDF-")):
+        if (
+            not data
+            or (content_type == PDF and not data.startswith(b"%PDF-"))
+            or (content_type == PNG and not data.startswith(b"\x89PNG\r\n\x1a\n"))
+        ):
             raise UploadRejected("document", f"not a {content_type} document")
         return self._store(
             data, kind=kind, content_type=content_type, label=sanitize_filename(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -27,6 +28,11 @@ class Recipient(BaseModel):
     depot_id: str | None = Field(None, description="dispatcher: whose depot.")
     client_id: str | None = Field(None, description="client_contact: which client.")
     contact_kind: ContactKind | None = Field(None, description="client_contact: which contact.")
+    contact_id: uuid.UUID | None = Field(
+        None,
+        description="client_contact: this one of the client's contacts of `contact_kind` "
+        "(default: the first by name).",
+    )
     driver_id: str | None = Field(None, description="driver: which driver.")
 
 
@@ -36,6 +42,13 @@ class SignedLink(BaseModel):
     purpose: str
     expires_at: datetime
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class InlineImage(BaseModel):
+    """A stored image shown in the HTML body as `<img src="cid:{content_id}">`."""
+
+    content_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    document: DocumentRef
 
 
 class MessageRequest(BaseModel):
@@ -52,6 +65,9 @@ class MessageRequest(BaseModel):
     link: SignedLink | None = None
     attachments: list[DocumentRef] = Field(
         default_factory=list, description="Stored documents to attach (e.g. a claim package)."
+    )
+    inline_images: list[InlineImage] = Field(
+        default_factory=list, description="Stored images the HTML body shows by content id."
     )
 
 

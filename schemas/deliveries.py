@@ -9,7 +9,7 @@ number or a boolean, a timestamp only in ISO 8601 with its offset.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from pydantic import (
@@ -22,8 +22,8 @@ from pydantic import (
     field_validator,
 )
 
-from schemas.types import SafeId
 from schemas.enums import StopOutcome
+from schemas.types import SafeId
 
 MAX_BATCH_RECORDS = 10_000
 """More records than this in one batch is a 413: split the batch."""
@@ -47,7 +47,9 @@ COLUMNS = (
     "residential",
     "attempt_number",
 )
-"""Every CSV header row names all of these (in any order) and no other column."""
+"""Every CSV header row names all of these (in any order)..."""
+OPTIONAL_COLUMNS = ("promised_on",)
+"""... and may name these too; no other column."""
 
 ZONE = r"^[A-Za-z0-9](?:[A-Za-z0-9 ._/-]{0,30}[A-Za-z0-9])?$"
 """A zone: letters, digits, spaces, '.', '_', '/' and '-', starting and ending with a letter or
@@ -75,6 +77,23 @@ def _timestamp(value: object) -> datetime:
         return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValueError(f"{value!r} is not a real date and time") from None
+
+
+def _day(value: object) -> date:
+    """A calendar date as ISO 8601 text (`2026-11-25`), never a number nor a timestamp."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date is ISO 8601 text, YYYY-MM-DD, e.g. 2026-11-25")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a real date") from None
+
+
+Day = Annotated[
+    date,
+    BeforeValidator(_day),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-11-25"]}),
+]
 
 
 Timestamp = Annotated[
@@ -107,6 +126,11 @@ class DeliveryRecordIn(BaseModel):
     zone: str | None = Field(None, pattern=ZONE, strict=True)
     residential: bool | None = Field(None, strict=True)
     attempt_number: int = Field(ge=1, le=20, strict=True)
+    promised_on: Day | None = Field(
+        None,
+        description="The day the client promised the customer, in the client's time zone "
+        "(optional; the on-time rate of the client's reports counts only stops that carry it).",
+    )
 
     @field_validator("attempted_at")
     @classmethod

@@ -63,6 +63,13 @@ class DocumentKind(DescribedEnum):
         "invoice_lines",
         "Every stop an invoice bills, one row each with its price components (CSV).",
     )
+    # A client report's own documents.
+    REPORT_CHART = "report_chart", "A chart of a client's weekly report (PNG)."
+    REPORT_PDF = "report_pdf", "The PDF copy of a client's weekly report: figures and charts."
+    REPORT_ROWS = (
+        "report_rows",
+        "Every stop and case behind a client report's figures, one row each (CSV).",
+    )
 
 
 CLAIM_DOCUMENT_KINDS: tuple[DocumentKind, ...] = (

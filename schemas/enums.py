@@ -173,6 +173,10 @@ class ContactKind(DescribedEnum):
     BILLING = "billing", "Receives invoices and payment reminders."
     ACCOUNT_MANAGER = "account_manager", "Our account manager for the client; receives escalations."
     CLAIMS = "claims", "The carrier's or insurer's claims address for the client."
+    REPORTING = (
+        "reporting",
+        "Receives the client's daily exception summary and weekly performance report.",
+    )
 
 
 class DriverStatus(DescribedEnum):

@@ -28,7 +28,8 @@ SCHEDULE_ID_PREFIX = "invoicing-"
 
 NUMBER_DIGITS = 6
 MAX_NUMBER_LENGTH = 64
-"""An invoice number is the unpaid-invoice case's business key (`schemas.types.SafeId`, at most 64)."""
+"""An invoice number is the unpaid-invoice case's business key (`schemas.types.SafeId`, at
+most 64)."""
 
 # --- failure types (non-retryable ApplicationErrors of the run and its activities) ---------
 

@@ -124,6 +124,9 @@ class Client(SQLModel, table=True):
     dispatch_hold_reason: str | None = Field(default=None, max_length=500)
     dispatch_hold_case_id: str | None = Field(default=None, max_length=128)
     dispatch_hold_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Which reports the client gets, at what local hour, to whom
+    # (`schemas.reporting.ReportingSettings`); {}: none.
+    reporting: dict[str, Any] = _json()
 
 
 class ClientContact(SQLModel, table=True):
@@ -267,6 +270,9 @@ class DeliveryRecord(SQLModel, table=True):
     outcome: StopOutcome = Field(sa_type=_enum(StopOutcome))
     zone: str | None = Field(default=None, max_length=32)
     residential: bool | None = None
+    # The day the client promised the customer (in the client's time zone), where the
+    # routing system sends one: the on-time rate of the client's reports.
+    promised_on: date | None = None
     source: RecordSource = Field(sa_type=_enum(RecordSource))
     # What the failed-delivery case recorded with the attempt (null for routing-only rows).
     # The fee is the one the case's policy named (shown on a claim's attempt record); an
@@ -416,6 +422,42 @@ class InvoiceStop(SQLModel, table=True):
     residential_surcharge_minor: int = Field(sa_type=BigInteger)
     failed_attempt_fee_minor: int = Field(sa_type=BigInteger)
     amount_minor: int = Field(sa_type=BigInteger)
+
+
+# --- client reports ------------------------------------------------------------------------
+
+
+class ClientReport(SQLModel, table=True):
+    """A report run for one client, kind and period (what makes it idempotent): the figures
+    as emailed, the stored charts, PDF and CSV, and whether its emails went out. `id` is the
+    business key, `report-{kind}-{client_id}-{period}` (the run's workflow id)."""
+
+    __tablename__ = "client_reports"
+    __table_args__ = (
+        UniqueConstraint("client_id", "kind", "period"),
+        Index("ix_client_reports_client_id_kind_created_at", "client_id", "kind", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=128)
+    client_id: str = Field(foreign_key="clients.id", max_length=64)
+    kind: str = Field(max_length=16)
+    period: str = Field(max_length=16)
+    timezone: str = Field(max_length=64)
+    as_of: datetime = Field(sa_type=UTCDateTime, description="The run's moment.")
+    run_id: str = Field(max_length=200)
+    # The whole `schemas.report_figures.Report`, as the email showed it (decimal strings).
+    figures: dict[str, Any] = _json()
+    # {"trend": {"id", "sha256", "size_bytes", "content_type", "stored_at"}, ...}
+    charts: dict[str, Any] = _json()
+    pdf: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    csv: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # prepared | sent | no_recipients | send_failed
+    status: str = Field(default="prepared", max_length=32)
+    recipients: int = 0
+    message_keys: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    problems: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # --- cases --------------------------------------------------------------------------------

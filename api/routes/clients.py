@@ -16,15 +16,20 @@ from api.models import (
     ClientCreate,
     ClientOut,
     ClientUpdate,
+    ContactIn,
     ContactOut,
     DispatchHoldOut,
     Page,
+    ReportingIn,
 )
+from api.report_models import reporting_out, resolve_contacts
 from api.routes.invoicing import sync_schedule_quietly
+from api.routes.reports import sync_report_schedules_quietly
 from schemas import contracts
 from schemas.case_types import CASE_TYPES, resolve_policy
 from schemas.enums import CaseType
 from schemas.invoices import HoldRelease
+from schemas.reporting import ReportingSettings, reporting_of
 from schemas.requests import ReleaseHoldIn
 from schemas.tables import Client, ClientContact
 
@@ -46,17 +51,35 @@ def check_policy_overrides(overrides: dict[str, dict[str, object]]) -> None:
             raise from_validation_error(err, prefix=f"policy_overrides.{key}") from None
 
 
-async def _client_out(session: SessionDep, client: Client) -> ClientOut:
-    contacts = await session.exec(
+def reporting_settings(
+    body: ReportingIn, contacts: list[ClientContact], stored: ReportingSettings | None = None
+) -> ReportingSettings:
+    """The client's settings from a body: on PATCH the fields given change, the others
+    stay; contacts given by id or email are kept as ids (422 naming the item otherwise)."""
+    given = body.model_dump(exclude_unset=True) if stored else body.model_dump()
+    if "contacts" in given:
+        given["contacts"] = resolve_contacts(body.contacts, contacts)
+    base = stored.model_dump() if stored else {}
+    return ReportingSettings.model_validate({**base, **given})
+
+
+async def _contacts(session: SessionDep, client_id: str) -> list[ClientContact]:
+    rows = await session.exec(
         select(ClientContact)
-        .where(ClientContact.client_id == client.id)
+        .where(ClientContact.client_id == client_id)
         .order_by(col(ClientContact.kind), col(ClientContact.name))
     )
+    return list(rows.all())
+
+
+async def _client_out(session: SessionDep, client: Client) -> ClientOut:
+    contacts = await _contacts(session, client.id)
     return ClientOut(
         id=client.id,
         name=client.name,
         timezone=client.timezone,
-        contacts=[ContactOut.model_validate(c) for c in contacts.all()],
+        contacts=[ContactOut.model_validate(c) for c in contacts],
+        reporting=reporting_out(reporting_of(client.reporting), contacts),
         policy_overrides=client.policy_overrides,
         created_at=client.created_at,
         dispatch_hold=DispatchHoldOut(
@@ -69,23 +92,39 @@ async def _client_out(session: SessionDep, client: Client) -> ClientOut:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a client")
-async def create_client(body: ClientCreate, session: SessionDep, _: AdminKey) -> ClientOut:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a client",
+    description="With its contacts and, optionally, its `reporting`: which reports it gets "
+    "(`daily`, `weekly`), at what local `hour` (0-23, default 7) and to which of its "
+    "`reporting` contacts (`contacts`, each by email, as given here; empty: all of them).",
+)
+async def create_client(
+    body: ClientCreate, session: SessionDep, _: AdminKey, request: Request
+) -> ClientOut:
     check_policy_overrides(body.policy_overrides)
     if await session.get(Client, body.id) is not None:
         raise Problem(409, f"client '{body.id}' already exists")
+    contacts = [ClientContact(client_id=body.id, **c.model_dump()) for c in body.contacts]
+    settings = reporting_settings(body.reporting, contacts) if body.reporting else None
     client = Client(
-        id=body.id, name=body.name, timezone=body.timezone, policy_overrides=body.policy_overrides
+        id=body.id,
+        name=body.name,
+        timezone=body.timezone,
+        policy_overrides=body.policy_overrides,
+        reporting=settings.model_dump(mode="json") if settings else {},
     )
     session.add(client)
     try:
         await session.flush()
-        for contact in body.contacts:
-            session.add(ClientContact(client_id=client.id, **contact.model_dump()))
+        session.add_all(contacts)
         await session.commit()
     except IntegrityError:
         await session.rollback()
         raise Problem(409, f"client '{body.id}' already exists") from None
+    if settings and (settings.daily or settings.weekly):
+        await sync_report_schedules_quietly(request, body.id)
     return await _client_out(session, client)
 
 
@@ -106,10 +145,13 @@ async def get_client(client_id: str, session: SessionDep, _: ViewerKey) -> Clien
 
 @router.patch(
     "/{client_id}",
-    summary="Change a client's name or time zone (admin)",
-    description="Only the fields given change. The time zone dates the client's stops for "
-    "billing: changing it moves stops near midnight into another day (and maybe another "
-    "billing period or rate agreement) for every invoice not yet issued.",
+    summary="Change a client's name, time zone or reporting (admin)",
+    description="Only the fields given change (within `reporting` too). The time zone dates "
+    "the client's stops for billing and reports: changing it moves stops near midnight into "
+    "another day (and maybe another billing period or rate agreement) for every invoice not "
+    "yet issued, and moves its schedules. `reporting` turns the daily and weekly reports on "
+    "or off (their schedules are created or deleted), sets their local `hour` and lists the "
+    "`reporting` contacts they go to (by id or email; 422 naming the item for any other).",
 )
 async def update_client(
     client_id: str, body: ClientUpdate, session: SessionDep, _: AdminKey, request: Request
@@ -119,12 +161,38 @@ async def update_client(
         raise Problem(404, f"unknown client '{client_id}'")
     changes = body.model_dump(exclude_unset=True)
     if not changes:
-        raise invalid("body", "nothing to change: give name or timezone")
+        raise invalid("body", "nothing to change: give name, timezone or reporting")
+    if body.reporting is not None:
+        settings = reporting_settings(
+            body.reporting, await _contacts(session, client_id), reporting_of(client.reporting)
+        )
+        changes["reporting"] = settings.model_dump(mode="json")
     await session.exec(update(Client).where(col(Client.id) == client_id).values(**changes))
     await session.commit()
     await session.refresh(client)
     if "timezone" in changes:  # its invoicing schedule runs at 02:00 in this zone
         await sync_schedule_quietly(request, client_id)
+    if "timezone" in changes or "reporting" in changes:  # reports at its hour in its zone
+        await sync_report_schedules_quietly(request, client_id)
+    return await _client_out(session, client)
+
+
+@router.post(
+    "/{client_id}/contacts",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a contact to a client (admin)",
+    description="A contact of any kind, e.g. a `reporting` contact: the client's reports go "
+    "to every reporting contact unless its `reporting.contacts` lists some. Answers the "
+    "client.",
+)
+async def add_contact(
+    client_id: str, body: ContactIn, session: SessionDep, _: AdminKey
+) -> ClientOut:
+    client = await session.get(Client, client_id)
+    if client is None:
+        raise Problem(404, f"unknown client '{client_id}'")
+    session.add(ClientContact(client_id=client_id, **body.model_dump()))
+    await session.commit()
     return await _client_out(session, client)
 
 

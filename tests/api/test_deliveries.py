@@ -5,7 +5,7 @@ nothing unless `?partial=true`."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -451,3 +451,58 @@ async def test_ten_thousand_records_are_recorded_in_one_batch(api, sessions):
     assert counts(first) == (10_000, 10_000, 0, 0, 0)
     assert counts(again) == (10_000, 0, 10_000, 0, 0)
     assert len(await stored(sessions)) == 10_000
+
+
+# --- the promised day (optional; the on-time rate of the client's reports) ------------------
+
+
+async def test_a_promised_day_is_recorded_from_json_and_a_later_record_fills_it_in(api, sessions):
+    first = record(1, promised_on="2026-11-25")
+    bare = record(2)
+    assert counts(await post_json(api, [first, bare]))[1] == 2
+
+    filled = await post_json(api, [{**bare, "promised_on": "2026-11-26"}])
+    without = await post_json(api, [{k: v for k, v in first.items() if k != "promised_on"}])
+
+    assert counts(filled) == (1, 0, 0, 1, 0)
+    assert counts(without) == (1, 0, 1, 0, 0)  # leaving it out erases nothing
+    rows = await stored(sessions)
+    assert rows[("SHP-1", 1)].promised_on == date(2026, 11, 25)
+    assert rows[("SHP-2", 1)].promised_on == date(2026, 11, 26)
+
+
+async def test_another_promised_day_for_a_recorded_stop_is_refused_not_overwritten(api, sessions):
+    assert counts(await post_json(api, [record(1, promised_on="2026-11-25")]))[1] == 1
+
+    response = await post_json(api, [record(1, promised_on="2026-11-27")])
+
+    body = assert_problem(response, 422, "promised_on")
+    assert "with promised_on 2026-11-25" in body["errors"][0]["message"]
+    [row] = (await stored(sessions)).values()
+    assert row.promised_on == date(2026, 11, 25)
+
+
+@pytest.mark.parametrize("bad", [20261125, "25/11/2026", "2026-02-30", "2026-11-25T10:00:00Z"])
+async def test_a_promised_day_that_is_not_a_date_is_named(api, sessions, bad):
+    response = await post_json(api, [record(1, promised_on=bad)])
+
+    assert_problem(response, 422, "promised_on")
+    assert row_errors(response) == [(1, "promised_on")]
+    assert await stored(sessions) == {}
+
+
+async def test_a_csv_may_carry_the_promised_day_column(api, sessions):
+    when = at()
+    text = csv_text(
+        f"SHP-1,{CLIENT_ID},{DEPOT_ID},{when},delivered,B,true,1,2026-11-25",
+        f"SHP-2,{CLIENT_ID},{DEPOT_ID},{when},delivered,B,true,1,",
+        header=HEADER + ",promised_on",
+    )
+
+    assert counts(await post_raw(api, text, "text/csv")) == (2, 2, 0, 0, 0)
+    rows = await stored(sessions)
+    assert rows[("SHP-1", 1)].promised_on == date(2026, 11, 25)
+    assert rows[("SHP-2", 1)].promised_on is None
+    # without the column, as before
+    plain = csv_text(f"SHP-3,{CLIENT_ID},{DEPOT_ID},{when},delivered,B,true,1")
+    assert counts(await post_raw(api, plain, "text/csv"))[1] == 1

@@ -8,21 +8,31 @@ To record the histories again after a deliberate, versioned change:
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, Worker
 from temporalio.workflow import NondeterminismError
 
+from schemas.activities import MessageRequest, MessageResult
 from schemas.cases import CancelInput, EscalateInput, NoteInput
 from schemas.claims import DecisionInput
 from schemas.documents import DocumentKind
-from schemas.enums import CaseStatus
+from schemas.enums import CaseStatus, MessageStatus
 from schemas.onboarding import OffboardInput, ReviewDocumentInput
 from schemas.policies import ClaimPolicy
+from schemas.reporting import (
+    MarkSentRequest,
+    PreparedReport,
+    PrepareReportRequest,
+    ReportKind,
+    ReportRunInput,
+)
 from tests.conftest import TEST_CONVERTER
 from tests.workflows.claim_fakes import ClaimWorld
 from tests.workflows.fakes import FakeWorld
@@ -34,6 +44,7 @@ from workflows.driver_compliance import DriverComplianceWorkflow
 from workflows.driver_onboarding import DriverOnboardingWorkflow
 from workflows.failed_delivery import FailedDeliveryWorkflow
 from workflows.invoicing_run import InvoicingRunWorkflow
+from workflows.report_run import ReportRunWorkflow
 from workflows.unpaid_invoice import UnpaidInvoiceWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -333,6 +344,61 @@ async def test_record_invoicing_run_history(time_env, task_queue):
 
 INVOICING_HISTORIES = {"invoicing_run_issued"}
 
+
+async def _record_report_run_history(env, task_queue) -> None:
+    """A weekly report emailed to two reporting contacts, the account manager copied."""
+
+    @activity.defn(name="prepare_report")
+    async def prepare_report(request: PrepareReportRequest) -> PreparedReport:
+        return PreparedReport(
+            report_id="report-weekly-acme-2026-W48",
+            client_id="acme",
+            kind=ReportKind.WEEKLY,
+            period="2026-W48",
+            sent_before=False,
+            recipients=[uuid.UUID(int=1), uuid.UUID(int=2)],
+            account_manager=True,
+            template="reports/weekly_report",
+            context={"client_name": "Acme Retail", "period": "2026-W48"},
+        )
+
+    @activity.defn(name="send_message")
+    async def send_message(request: MessageRequest) -> MessageResult:
+        return MessageResult(
+            message_id=str(uuid.uuid4()),
+            key=request.key,
+            status=MessageStatus.SENT,
+            recipient_email="someone@example.com",
+        )
+
+    @activity.defn(name="mark_report_sent")
+    async def mark_report_sent(request: MarkSentRequest) -> None:
+        return None
+
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[ReportRunWorkflow],
+        activities=[prepare_report, send_message, mark_report_sent],
+    ):
+        handle = await env.client.start_workflow(
+            ReportRunWorkflow.run,
+            ReportRunInput(client_id="acme", kind=ReportKind.WEEKLY, period="2026-W48"),
+            id="report-weekly-acme-2026-W48",
+            task_queue=task_queue,
+        )
+        await handle.result()
+        history = await handle.fetch_history()
+        (HISTORIES / "report_run_weekly_sent.json").write_text(history.to_json())
+
+
+@pytest.mark.skipif(not os.environ.get("CASEDESK_RECORD_HISTORIES"), reason="recording only")
+async def test_record_report_run_history(time_env, task_queue):
+    await _record_report_run_history(time_env, task_queue)
+
+
+REPORT_HISTORIES = {"report_run_weekly_sent"}
+
 DRIVER_HISTORIES = {
     "driver_onboarding_activated",
     "driver_compliance_continued_first",
@@ -361,6 +427,7 @@ def test_histories_are_committed():
         | DRIVER_HISTORIES
         | INVOICE_HISTORIES
         | INVOICING_HISTORIES
+        | REPORT_HISTORIES
     )
     assert {p.stem for p in _histories()} == expected
 
@@ -375,6 +442,7 @@ async def test_committed_history_replays_against_the_current_code(path: Path):
             DriverComplianceWorkflow,
             UnpaidInvoiceWorkflow,
             InvoicingRunWorkflow,
+            ReportRunWorkflow,
         ],
         data_converter=TEST_CONVERTER,
     )
