@@ -10,7 +10,6 @@ for its answer (then 202 with the run's id to poll)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -27,13 +26,6 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     WorkflowExecutionStatus,
     WorkflowFailureError,
-    WorkflowHandle,
-)
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -64,6 +56,7 @@ from api.invoice_models import (
 from api.listing import paginate
 from api.models import In, Page
 from api.routes.documents import content_disposition
+from api.runs import start_and_wait
 from core.documents import DocumentNotFound
 from core.invoicing_schedules import cycle_of, sync_client_schedule
 from core.settings import Settings
@@ -248,37 +241,26 @@ async def start_invoicing_run(
 ) -> RunOut:
     client = await _checked_client(session, body, now)
     run_id = run_workflow_id(client.id, body.period_start, body.period_end)
-    with temporal_call():
-        handle: WorkflowHandle[Any, InvoicingRunResult] = await temporal.start_workflow(
-            RUN_WORKFLOW,
-            InvoicingRunInput(
-                client_id=client.id,
-                period_start=body.period_start,
-                period_end=body.period_end,
-                requested_by=f"ops:{key.name}",
-            ),
-            id=run_id,
-            task_queue=settings.temporal_task_queue,
-            # One run per period at a time (a second ask joins it); a finished run may run
-            # again: it answers with the invoice the first one issued.
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes([SearchAttributePair(CLIENT_ID, client.id)]),
-            result_type=InvoicingRunResult,
-        )
-    try:
-        with temporal_call():
-            result = await asyncio.wait_for(handle.result(), timeouts.run.total_seconds())
-    except TimeoutError:
+    answer = await start_and_wait(
+        temporal,
+        workflow=RUN_WORKFLOW,
+        arg=InvoicingRunInput(
+            client_id=client.id,
+            period_start=body.period_start,
+            period_end=body.period_end,
+            requested_by=f"ops:{key.name}",
+        ),
+        run_id=run_id,
+        client_id=client.id,
+        task_queue=settings.temporal_task_queue,
+        result_type=InvoicingRunResult,
+        wait=timeouts.run,
+    )
+    if answer.failure is not None:
+        raise _run_problem(answer.failure, run_id)
+    result = answer.result
+    if result is None:
         response.status_code = status.HTTP_202_ACCEPTED
-        response.headers["Location"] = f"/invoicing-runs/{run_id}"
-        return await _run_out(session, settings, run_id, client.id, None, run_status="running")
-    except WorkflowFailureError as err:
-        raise _run_problem(err, run_id) from None
-    except Problem as problem:
-        if problem.status != 503:
-            raise
-        response.status_code = status.HTTP_202_ACCEPTED  # started; the answer comes later
         response.headers["Location"] = f"/invoicing-runs/{run_id}"
         return await _run_out(session, settings, run_id, client.id, None, run_status="running")
     if result.outcome is RunOutcome.ISSUED:

@@ -12,7 +12,6 @@ showed); this process never draws."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -27,13 +26,6 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     WorkflowExecutionStatus,
     WorkflowFailureError,
-    WorkflowHandle,
-)
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -60,6 +52,7 @@ from api.report_models import (
     reporting_out,
 )
 from api.routes.documents import content_disposition
+from api.runs import start_and_wait
 from core.report_inputs import load_report_inputs
 from core.report_schedules import sync_client_reports
 from core.settings import Settings
@@ -207,39 +200,33 @@ async def start_report_run(
             f"{body.period} is not over yet: today is {today.isoformat()} in {client.timezone}",
         )
     run_id = report_id(body.kind, client.id, body.period)
-    with temporal_call():
-        handle: WorkflowHandle[Any, ReportRunResult] = await temporal.start_workflow(
-            RUN_WORKFLOW,
-            ReportRunInput(
-                client_id=client.id,
-                kind=body.kind,
-                period=body.period,
-                requested_by=f"ops:{key.name}",
-            ),
-            id=run_id,
-            task_queue=settings.temporal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes([SearchAttributePair(CLIENT_ID, client.id)]),
-            result_type=ReportRunResult,
+    answer = await start_and_wait(
+        temporal,
+        workflow=RUN_WORKFLOW,
+        arg=ReportRunInput(
+            client_id=client.id, kind=body.kind, period=body.period, requested_by=f"ops:{key.name}"
+        ),
+        run_id=run_id,
+        client_id=client.id,
+        task_queue=settings.temporal_task_queue,
+        result_type=ReportRunResult,
+        wait=timeouts.run,
+    )
+    if answer.failure is not None:
+        cause = _cause(answer.failure)
+        if cause is not None and cause.type in (BAD_PERIOD, UNKNOWN_CLIENT):
+            field = "period" if cause.type == BAD_PERIOD else "client_id"
+            raise invalid(field, cause.message)
+        raise Problem(
+            500,
+            f"the report run failed: {cause.message if cause else answer.failure}",
+            extra={"run_id": run_id, "failure_type": cause.type if cause else None},
         )
-    try:
-        with temporal_call():
-            result = await asyncio.wait_for(handle.result(), timeouts.run.total_seconds())
-    except TimeoutError:
+    result = answer.result
+    if result is None:
         response.status_code = status.HTTP_202_ACCEPTED
         response.headers["Location"] = f"/reports/runs/{run_id}"
         return _run_out(settings, run_id, client.id, run_status="running")
-    except WorkflowFailureError as err:
-        cause = _cause(err)
-        if cause is not None and cause.type in (BAD_PERIOD, UNKNOWN_CLIENT):
-            field = "period" if cause.type == BAD_PERIOD else "client_id"
-            raise invalid(field, cause.message) from None
-        raise Problem(
-            500,
-            f"the report run failed: {cause.message if cause else err}",
-            extra={"run_id": run_id, "failure_type": cause.type if cause else None},
-        ) from None
     if result.outcome is not ReportOutcome.SENT:
         response.status_code = status.HTTP_200_OK
     return _run_out(settings, run_id, client.id, run_status="completed", result=result)
