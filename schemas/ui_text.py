@@ -82,6 +82,15 @@ def duration(span: timedelta) -> str:
     return f"{seconds} s"
 
 
+def offset_words(offset: timedelta) -> str:
+    """A dunning step's offset from the due date, in days when whole: "+14 d", "-3 d"."""
+    sign = "-" if offset < timedelta(0) else "+"
+    span = abs(offset)
+    if span.total_seconds() % 86400 == 0:
+        return f"{sign}{span.days} d"
+    return f"{sign}{duration(span)}"
+
+
 def case_summary(case_type: CaseType, business_key: str, client_id: str | None) -> str:
     """The static summary: "Failed delivery · shipment SHP-1042 · demo-shop"."""
     parts = [type_words(case_type), f"{KEY_NOUN[case_type]} {business_key}"]

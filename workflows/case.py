@@ -89,11 +89,16 @@ CASE_CARRY_FIELDS = frozenset(CaseCarry.model_fields)
 
 @dataclass(frozen=True)
 class FollowUp:
-    """A step of a waiting ladder: at `at`, run `action` (a reminder, an escalation)."""
+    """A step of a waiting ladder: at `at`, run `action` (a reminder, an escalation).
+
+    `label` names the step in the case's state and in its record of steps run (so it never
+    changes for a step that exists); `summary` is what the Temporal UI shows on the step's
+    timer, the label when not given."""
 
     at: datetime
     label: str
     action: Callable[[], Awaitable[None]]
+    summary: str | None = None
 
 
 class CaseWorkflow:
@@ -376,6 +381,7 @@ class CaseWorkflow:
             at = step.at if step else give_up_at
             label = step.label if step else (give_up_label if at else None)
             self._case.next_step = label
+            timer_summary = (step.summary or step.label) if step else label
             self._case.next_step_at = at
             await self._sync()  # the next step, and what the last one did, reach SQL now
             if self._continue_due() and not done():
@@ -384,7 +390,7 @@ class CaseWorkflow:
             timeout = (at - workflow.now()) if at else None
             if timeout is None or timeout > timedelta(0):
                 try:
-                    await workflow.wait_condition(done, timeout=timeout, timeout_summary=label)
+                    await workflow.wait_condition(done, timeout=timeout, timeout_summary=timer_summary)
                     return True
                 except TimeoutError:
                     pass

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.cases import CaseSnapshot, CaseState
     from schemas.contracts import ActionNotAllowed, InvalidRequest
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
+    from schemas.ui_text import offset_words
     from schemas.invoices import (
         ClientDepotsRequest,
         DispatchHoldChange,
@@ -167,7 +168,13 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
 
     def _follow_ups(self) -> list[FollowUp]:
         return [
-            FollowUp(s.at + self._shift, s.step.name, self._step_action(s)) for s in self._ladder()
+            FollowUp(
+                s.at + self._shift,
+                s.step.name,
+                self._step_action(s),
+                summary=f"send: dunning step {s.step.name} (due {offset_words(s.step.offset)})",
+            )
+            for s in self._ladder()
         ]
 
     def _unsent(self) -> list[ScheduledStep]:
