@@ -140,9 +140,10 @@ async def start_case(
     """Start a case's workflow, its search attributes set from the first moment (so the
     Temporal UI can filter it before the worker has run) and its subject in the memo (so the
     API can describe it before the worker has indexed it), with the Temporal UI's static
-    summary and details (`schemas.ui_text`: ids and dates, no personal data). False when the business key
-    already has a case: one case per key, ever (REJECT_DUPLICATE). 503 when Temporal has not
-    answered within `limit`: a retry is safe, the business key makes it a repeat."""
+    summary and details (`schemas.ui_text`: ids and dates, no personal data). False when the
+    business key already has a case: one case per key, ever (REJECT_DUPLICATE). 503 when
+    Temporal has not answered within `limit`: a retry is safe, the business key makes it a
+    repeat."""
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(CASE_TYPE, spec.case_type.value),
         SearchAttributePair(CASE_STATUS, CaseStatus.OPEN.value),

@@ -50,7 +50,7 @@ WAITING_ON = {
 
 
 def type_words(case_type: CaseType) -> str:
-    """"Failed delivery", "Driver onboarding"."""
+    """The type in words: "Failed delivery", "Driver onboarding"."""
     return case_type.value.replace("_", " ").capitalize()
 
 
@@ -71,7 +71,7 @@ def local_time(at: datetime, zone_name: str | None) -> str:
 
 
 def duration(span: timedelta) -> str:
-    """"72 h", "5 d", "30 min": the largest whole unit."""
+    """A span in its largest whole unit: "72 h", "5 d", "30 min"."""
     seconds = int(span.total_seconds())
     if seconds and seconds % 86400 == 0 and seconds >= 4 * 86400:
         return f"{seconds // 86400} d"

@@ -260,7 +260,8 @@ class CaseWorkflow:
         and when (local time), the deadline, the escalation and the type's own facts (missing
         items). Ids, words and times only: no personal data."""
         case, zone_name = self._case, self._time_zone()
-        lines = [f"**{case.status.value.replace('_', ' ').capitalize()}**: {case.status.description}"]
+        status_words = case.status.value.replace("_", " ").capitalize()
+        lines = [f"**{status_words}**: {case.status.description}"]
         if case.resolution:
             lines.append(f"Resolution: {case.resolution.description}")
         elif waiting_on := WAITING_ON.get(case.status):
@@ -390,7 +391,9 @@ class CaseWorkflow:
             timeout = (at - workflow.now()) if at else None
             if timeout is None or timeout > timedelta(0):
                 try:
-                    await workflow.wait_condition(done, timeout=timeout, timeout_summary=timer_summary)
+                    await workflow.wait_condition(
+                        done, timeout=timeout, timeout_summary=timer_summary
+                    )
                     return True
                 except TimeoutError:
                     pass

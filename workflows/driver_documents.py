@@ -81,7 +81,8 @@ class DriverDocumentsCase(CaseWorkflow):
             return []
         facts = []
         if requested := self._requested():
-            facts.append(f"Missing: {', '.join(kind.value.replace('_', ' ') for kind in requested)}")
+            kinds = ", ".join(kind.value.replace("_", " ") for kind in requested)
+            facts.append(f"Missing: {kinds}")
         if in_review := self._in_review():
             kinds = ", ".join(item.kind.value.replace("_", " ") for item in in_review)
             facts.append(f"To review: {kinds}")

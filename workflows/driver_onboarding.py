@@ -31,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from schemas.cases import CaseSnapshot
     from schemas.documents import DocumentRef
     from schemas.enums import CaseStatus, CaseType, DriverStatus, Resolution
-    from schemas.ui_text import case_details, case_summary
     from schemas.onboarding import (
         BriefingPackRequest,
         ChecklistItem,
@@ -43,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         OnboardingDocument,
         expiring,
     )
+    from schemas.ui_text import case_details, case_summary
 
 from workflows.case import DOCUMENT_OPTIONS, FollowUp
 from workflows.driver_documents import DriverDocumentsCase

@@ -232,9 +232,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                     opened_by=self._case.case_id,
                 ),
                 id=claim_id,
-                static_summary=case_summary(
-                    DAMAGE_CLAIM.case_type, inp.shipment_id, inp.client_id
-                ),
+                static_summary=case_summary(DAMAGE_CLAIM.case_type, inp.shipment_id, inp.client_id),
                 static_details=case_details(
                     DAMAGE_CLAIM.case_type,
                     subject=f"Shipment {inp.shipment_id} found damaged on delivery attempt "

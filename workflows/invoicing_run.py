@@ -45,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
     from schemas.activities import MessageRequest, Recipient
     from schemas.case_types import UNPAID_INVOICE
     from schemas.enums import CaseStatus, ContactKind
-    from schemas.ui_text import case_details, case_summary
     from schemas.invoicing import (
         NOT_SCHEDULED,
         RUN_FAILURES,
@@ -59,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         IssueInvoiceResult,
         ScheduleSyncRequest,
     )
+    from schemas.ui_text import case_details, case_summary
 
 from workflows.case import MESSAGE_OPTIONS
 

@@ -29,7 +29,6 @@ with workflow.unsafe.imports_passed_through():
     from schemas.cases import CaseSnapshot, CaseState
     from schemas.contracts import ActionNotAllowed, InvalidRequest
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
-    from schemas.ui_text import offset_words
     from schemas.invoices import (
         ClientDepotsRequest,
         DispatchHoldChange,
@@ -48,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         exact,
         opening_plan,
     )
+    from schemas.ui_text import offset_words
 
 from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
 

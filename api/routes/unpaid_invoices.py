@@ -62,11 +62,11 @@ async def _invoice_input(
     row = await reader.session.get(Client, body.client_id)
     client = (
         InvoiceClient(
-                id=row.id,
-                name=row.name,
-                policy_overrides=row.policy_overrides,
-                timezone=row.timezone,
-            )
+            id=row.id,
+            name=row.name,
+            policy_overrides=row.policy_overrides,
+            timezone=row.timezone,
+        )
         if row is not None
         else None
     )

@@ -178,7 +178,9 @@ async def test_the_ui_summaries_are_encrypted_in_history_and_decode_for_ops(
     events = (await raw_history(time_env, case["case_id"])).events
     summaries = [e.user_metadata.summary for e in events if e.user_metadata.HasField("summary")]
     started = events[0].user_metadata
-    timers = [e.user_metadata.summary for e in events if e.HasField("timer_started_event_attributes")]
+    timers = [
+        e.user_metadata.summary for e in events if e.HasField("timer_started_event_attributes")
+    ]
 
     assert len(summaries) >= 3  # the start, record_case activities, the reminder's timer
     for payload in [*summaries, started.details]:

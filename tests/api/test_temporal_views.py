@@ -9,6 +9,7 @@ import html
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -113,14 +114,16 @@ async def test_a_temporal_server_runs_every_view_and_finds_its_cases(dev_env: Wo
     is accepted by the server and lists exactly the cases it describes."""
     client, queue, now = dev_env.client, f"tq-{uuid.uuid4()}", datetime.now(UTC)
 
-    async def case(case_id: str, case_type: str, status: str, **attrs: object) -> str:
-        pairs = [
+    async def case(
+        case_id: str, case_type: str, status: str, due_in_h: float = 24, **attrs: object
+    ) -> str:
+        pairs: list[SearchAttributePair[Any]] = [
             SearchAttributePair(CASE_TYPE, case_type),
             SearchAttributePair(CASE_STATUS, status),
             SearchAttributePair(ESCALATED, bool(attrs.get("escalated", False))),
             SearchAttributePair(CLIENT_ID, str(attrs.get("client", "demo-shop"))),
             SearchAttributePair(DEPOT_ID, str(attrs.get("depot", "depot-north"))),
-            SearchAttributePair(DEADLINE_AT, now + timedelta(hours=attrs.get("due_in_h", 24))),  # type: ignore[arg-type]
+            SearchAttributePair(DEADLINE_AT, now + timedelta(hours=float(str(due_in_h)))),
         ]
         await client.start_workflow(
             "Nobody", id=case_id, task_queue=queue, search_attributes=TypedSearchAttributes(pairs)

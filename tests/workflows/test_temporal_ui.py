@@ -4,26 +4,40 @@ converter, as the UI does through the codec server) and its current details."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from schemas.enums import CaseStatus, FailureReason
-from tests.workflows.test_failed_delivery import (  # noqa: F401  (fixtures)
+from tests.workflows.claim_fakes import ClaimWorld
+from tests.workflows.test_failed_delivery import (
     case_input,
     open_case,
     state,
     unique,
     wait_for_status,
-    world,
-    worker,
 )
 from tests.workflows.test_unpaid_invoice import current_details
 from workflows.damage_claim import DamageClaimWorkflow
+from workflows.failed_delivery import FailedDeliveryWorkflow
+
+
+@pytest.fixture
+async def worker(time_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Worker]:
+    async with Worker(
+        time_env.client,
+        task_queue=task_queue,
+        workflows=[FailedDeliveryWorkflow, DamageClaimWorkflow],
+        activities=ClaimWorld().activities(),
+    ) as running:
+        yield running
 
 
 async def decoded(env: WorkflowEnvironment, payload: Payload) -> str:
@@ -31,11 +45,9 @@ async def decoded(env: WorkflowEnvironment, payload: Payload) -> str:
     return str(text)
 
 
-async def summaries(
-    env: WorkflowEnvironment, handle: WorkflowHandle, attribute: str
-) -> list[str]:
+async def summaries(env: WorkflowEnvironment, handle: WorkflowHandle, attribute: str) -> list[str]:
     """The user-metadata summaries of the history's events that have `attribute` set."""
-    events: list[HistoryEvent] = (await handle.fetch_history()).events
+    events: Sequence[HistoryEvent] = (await handle.fetch_history()).events
     return [
         await decoded(env, event.user_metadata.summary)
         for event in events
@@ -49,9 +61,7 @@ def shown(at: datetime, zone: str) -> str:
     return local.strftime("%a ") + str(local.day) + local.strftime(" %b %H:%M %Z")
 
 
-async def test_timers_and_activities_carry_the_ladders_labels(
-    time_env, task_queue, worker, world
-):
+async def test_timers_and_activities_carry_the_ladders_labels(time_env, task_queue, worker):
     handle = await open_case(time_env, task_queue, case_input(unique("S")))
 
     timers = await summaries(time_env, handle, "timer_started_event_attributes")
@@ -62,9 +72,7 @@ async def test_timers_and_activities_carry_the_ladders_labels(
     assert any(s.startswith("record: waiting_on_customer, v") for s in activities)
 
 
-async def test_a_child_claim_starts_with_a_static_summary_and_details(
-    time_env, task_queue, worker, world
-):
+async def test_a_child_claim_starts_with_a_static_summary_and_details(time_env, task_queue, worker):
     inp = case_input(unique("S"), reason=FailureReason.DAMAGED).model_copy(
         update={"timezone": "Europe/London"}
     )
@@ -92,7 +100,7 @@ async def test_a_child_claim_starts_with_a_static_summary_and_details(
 
 
 async def test_current_details_say_status_whom_next_step_and_when_in_local_time(
-    time_env, task_queue, worker, world
+    time_env, task_queue, worker
 ):
     inp = case_input(unique("S")).model_copy(update={"timezone": "America/New_York"})
     handle = await open_case(time_env, task_queue, inp)
@@ -110,7 +118,7 @@ async def test_current_details_say_status_whom_next_step_and_when_in_local_time(
     assert "Ada" not in details and "ada@example.com" not in details
 
 
-async def test_an_unknown_time_zone_shows_times_in_utc(time_env, task_queue, worker, world):
+async def test_an_unknown_time_zone_shows_times_in_utc(time_env, task_queue, worker):
     inp = case_input(unique("S")).model_copy(update={"timezone": "Mars/Olympus_Mons"})
     handle = await open_case(time_env, task_queue, inp)
     current = await state(handle)
@@ -121,7 +129,7 @@ async def test_an_unknown_time_zone_shows_times_in_utc(time_env, task_queue, wor
     )
 
 
-async def test_a_claim_names_its_missing_evidence(time_env, task_queue, worker, world):
+async def test_a_claim_names_its_missing_evidence(time_env, task_queue, worker):
     inp = case_input(unique("S"), reason=FailureReason.DAMAGED)
     await open_case(time_env, task_queue, inp)
     claim = time_env.client.get_workflow_handle(f"damage-claim-{inp.shipment_id}")
@@ -130,4 +138,3 @@ async def test_a_claim_names_its_missing_evidence(time_env, task_queue, worker, 
     details = await current_details(claim)
 
     assert "Missing (" in details and "damage photos" in details
-

@@ -421,7 +421,9 @@ async def test_the_temporal_ui_shows_the_balance_and_the_next_step(
     assert "Waiting on the client (payment)" in details
     history = await handle.fetch_history()
     timers = [
-        e.user_metadata.summary for e in history.events if e.HasField("timer_started_event_attributes")
+        event.user_metadata.summary
+        for event in history.events
+        if event.HasField("timer_started_event_attributes")
     ]
     (summary,) = await time_env.client.data_converter.decode(timers[:1], [str])
     assert summary == "send: dunning step before-due (due -3 d)"
