@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import WorkflowEnvironment
 
@@ -28,6 +30,8 @@ from core.temporal import (
     SEARCH_ATTRIBUTES,
 )
 from schemas.enums import CaseType
+from tests.api import conftest
+from tests.api.conftest import OTHER_DRIVER_ID, Api
 from tests.api.test_console import NewBrowser, browser  # noqa: F401  (fixture)
 from tests.conftest import TEST_CONVERTER, _bin
 
@@ -157,3 +161,22 @@ async def test_a_temporal_server_runs_every_view_and_finds_its_cases(dev_env: Wo
                 break
             await asyncio.sleep(0.1)
         assert found == ids, (title, views[title].query)
+
+
+async def test_a_case_opened_over_the_api_speaks_its_depots_time_zone(
+    api: Api, time_env: WorkflowEnvironment
+):
+    opened = await api.open_case(driver_id=OTHER_DRIVER_ID)  # a New York depot's driver
+    assert opened.status_code == 201, opened.text
+    case = await api.wait_for(opened.json()["case_id"], "waiting_on_customer")
+    handle = time_env.client.get_workflow_handle(case["case_id"])
+    described = await handle.describe()
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    next_at = datetime.fromisoformat(case["next_step_at"]).astimezone(ZoneInfo("America/New_York"))
+
+    assert await described.static_summary() == (
+        f"Failed delivery · shipment {case['business_key']} · {conftest.CLIENT_ID}"
+    )
+    assert "depot `nyc-1`; times in America/New_York" in str(await described.static_details())
+    assert f"{next_at:%H:%M} {next_at.tzname()}" in metadata.current_details
+    assert next_at.tzname() in ("EST", "EDT")

@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from schemas.cases import CaseState
 from schemas.enums import CaseStatus, FailureReason
 from tests.workflows.claim_fakes import ClaimWorld
 from tests.workflows.test_failed_delivery import (
@@ -55,6 +56,26 @@ async def summaries(env: WorkflowEnvironment, handle: WorkflowHandle, attribute:
     ]
 
 
+async def first_timer(env: WorkflowEnvironment, handle: WorkflowHandle) -> str:
+    """The summary of the first timer the case starts (polled: the status a test waits for
+    is set just before the wait that starts the timer)."""
+    for _ in range(200):
+        if timers := await summaries(env, handle, "timer_started_event_attributes"):
+            return timers[0]
+        await asyncio.sleep(0.02)
+    raise AssertionError("the case started no timer")
+
+
+async def with_next_step(handle: WorkflowHandle) -> CaseState:
+    """The state once the case waits on its first ladder step (set just after the status)."""
+    for _ in range(200):
+        current = await state(handle)
+        if current.next_step_at is not None:
+            return current
+        await asyncio.sleep(0.02)
+    raise AssertionError("the case has no next step")
+
+
 def shown(at: datetime, zone: str) -> str:
     """The expected rendering, computed independently of `schemas.ui_text`."""
     local = at.astimezone(ZoneInfo(zone))
@@ -64,10 +85,10 @@ def shown(at: datetime, zone: str) -> str:
 async def test_timers_and_activities_carry_the_ladders_labels(time_env, task_queue, worker):
     handle = await open_case(time_env, task_queue, case_input(unique("S")))
 
-    timers = await summaries(time_env, handle, "timer_started_event_attributes")
+    timer = await first_timer(time_env, handle)
     activities = await summaries(time_env, handle, "activity_task_scheduled_event_attributes")
 
-    assert timers == ["remind the customer"]
+    assert timer == "remind the customer"
     assert any(s.startswith("send: ") and s.endswith("(a1/customer-notice)") for s in activities)
     assert any(s.startswith("record: waiting_on_customer, v") for s in activities)
 
@@ -78,10 +99,7 @@ async def test_a_child_claim_starts_with_a_static_summary_and_details(time_env, 
     )
     handle = await open_case(time_env, task_queue, inp)
     claim = time_env.client.get_workflow_handle(f"damage-claim-{inp.shipment_id}")
-    for _ in range(200):
-        if (await claim.query(DamageClaimWorkflow.state)).status is CaseStatus.GATHERING_EVIDENCE:
-            break
-        await asyncio.sleep(0.02)
+    await wait_for_status(claim, CaseStatus.GATHERING_EVIDENCE)
 
     started = (await claim.fetch_history()).events[0].user_metadata
     details = await decoded(time_env, started.details)
@@ -94,9 +112,7 @@ async def test_a_child_claim_starts_with_a_static_summary_and_details(time_env, 
     assert "depot `depot-north`" in details and "filing window 72 h" in details
     assert "Ada" not in details and "Main St" not in details
     assert handle.id in details
-    assert (await summaries(time_env, claim, "timer_started_event_attributes"))[0] == (
-        "reminder 1 to the driver and customer (evidence)"
-    )
+    assert await first_timer(time_env, claim) == "reminder 1 to the driver and customer (evidence)"
 
 
 async def test_current_details_say_status_whom_next_step_and_when_in_local_time(
@@ -104,7 +120,7 @@ async def test_current_details_say_status_whom_next_step_and_when_in_local_time(
 ):
     inp = case_input(unique("S")).model_copy(update={"timezone": "America/New_York"})
     handle = await open_case(time_env, task_queue, inp)
-    current = await state(handle)
+    current = await with_next_step(handle)
     assert current.next_step_at is not None and current.deadline_at is not None
 
     details = await current_details(handle)
@@ -121,7 +137,7 @@ async def test_current_details_say_status_whom_next_step_and_when_in_local_time(
 async def test_an_unknown_time_zone_shows_times_in_utc(time_env, task_queue, worker):
     inp = case_input(unique("S")).model_copy(update={"timezone": "Mars/Olympus_Mons"})
     handle = await open_case(time_env, task_queue, inp)
-    current = await state(handle)
+    current = await with_next_step(handle)
     assert current.next_step_at is not None
 
     assert f"Next: remind the customer, {shown(current.next_step_at, 'UTC')}" in (
