@@ -488,7 +488,12 @@ class InvoicingActivities:
                 raise _permanent(f"no invoice {request.invoice_id}", UNKNOWN_INVOICE)
             row = await session.get(Client, invoice.client_id)
         client = (
-            InvoiceClient(id=row.id, name=row.name, policy_overrides=row.policy_overrides)
+            InvoiceClient(
+                id=row.id,
+                name=row.name,
+                policy_overrides=row.policy_overrides,
+                timezone=row.timezone,
+            )
             if row is not None
             else None
         )

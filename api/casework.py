@@ -55,6 +55,7 @@ from schemas.cases import CaseSnapshot, CaseState, TimelineEvent
 from schemas.contracts import STATE_QUERY, UpdateContract
 from schemas.enums import CaseStatus, CaseType
 from schemas.tables import Case, Message, TimelineEntry
+from schemas.ui_text import case_details, case_summary
 
 In = TypeVar("In", bound=BaseModel)
 
@@ -132,13 +133,17 @@ async def start_case(
     task_queue: str,
     deadline: datetime | None = None,
     subject: str | None = None,
+    static_summary: str | None = None,
+    static_details: str | None = None,
     limit: timedelta = CALL_LIMIT,
 ) -> bool:
     """Start a case's workflow, its search attributes set from the first moment (so the
     Temporal UI can filter it before the worker has run) and its subject in the memo (so the
-    API can describe it before the worker has indexed it). False when the business key
-    already has a case: one case per key, ever (REJECT_DUPLICATE). 503 when Temporal has not
-    answered within `limit`: a retry is safe, the business key makes it a repeat."""
+    API can describe it before the worker has indexed it), with the Temporal UI's static
+    summary and details (`schemas.ui_text`: ids and dates, no personal data). False when the
+    business key already has a case: one case per key, ever (REJECT_DUPLICATE). 503 when
+    Temporal has not answered within `limit`: a retry is safe, the business key makes it a
+    repeat."""
     pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(CASE_TYPE, spec.case_type.value),
         SearchAttributePair(CASE_STATUS, CaseStatus.OPEN.value),
@@ -161,6 +166,8 @@ async def start_case(
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=TypedSearchAttributes(pairs),
                     memo={SUBJECT_MEMO: subject} if subject else None,
+                    static_summary=static_summary,
+                    static_details=static_details,
                     rpc_timeout=limit,
                 )
     except WorkflowAlreadyStartedError:
@@ -504,6 +511,22 @@ class Opening:
     depot_id: str | None = None
 
 
+def opening_details(opening: Opening) -> str:
+    """The static details of a case about to be opened: what it is, its deadline and its
+    policy's spans, in the zone its input names (the depot's or the client's)."""
+    case_input = opening.case_input
+    policy = getattr(case_input, "policy", None)
+    return case_details(
+        opening.spec.case_type,
+        subject=opening.subject,
+        client_id=opening.client_id,
+        depot_id=opening.depot_id,
+        zone_name=getattr(case_input, "timezone", None),
+        policy=policy if isinstance(policy, BaseModel) else None,
+        key_dates={"Deadline": opening.deadline_at} if opening.deadline_at else None,
+    )
+
+
 async def open_case(
     opening: Opening,
     *,
@@ -527,6 +550,8 @@ async def open_case(
         task_queue=reader.settings.temporal_task_queue,
         deadline=opening.deadline_at,
         subject=opening.subject,
+        static_summary=case_summary(spec.case_type, opening.business_key, opening.client_id),
+        static_details=opening_details(opening),
         limit=reader.timeouts.query,
     )
     if not started:

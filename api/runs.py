@@ -50,6 +50,7 @@ async def start_and_wait(
     task_queue: str,
     result_type: type[Result],
     wait: timedelta,
+    summary: str | None = None,
 ) -> RunAnswer[Result]:
     with temporal_call():
         handle = await temporal.start_workflow(
@@ -61,6 +62,7 @@ async def start_and_wait(
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             search_attributes=TypedSearchAttributes([SearchAttributePair(CLIENT_ID, client_id)]),
             result_type=result_type,
+            static_summary=summary,  # the Temporal UI's line for the run (ids and dates)
         )
     try:
         with temporal_call():

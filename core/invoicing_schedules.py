@@ -109,6 +109,12 @@ def schedule_for(terms: ScheduleTerms, task_queue: str) -> Schedule:
             InvoicingRunInput(client_id=terms.client_id, cycle=terms.cycle),
             id=scheduled_run_id(terms.client_id),
             task_queue=task_queue,
+            static_summary=f"Invoicing run · client {terms.client_id} · {terms.cycle.value}",
+            static_details=(
+                f"Invoices client `{terms.client_id}`'s delivered stops of the last "
+                f"{terms.cycle.value} period and opens an unpaid-invoice case for each invoice."
+                f"\n\nRuns {calendar(terms.cycle).comment} (times in {terms.timezone})."
+            ),
             typed_search_attributes=TypedSearchAttributes(
                 [SearchAttributePair(CLIENT_ID, terms.client_id)]
             ),

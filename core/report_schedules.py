@@ -97,6 +97,12 @@ def schedule_for(terms: ReportScheduleTerms, task_queue: str) -> Schedule:
             ReportRunInput(client_id=terms.client_id, kind=terms.kind),
             id=scheduled_run_id(terms.kind, terms.client_id),
             task_queue=task_queue,
+            static_summary=f"{terms.kind.value.capitalize()} report · client {terms.client_id}",
+            static_details=(
+                f"Builds and sends client `{terms.client_id}`'s {terms.kind.value} report."
+                f"\n\nRuns {calendar(terms.kind, terms.hour).comment} "
+                f"(times in {terms.timezone})."
+            ),
             typed_search_attributes=TypedSearchAttributes(
                 [SearchAttributePair(CLIENT_ID, terms.client_id)]
             ),

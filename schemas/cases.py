@@ -90,6 +90,9 @@ class FailedDeliveryInput(Model):
         default_factory=ClaimPolicy,
         description="The client's claim policy, for the claim a damaged parcel opens.",
     )
+    timezone: str = Field(
+        "UTC", max_length=64, description="IANA zone the case's times are shown in (the depot's)."
+    )
     opened_by: str = "system"
     carried: FailedDeliveryCarry | None = Field(
         None, description="Set by the case itself when it continues as new; never by callers."

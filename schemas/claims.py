@@ -49,6 +49,9 @@ class DamageClaimInput(Model):
     driver_id: str | None = None
     linked_case_id: str | None = Field(None, description="The failed-delivery case, if any.")
     policy: ClaimPolicy = ClaimPolicy()
+    timezone: str = Field(
+        "UTC", max_length=64, description="IANA zone the case's times are shown in (the depot's)."
+    )
     opened_by: str = "system"
     carried: DamageClaimCarry | None = Field(
         None, description="Set by the case itself when it continues as new; never by callers."

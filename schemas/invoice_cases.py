@@ -26,6 +26,7 @@ class InvoiceClient:
     id: str
     name: str
     policy_overrides: Mapping[str, Any] = field(default_factory=dict)
+    timezone: str = "UTC"
 
 
 class InvoiceCaseRefused(ValueError):
@@ -93,5 +94,6 @@ def unpaid_invoice_input(
         invoice_pdf=invoice_pdf,
         delivery_problem=delivery_problem,
         policy=policy,
+        timezone=client.timezone,
         opened_by=opened_by,
     )

@@ -205,6 +205,9 @@ class UnpaidInvoiceInput(Model):
         "invoicing run): the case opens escalated to the account manager.",
     )
     policy: DunningPolicy = DunningPolicy()
+    timezone: str = Field(
+        "UTC", max_length=64, description="IANA zone the case's times are shown in (the client's)."
+    )
     opened_by: str = "system"
     carried: UnpaidInvoiceCarry | None = Field(
         None, description="Set by the case itself when it continues as new; never by callers."

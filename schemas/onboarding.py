@@ -158,6 +158,9 @@ class DriverOnboardingInput(Model):
         description="Resolved at open from the policy, the depot and the vehicle type."
     )
     policy: OnboardingPolicy = OnboardingPolicy()
+    timezone: str = Field(
+        "UTC", max_length=64, description="IANA zone the case's times are shown in (the depot's)."
+    )
     opened_by: str = "system"
     carried: DriverOnboardingCarry | None = Field(
         None, description="Set by the case itself when it continues as new; never by callers."
@@ -234,6 +237,9 @@ class DriverComplianceInput(Model):
     driver: DriverProfile
     documents: list[WatchedDocument]
     policy: CompliancePolicy = CompliancePolicy()
+    timezone: str = Field(
+        "UTC", max_length=64, description="IANA zone the case's times are shown in (the depot's)."
+    )
     opened_by: str = "system"
     carried: DriverComplianceCarry | None = Field(
         None, description="Set by the case itself when it continues as new; never by callers."

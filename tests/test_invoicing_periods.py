@@ -129,6 +129,8 @@ def test_the_schedule_catches_up_once_and_never_overlaps(cycle):
     assert [(r.start) for r in calendar.hour] == [2]
     assert isinstance(schedule.action, ScheduleActionStartWorkflow)
     assert schedule.action.id == "invoicing-run-demo-shop"  # Temporal appends the nominal time
+    assert schedule.action.static_summary == f"Invoicing run · client demo-shop · {cycle}"
+    assert "(times in Europe/London)" in str(schedule.action.static_details)
 
 
 def test_invoice_numbers_fit_the_unpaid_invoice_case_id():

@@ -183,3 +183,5 @@ def test_a_schedule_catches_up_once_and_never_overlaps(kind):
         assert [r.start for r in calendar.day_of_week] == [1]  # Monday
     assert isinstance(schedule.action, ScheduleActionStartWorkflow)
     assert schedule.action.id == f"report-scheduled-{kind.value}-acme"
+    assert schedule.action.static_summary == f"{kind.value.capitalize()} report · client acme"
+    assert "(times in Europe/London)" in str(schedule.action.static_details)

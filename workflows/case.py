@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.contracts import ActionNotAllowed
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
+    from schemas.ui_text import WAITING_ON, local_time
 
 # Database writes retry until the database is back: a case never skips a record. An attempt
 # may take several statements each waiting up to the database's lock timeout (10 s,
@@ -88,11 +89,16 @@ CASE_CARRY_FIELDS = frozenset(CaseCarry.model_fields)
 
 @dataclass(frozen=True)
 class FollowUp:
-    """A step of a waiting ladder: at `at`, run `action` (a reminder, an escalation)."""
+    """A step of a waiting ladder: at `at`, run `action` (a reminder, an escalation).
+
+    `label` names the step in the case's state and in its record of steps run (so it never
+    changes for a step that exists); `summary` is what the Temporal UI shows on the step's
+    timer, the label when not given."""
 
     at: datetime
     label: str
     action: Callable[[], Awaitable[None]]
+    summary: str | None = None
 
 
 class CaseWorkflow:
@@ -242,17 +248,32 @@ class CaseWorkflow:
             if case.deadline_at:
                 updates.append(DEADLINE_AT.value_set(case.deadline_at))
             workflow.upsert_search_attributes(updates)
-        lines = [f"**{case.status.description}**"]
+        workflow.set_current_details(self._current_details())
+
+    def _time_zone(self) -> str:
+        """The IANA zone this case's times are shown in (its input's `timezone`: the depot's
+        or the client's, set at open); UTC when the input has none (older cases)."""
+        return str(getattr(self._input, "timezone", None) or "UTC")
+
+    def _current_details(self) -> str:
+        """The Temporal UI's current details: status, whom the case waits on, the next step
+        and when (local time), the deadline, the escalation and the type's own facts (missing
+        items). Ids, words and times only: no personal data."""
+        case, zone_name = self._case, self._time_zone()
+        status_words = case.status.value.replace("_", " ").capitalize()
+        lines = [f"**{status_words}**: {case.status.description}"]
         if case.resolution:
             lines.append(f"Resolution: {case.resolution.description}")
+        elif waiting_on := WAITING_ON.get(case.status):
+            lines.append(f"Waiting on {waiting_on}")
         if case.next_step and case.next_step_at:
-            lines.append(f"Next: {case.next_step} at {case.next_step_at.isoformat()}")
+            lines.append(f"Next: {case.next_step}, {local_time(case.next_step_at, zone_name)}")
         if case.deadline_at:
-            lines.append(f"Deadline: {case.deadline_at.isoformat()}")
+            lines.append(f"Deadline: {local_time(case.deadline_at, zone_name)}")
         if case.escalated:
             lines.append(f"Escalated: {case.escalation_reason}")
         lines.extend(self._ui_facts())
-        workflow.set_current_details("\n\n".join(lines))
+        return "\n\n".join(lines)
 
     def _ui_facts(self) -> list[str]:
         """What this case type adds to the Temporal UI's current details (one line each)."""
@@ -266,7 +287,10 @@ class CaseWorkflow:
         events = list(self._timeline)
         record = CaseRecord(snapshot=self._case.model_copy(deep=True), events=events)
         await workflow.execute_activity_method(
-            RecordActivities.record_case, record, **RECORD_OPTIONS
+            RecordActivities.record_case,
+            record,
+            summary=f"record: {self._case.status.value}, v{self._case.version}",
+            **RECORD_OPTIONS,
         )
         # Written: let them go (events added while the write ran stay for the next one).
         written = {event.seq for event in events}
@@ -356,7 +380,9 @@ class CaseWorkflow:
         )
         for step in [*steps, None]:
             at = step.at if step else give_up_at
-            self._case.next_step = step.label if step else (give_up_label if at else None)
+            label = step.label if step else (give_up_label if at else None)
+            self._case.next_step = label
+            timer_summary = (step.summary or step.label) if step else label
             self._case.next_step_at = at
             await self._sync()  # the next step, and what the last one did, reach SQL now
             if self._continue_due() and not done():
@@ -365,7 +391,9 @@ class CaseWorkflow:
             timeout = (at - workflow.now()) if at else None
             if timeout is None or timeout > timedelta(0):
                 try:
-                    await workflow.wait_condition(done, timeout=timeout)
+                    await workflow.wait_condition(
+                        done, timeout=timeout, timeout_summary=timer_summary
+                    )
                     return True
                 except TimeoutError:
                     pass
@@ -442,7 +470,10 @@ class CaseWorkflow:
         retries exhausted) escalates the case to a person instead of being swallowed."""
         try:
             result = await workflow.execute_activity_method(
-                MessagingActivities.send_message, request, **MESSAGE_OPTIONS
+                MessagingActivities.send_message,
+                request,
+                summary=f"send: {describe} ({request.key.removeprefix(f'{self._case.case_id}/')})",
+                **MESSAGE_OPTIONS,
             )
         except ActivityError as err:
             cause = err.cause
@@ -561,7 +592,9 @@ class CaseWorkflow:
         self._cancel_request = request
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: self._case.status.is_terminal, timeout=timedelta(seconds=10)
+                lambda: self._case.status.is_terminal,
+                timeout=timedelta(seconds=10),
+                timeout_summary="cancel: up to 10 s for the case to close",
             )
         return self._ack()
 

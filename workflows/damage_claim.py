@@ -63,6 +63,14 @@ DECIDING = "awaiting-decision"
 MIN_LINK_LIFETIME = timedelta(hours=48)
 
 
+def _step_summary(label: str) -> str:
+    """What the Temporal UI shows on a ladder step's timer (the labels stay as they were:
+    they key the steps already run)."""
+    if label.startswith("reminder "):
+        return f"{label} to the driver and customer (evidence)"
+    return f"{label}, before the filing deadline"
+
+
 @workflow.defn
 class DamageClaimWorkflow(CaseWorkflow):
     """One claim per shipment (`damage-claim-{shipment_id}`)."""
@@ -158,6 +166,16 @@ class DamageClaimWorkflow(CaseWorkflow):
     def _missing(self) -> list[DocumentKind]:
         return [kind for kind in self._checklist if not self._documents.get(kind)]
 
+    def _ui_facts(self) -> list[str]:
+        """The evidence still missing (while it is being gathered) and the filing state."""
+        if self._case.status is not CaseStatus.GATHERING_EVIDENCE:
+            return []
+        missing = self._missing()
+        if not missing:
+            return [f"Evidence: all {len(self._checklist)} items present"]
+        kinds = ", ".join(kind.value.replace("_", " ") for kind in missing)
+        return [f"Missing ({len(missing)} of {len(self._checklist)}): {kinds}"]
+
     async def _gather(self, *, resume: str | None = None) -> None:
         """Collect evidence until the checklist is complete or ops file (or withdraw).
         `resume`: the stage a continued run resumes in (the requests were sent before)."""
@@ -167,7 +185,10 @@ class DamageClaimWorkflow(CaseWorkflow):
             return complete or self._file_request is not None
 
         if resume != OVERDUE:
-            plan = [FollowUp(at, label, action) for label, at, action in self._follow_up_plan()]
+            plan = [
+                FollowUp(at, label, action, summary=_step_summary(label))
+                for label, at, action in self._follow_up_plan()
+            ]
             if resume is None:
                 await self._ask_for_evidence()
                 # Steps already in the past (a late claim, a second gathering) are skipped; a

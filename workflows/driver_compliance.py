@@ -297,7 +297,9 @@ class DriverComplianceWorkflow(DriverDocumentsCase):
         self._offboard_request = request
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: self._case.status.is_terminal, timeout=timedelta(seconds=10)
+                lambda: self._case.status.is_terminal,
+                timeout=timedelta(seconds=10),
+                timeout_summary="offboard: up to 10 s for the case to close",
             )
         return self._ack()
 

@@ -75,6 +75,19 @@ class DriverDocumentsCase(CaseWorkflow):
     def _in_review(self) -> list[ChecklistItem]:
         return [item for item in self._items() if item.status is ItemStatus.IN_REVIEW]
 
+    def _ui_facts(self) -> list[str]:
+        """The documents still to come and those waiting for a review, by kind."""
+        if self._case.status.is_terminal:
+            return []
+        facts = []
+        if requested := self._requested():
+            kinds = ", ".join(kind.value.replace("_", " ") for kind in requested)
+            facts.append(f"Missing: {kinds}")
+        if in_review := self._in_review():
+            kinds = ", ".join(item.kind.value.replace("_", " ") for item in in_review)
+            facts.append(f"To review: {kinds}")
+        return facts
+
     def allowed_actions(self) -> list[str]:
         actions = super().allowed_actions()
         if self._case.status.is_terminal or self._finishing():

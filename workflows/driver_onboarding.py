@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         OnboardingDocument,
         expiring,
     )
+    from schemas.ui_text import case_details, case_summary
 
 from workflows.case import DOCUMENT_OPTIONS, FollowUp
 from workflows.driver_documents import DriverDocumentsCase
@@ -229,9 +230,20 @@ class DriverOnboardingWorkflow(DriverDocumentsCase):
                     driver=self._driver,
                     documents=expiring(self._checklist),
                     policy=self._policy.compliance,
+                    timezone=self._input.timezone,
                     opened_by=self._case.case_id,
                 ),
                 id=watch_id,
+                static_summary=case_summary(DRIVER_COMPLIANCE.case_type, self._driver_id, None),
+                static_details=case_details(
+                    DRIVER_COMPLIANCE.case_type,
+                    subject=f"Document expiry watch for driver {self._driver_id} "
+                    f"(opened by {self._case.case_id})",
+                    client_id=None,
+                    depot_id=self._depot_id,
+                    zone_name=self._input.timezone,
+                    policy=self._policy.compliance,
+                ),
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 parent_close_policy=ParentClosePolicy.ABANDON,
             )

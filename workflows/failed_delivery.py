@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         ShipmentStatus,
     )
     from schemas.policies import event_time_problem
+    from schemas.ui_text import case_details, case_summary
 
 from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
 
@@ -227,9 +228,23 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                     driver_id=attempt.driver_id,
                     linked_case_id=self._case.case_id,
                     policy=inp.claim_policy,
+                    timezone=inp.timezone,
                     opened_by=self._case.case_id,
                 ),
                 id=claim_id,
+                static_summary=case_summary(DAMAGE_CLAIM.case_type, inp.shipment_id, inp.client_id),
+                static_details=case_details(
+                    DAMAGE_CLAIM.case_type,
+                    subject=f"Shipment {inp.shipment_id} found damaged on delivery attempt "
+                    f"{attempt.attempt_number} (opened by {self._case.case_id})",
+                    client_id=inp.client_id,
+                    depot_id=inp.depot_id,
+                    zone_name=inp.timezone,
+                    policy=inp.claim_policy,
+                    key_dates={
+                        "Filing deadline": attempt.attempted_at + inp.claim_policy.filing_window
+                    },
+                ),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # one claim per shipment
                 parent_close_policy=ParentClosePolicy.ABANDON,
             )

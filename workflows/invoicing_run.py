@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         IssueInvoiceResult,
         ScheduleSyncRequest,
     )
+    from schemas.ui_text import case_details, case_summary
 
 from workflows.case import MESSAGE_OPTIONS
 
@@ -224,6 +225,18 @@ class InvoicingRunWorkflow:
                 id=invoice.case_id,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,  # one case per invoice
                 parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=case_summary(
+                    UNPAID_INVOICE.case_type, invoice.invoice_id, invoice.client_id
+                ),
+                static_details=case_details(
+                    UNPAID_INVOICE.case_type,
+                    subject=f"Invoice {invoice.invoice_id} due {case_input.due_on.isoformat()} "
+                    f"(opened by {workflow.info().workflow_id})",
+                    client_id=invoice.client_id,
+                    depot_id=None,
+                    zone_name=case_input.timezone,
+                    policy=case_input.policy,
+                ),
                 search_attributes=TypedSearchAttributes(
                     [
                         SearchAttributePair(CASE_TYPE, UNPAID_INVOICE.case_type.value),

@@ -131,6 +131,8 @@ class ReportRunWorkflow:
                     requested_by=f"schedule:{workflow.info().workflow_id}",
                 ),
                 id=key,
+                static_summary=f"{input.kind.value.capitalize()} report · client "
+                f"{input.client_id} · {scheduled.period}",
                 # A finished run for the period (ops triggered it) may run again: it finds the
                 # report sent and sends nothing.
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         exact,
         opening_plan,
     )
+    from schemas.ui_text import offset_words
 
 from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
 
@@ -167,7 +168,13 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
 
     def _follow_ups(self) -> list[FollowUp]:
         return [
-            FollowUp(s.at + self._shift, s.step.name, self._step_action(s)) for s in self._ladder()
+            FollowUp(
+                s.at + self._shift,
+                s.step.name,
+                self._step_action(s),
+                summary=f"send: dunning step {s.step.name} (due {offset_words(s.step.offset)})",
+            )
+            for s in self._ladder()
         ]
 
     def _unsent(self) -> list[ScheduledStep]:

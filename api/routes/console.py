@@ -73,6 +73,7 @@ from api.routes.drivers import list_drivers
 from api.routes.drivers_onboarding import open_driver_onboarding
 from api.routes.failed_deliveries import open_failed_delivery
 from api.routes.messages import message_out
+from api.temporal_views import temporal_views
 from api.upload_page import file_types, label
 from core.documents import DocumentStore
 from schemas.case_types import CASE_TYPES, spec_for, spec_for_case_id
@@ -89,7 +90,7 @@ from schemas.enums import (
 )
 from schemas.onboarding import ItemStatus
 from schemas.requests import DriverOnboardingOpen, FailedDeliveryOpen
-from schemas.tables import ApiKey, Message, Shipment
+from schemas.tables import ApiKey, Depot, Message, Shipment
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
 router_options: dict[str, Any] = {"response_class": HTMLResponse, "include_in_schema": False}
@@ -167,6 +168,8 @@ async def case_list(
     def page_link(offset: int) -> str:
         return "/console?" + urlencode(filters.query(offset=offset or None))
 
+    depot_ids = (await session.exec(select(Depot.id).order_by(col(Depot.id)).limit(20))).all()
+
     context = {
         "user": user,
         "page": page,
@@ -174,6 +177,13 @@ async def case_list(
         "errors": errors,
         "types": list(CaseType),
         "statuses": list(CaseStatus),
+        "temporal_views": temporal_views(
+            settings,
+            now,
+            client_id=filters.client_id,
+            case_type=filters.type,
+            depot_ids=tuple(depot_ids),
+        ),
         "previous": page_link(max(0, page.offset - PAGE_SIZE)) if page.offset else None,
         "next": page_link(page.offset + PAGE_SIZE)
         if page.offset + PAGE_SIZE < page.total

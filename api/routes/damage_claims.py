@@ -24,7 +24,7 @@ from schemas.claims import DamageClaimInput, DecisionInput, FileClaimInput
 from schemas.enums import CaseType
 from schemas.policies import ClaimPolicy, event_time_problem
 from schemas.requests import DamageClaimOpen, DecisionIn, FileClaimIn
-from schemas.tables import Case, Client, Driver, Shipment
+from schemas.tables import Case, Client, Depot, Driver, Shipment
 
 log = logging.getLogger("casedesk.api")
 
@@ -78,6 +78,7 @@ async def _claim_input(
     if problem is not None:
         raise invalid("delivery_event_at", problem)
     linked = await session.get(Case, CaseType.FAILED_DELIVERY.workflow_id(body.shipment_id))
+    depot = await session.get(Depot, depot_id)
     return DamageClaimInput(
         shipment_id=body.shipment_id,
         client_id=client.id,
@@ -92,6 +93,7 @@ async def _claim_input(
         driver_id=driver.id if driver else None,
         linked_case_id=linked.id if linked else None,
         policy=policy,
+        timezone=depot.timezone if depot else "UTC",
         opened_by=opened_by,
     )
 

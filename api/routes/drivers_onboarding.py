@@ -117,6 +117,7 @@ async def open_driver_onboarding(
         planned_start_date=body.planned_start_date,
         checklist=policy.checklist_for(body.vehicle_type),
         policy=policy,
+        timezone=depot.timezone if depot else "UTC",
         opened_by=f"ops:{key.name}",
     )
     opening = Opening(

@@ -35,7 +35,7 @@ from schemas.cases import (
 from schemas.enums import CaseType
 from schemas.policies import event_time_problem
 from schemas.requests import FailedDeliveryOpen
-from schemas.tables import Case, Client, Driver
+from schemas.tables import Case, Client, Depot, Driver
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -62,6 +62,7 @@ async def _case_input(
     problem = event_time_problem(body.attempted_at, now, policy.attempt_max_age)
     if problem is not None:
         raise invalid("attempted_at", problem)
+    depot = await session.get(Depot, driver.depot_id)
     return FailedDeliveryInput(
         shipment_id=body.shipment_id,
         client_id=client.id,
@@ -78,6 +79,7 @@ async def _case_input(
         else None,
         policy=policy,
         claim_policy=claim_policy,
+        timezone=depot.timezone if depot else "UTC",
         opened_by=opened_by,
     )
 

@@ -255,6 +255,8 @@ async def start_invoicing_run(
         task_queue=settings.temporal_task_queue,
         result_type=InvoicingRunResult,
         wait=timeouts.run,
+        summary=f"Invoicing run · client {client.id} · "
+        f"{body.period_start.isoformat()} to {body.period_end.isoformat()}",
     )
     if answer.failure is not None:
         raise _run_problem(answer.failure, run_id)

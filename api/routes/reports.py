@@ -211,6 +211,7 @@ async def start_report_run(
         task_queue=settings.temporal_task_queue,
         result_type=ReportRunResult,
         wait=timeouts.run,
+        summary=f"{body.kind.value.capitalize()} report · client {client.id} · {body.period}",
     )
     if answer.failure is not None:
         cause = _cause(answer.failure)

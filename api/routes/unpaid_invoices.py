@@ -61,7 +61,12 @@ async def _invoice_input(
     the PDF's bytes, if one was given."""
     row = await reader.session.get(Client, body.client_id)
     client = (
-        InvoiceClient(id=row.id, name=row.name, policy_overrides=row.policy_overrides)
+        InvoiceClient(
+            id=row.id,
+            name=row.name,
+            policy_overrides=row.policy_overrides,
+            timezone=row.timezone,
+        )
         if row is not None
         else None
     )

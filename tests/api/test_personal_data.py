@@ -8,6 +8,7 @@ attributes and memos carry none either. The same history read through the codec 
 from __future__ import annotations
 
 import base64
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.testing import WorkflowEnvironment
 
+from core.codec import ENCODING
 from core.db import SessionFactory
 from tests.api.claims import add_shipment, claim, wait_until
 from tests.api.conftest import Api
@@ -153,3 +155,40 @@ async def test_the_codec_server_decodes_the_same_history_for_ops(
 
 def _metadata(payload: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": {k: base64.b64decode(v) for k, v in payload["metadata"].items()}}
+
+
+async def _decoded(api: Api, payload: Payload) -> str:
+    body = {"payloads": [json_format.MessageToDict(payload)]}
+    decoded = await api.post("/codec/decode", json=body, role="ops")
+    assert decoded.status_code == 200, decoded.text
+    (plain,) = decoded.json()["payloads"]
+    return str(json.loads(base64.b64decode(plain["data"])))
+
+
+async def test_the_ui_summaries_are_encrypted_in_history_and_decode_for_ops(
+    api: Api, time_env: WorkflowEnvironment
+):
+    """The static summary and details of the start and the summaries of timers and
+    activities are user metadata: Temporal stores them encoded with the payload codec, so the
+    raw history shows none of their words; the codec server gives them back."""
+    opened = await api.open_case(customer=CUSTOMER, address=ADDRESS, note=NOTE)
+    assert opened.status_code == 201, opened.text
+    case = opened.json()
+    await api.wait_for(case["case_id"], "waiting_on_customer")
+    events = (await raw_history(time_env, case["case_id"])).events
+    summaries = [e.user_metadata.summary for e in events if e.user_metadata.HasField("summary")]
+    started = events[0].user_metadata
+    timers = [
+        e.user_metadata.summary for e in events if e.HasField("timer_started_event_attributes")
+    ]
+
+    assert len(summaries) >= 3  # the start, record_case activities, the reminder's timer
+    for payload in [*summaries, started.details]:
+        assert payload.metadata["encoding"] == ENCODING
+    raw = b"".join(e.SerializeToString() for e in events)
+    assert b"Failed delivery" not in raw and b"remind the customer" not in raw
+    assert await _decoded(api, started.summary) == (
+        f"Failed delivery · shipment {case['business_key']} · {case['client_id']}"
+    )
+    assert "Policy: reminder after 24 h" in await _decoded(api, started.details)
+    assert await _decoded(api, timers[0]) == "remind the customer"

@@ -416,8 +416,17 @@ async def test_the_temporal_ui_shows_the_balance_and_the_next_step(
     details = await current_details(handle)
 
     assert "Balance: 1000.00 GBP of 1200.00 GBP" in details
-    assert "Next: before-due at " in details
-    assert details.startswith(f"**{CaseStatus.AWAITING_PAYMENT.description}**")
+    assert "Next: before-due, " in details
+    assert details.startswith(f"**Awaiting payment**: {CaseStatus.AWAITING_PAYMENT.description}")
+    assert "Waiting on the client (payment)" in details
+    history = await handle.fetch_history()
+    timers = [
+        event.user_metadata.summary
+        for event in history.events
+        if event.HasField("timer_started_event_attributes")
+    ]
+    (summary,) = await time_env.client.data_converter.decode(timers[:1], [str])
+    assert summary == "send: dunning step before-due (due -3 d)"
 
 
 async def test_an_overpayment_tells_the_credit_to_the_client_and_the_account_manager(
