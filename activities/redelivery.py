@@ -1,9 +1,11 @@
 """The redelivery plan for a customer's choice: which day, by when, and the sentence that says
 so. Pure functions (no database), in the depot's local time.
 
-The summary goes into the case index, the timeline, emails and Temporal history, so it never
-names a third party: no neighbour's name or address and no street address (a pickup point is a
-business and is named). The full choice stays in `shipments.redelivery_plan` for ops."""
+The summary goes into the case index, the timeline, emails and Temporal history (encrypted), so
+it never names a third party: no neighbour's name or address and no street address (a pickup
+point is a business and is named). It ends with the customer's own instructions for the driver
+("Please ring twice"), which the depot and ops must see with the booking. The full choice stays
+in `shipments.redelivery_plan` for ops."""
 
 from __future__ import annotations
 
@@ -95,6 +97,8 @@ def plan_redelivery(
             summary = f"With a neighbour, from {day_label(day)}"
         else:
             summary = f"To the corrected address, on {day_label(day)}"
+    if choice.instructions:
+        summary = f"{summary}; for the driver: “{choice.instructions}”"
     expected_by = datetime.combine(day, ends, tzinfo=zone).astimezone(UTC)
     booked = RedeliveryBooked(summary=summary, delivery_date=day, expected_by=expected_by)
     return RedeliveryPlan(choice=choice, booked=booked, pickup_point=pickup_point)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -11,6 +12,25 @@ from pydantic import BaseModel, Field
 from schemas.enums import CaseStatus, CaseType, MessageStatus, Resolution
 
 # --- views --------------------------------------------------------------------------------
+
+
+class CaseSort(StrEnum):
+    """How `GET /cases` orders its list: a column, descending with a leading `-`."""
+
+    OPENED_DESC = "-opened"
+    OPENED = "opened"
+    DEADLINE = "deadline"
+    DEADLINE_DESC = "-deadline"
+    UPDATED_DESC = "-updated"
+    UPDATED = "updated"
+
+    @property
+    def descending(self) -> bool:
+        return self.value.startswith("-")
+
+    @property
+    def column(self) -> str:
+        return f"{self.value.removeprefix('-')}_at"
 
 
 class CaseSummary(BaseModel):
@@ -32,6 +52,9 @@ class CaseSummary(BaseModel):
     next_step: str | None
     next_step_at: datetime | None
     trace_url: str = Field(description="The case's page in the Temporal Web UI.")
+    updated_at: datetime | None = Field(
+        None, description="When the case last changed (in lists; none in a case's detail)."
+    )
 
 
 class TimelineItem(BaseModel):

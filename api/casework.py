@@ -89,6 +89,7 @@ def summary_from_row(row: Case, settings: Settings, now: datetime) -> CaseSummar
         next_step=row.next_step,
         next_step_at=row.next_step_at,
         trace_url=settings.trace_url(row.id),
+        updated_at=row.updated_at,
     )
 
 

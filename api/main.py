@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from api.console import display as console_display
 from api.access_log import install_log_redaction
 from api.deps import Timeouts
 from api.errors import CALL_LIMIT, install_error_handlers
@@ -103,6 +104,7 @@ def create_app(
     app.state.documents = documents or LocalDocumentStore.from_settings(settings)
     # Autoescaped Jinja2 environment for the customer pages, built once.
     app.state.templates = Jinja2Templates(directory=PAGES_DIR)
+    console_display.install(app.state.templates.env)
     if engine is not None:
         _use_engine(app, engine)
 

@@ -15,6 +15,7 @@ Policy values come from the `FailedDeliveryPolicy` snapshot in the input.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
@@ -173,9 +174,10 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._choice = self._booking = self._delivered = None
         fee = self._policy.failed_attempt_fee_cents
         self._fees_cents += fee
+        note = f" Note: “{attempt.note}”" if attempt.note else ""
         self._event(
             "attempt_failed",
-            f"Attempt {attempt.attempt_number} failed: {attempt.reason.description}",
+            f"Attempt {attempt.attempt_number} failed: {attempt.reason.description}{note}",
             actor=self._attempt_by,
             attempt_number=attempt.attempt_number,
             reason=attempt.reason.value,
@@ -483,6 +485,20 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         return Recipient(role="dispatcher", depot_id=self._input.depot_id)
 
     # --- state -----------------------------------------------------------------------------
+
+    async def _close(self, resolution: Resolution, summary: str, **kwargs: Any) -> None:
+        # The title follows the case: a closed case no longer reads "attempt 2 failed".
+        self._case.subject = self._closed_subject(resolution)
+        await super()._close(resolution, summary, **kwargs)
+
+    def _closed_subject(self, resolution: Resolution) -> str:
+        failed = self._attempt.attempt_number
+        attempts = f"{failed} failed attempt{'s' if failed != 1 else ''}"
+        if resolution is Resolution.DELIVERED:
+            return f"Shipment {self._input.shipment_id}: delivered after {attempts}"
+        if resolution is Resolution.RETURNED_TO_SENDER:
+            return f"Shipment {self._input.shipment_id}: returned to sender after {attempts}"
+        return self._subject()
 
     def _subject(self) -> str:
         return (

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel
 
-from api.case_models import CaseDetail
+from api.case_models import CaseDetail, CaseSort
 from api.deps import MAX_OFFSET
 from api.driver_page import driver_items
 from api.routes import cases, damage_claims, documents, unpaid_invoices
@@ -337,52 +337,105 @@ def driver_onboarding_payload(form: dict[str, str], _: datetime) -> dict[str, An
 # --- the case list's filters ---------------------------------------------------------------
 
 _BOOLS = {"true": True, "false": False}
+MINE = "mine"
+"""The assignee filter's "my cases": the signed-in key's name."""
 
 
 @dataclass
 class ListFilters:
-    """`GET /cases` filters read from the console's GET form, where a blank means "any"."""
+    """`GET /cases` filters read from the console's GET form, where a blank means "any".
+    Errors are sentences naming the filter as the form labels it."""
 
     type: CaseType | None = None
     status: CaseStatus | None = None
     client_id: str | None = None
+    depot_id: str | None = None
+    assignee: str | None = None
     escalated: bool | None = None
     overdue: bool | None = None
+    deadline_from: date | None = None
+    deadline_to: date | None = None
     q: str | None = None
+    sort: CaseSort = CaseSort.OPENED_DESC
     offset: int = 0
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> tuple[ListFilters, list[str]]:
         errors: list[str] = []
-        found = cls(client_id=params.get("client_id") or None, q=params.get("q") or None)
+        found = cls(
+            client_id=params.get("client_id") or None,
+            depot_id=params.get("depot_id") or None,
+            assignee=(params.get("assignee") or "").strip() or None,
+            q=params.get("q") or None,
+        )
 
-        def pick(name: str, choices: dict[str, Any]) -> Any:
+        def pick(name: str, label: str, choices: dict[str, Any]) -> Any:
             raw = params.get(name) or ""
             if raw and raw not in choices:
-                errors.append(f"{name}: '{raw}' is not one of {', '.join(choices)}")
+                errors.append(f"{label}: “{raw}” is not one of the choices offered.")
             return choices.get(raw)
 
-        found.type = pick("type", {t.value: t for t in CaseType})
-        found.status = pick("status", {s.value: s for s in CaseStatus})
-        found.escalated = pick("escalated", _BOOLS)
-        found.overdue = pick("overdue", _BOOLS)
+        def day(name: str, label: str) -> date | None:
+            raw = params.get(name) or ""
+            try:
+                return date.fromisoformat(raw) if raw else None
+            except ValueError:
+                errors.append(f"{label}: “{raw}” is not a date (year-month-day).")
+                return None
+
+        found.type = pick("type", "Type", {t.value: t for t in CaseType})
+        found.status = pick("status", "Status", {s.value: s for s in CaseStatus})
+        found.escalated = pick("escalated", "Escalated", _BOOLS)
+        found.overdue = pick("overdue", "Overdue", _BOOLS)
+        found.sort = pick("sort", "Sort", {s.value: s for s in CaseSort}) or CaseSort.OPENED_DESC
+        found.deadline_from = day("deadline_from", "Deadline from")
+        found.deadline_to = day("deadline_to", "Deadline to")
+        if found.deadline_from and found.deadline_to and found.deadline_to < found.deadline_from:
+            errors.append("Deadline to: the end of the range is before its start.")
+            found.deadline_to = None
         raw_offset = params.get("offset") or "0"
         # ASCII digits only: "²".isdigit() holds, yet int("²") fails.
         if raw_offset.isascii() and raw_offset.isdigit() and int(raw_offset) <= MAX_OFFSET:
             found.offset = int(raw_offset)
         else:
-            errors.append(f"offset: '{raw_offset}' is not a whole number from 0 to {MAX_OFFSET}")
+            errors.append(
+                f"Page: “{raw_offset}” is not a position in the list (a whole number from 0 "
+                f"to {MAX_OFFSET})."
+            )
         return found, errors
 
+    def assignee_for(self, me: str) -> str | None:
+        """The assignee to list: "mine" is the signed-in key's name."""
+        return me if self.assignee == MINE else self.assignee
+
+    @property
+    def deadline_after(self) -> datetime | None:
+        """The first instant of the "from" day (UTC days: the list spans depots' zones)."""
+        if self.deadline_from is None:
+            return None
+        return datetime.combine(self.deadline_from, time(0), tzinfo=UTC)
+
+    @property
+    def deadline_before(self) -> datetime | None:
+        """The first instant after the "to" day: the range includes the whole day."""
+        if self.deadline_to is None:
+            return None
+        return datetime.combine(self.deadline_to + timedelta(days=1), time(0), tzinfo=UTC)
+
     def query(self, **changes: Any) -> dict[str, str]:
-        """The non-blank filters as query parameters (for the pagination links)."""
+        """The non-blank filters as query parameters (for the pagination and sort links)."""
         values = {
             "type": self.type,
             "status": self.status,
             "client_id": self.client_id,
+            "depot_id": self.depot_id,
+            "assignee": self.assignee,
             "escalated": self.escalated,
             "overdue": self.overdue,
+            "deadline_from": self.deadline_from,
+            "deadline_to": self.deadline_to,
             "q": self.q,
+            "sort": None if self.sort is CaseSort.OPENED_DESC else self.sort,
             "offset": self.offset or None,
         } | changes
         return {

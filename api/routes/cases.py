@@ -7,14 +7,14 @@ is allowed now (409 with its reason). Updates are called through their typed con
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import and_, false, not_, or_
 from sqlmodel import col, select
 
-from api.case_models import CaseDetail, CaseSummary
+from api.case_models import CaseDetail, CaseSort, CaseSummary
 from api.casework import (
     Reader,
     details_as,
@@ -64,7 +64,15 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-@router.get("", summary="List and search cases, newest first")
+def _ordered(statement: Any, sort: CaseSort) -> Any:
+    """The list in the asked order; cases without the column's value (no deadline) last
+    either way, and the case id breaking ties so a page boundary never repeats or skips."""
+    column = col(getattr(Case, sort.column))
+    key = column.desc() if sort.descending else column.asc()
+    return statement.order_by(column.is_(None), key, col(Case.id))
+
+
+@router.get("", summary="List and search cases (newest first unless sorted)")
 async def list_cases(
     session: SessionDep,
     settings: SettingsDep,
@@ -74,12 +82,24 @@ async def list_cases(
     type: CaseType | None = None,
     status: CaseStatus | None = None,
     client_id: str | None = None,
+    depot_id: str | None = None,
     escalated: bool | None = None,
     overdue: bool | None = None,
     assignee: str | None = None,
+    deadline_before: Annotated[
+        AwareDatetime | None, Query(description="Only cases whose deadline is before this.")
+    ] = None,
+    deadline_after: Annotated[
+        AwareDatetime | None, Query(description="Only cases whose deadline is at or after this.")
+    ] = None,
     q: str | None = None,
+    sort: Annotated[
+        CaseSort, Query(description="The order: a column, `-` first for descending.")
+    ] = CaseSort.OPENED_DESC,
 ) -> Page[CaseSummary]:
-    statement = select(Case).order_by(col(Case.opened_at).desc(), col(Case.id))
+    if deadline_before and deadline_after and deadline_before <= deadline_after:
+        raise invalid("deadline_before", "the end of the deadline range must be after its start")
+    statement = _ordered(select(Case), sort)
     if type:
         statement = statement.where(Case.type == type)
     if status:
@@ -88,8 +108,14 @@ async def list_cases(
         statement = statement.where(Case.client_id == client_id)
     if escalated is not None:
         statement = statement.where(Case.escalated == escalated)
+    if depot_id:
+        statement = statement.where(Case.depot_id == depot_id)
     if assignee:
         statement = statement.where(Case.assignee == assignee)
+    if deadline_before:
+        statement = statement.where(col(Case.deadline_at) < deadline_before)
+    if deadline_after:
+        statement = statement.where(col(Case.deadline_at) >= deadline_after)
     if overdue is not None:
         is_overdue = and_(
             col(Case.deadline_at).is_not(None),

@@ -7,8 +7,7 @@ session cookie made from a pasted API key (see `api.console.auth`)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,12 +16,12 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlmodel import col, select
 from starlette.exceptions import HTTPException
 from temporalio.client import Client
 
-from api.case_models import CaseDetail
+from api.case_models import CaseDetail, CaseSort
 from api.casework import PACKAGE_KIND, CaseReader, Reader, require_action
 from api.console.auth import (
     COOKIE,
@@ -43,7 +42,9 @@ from api.console.auth import (
     set_session_cookie,
     start_session,
 )
+from api.console import display as console_display
 from api.console.forms import (
+    MINE,
     Action,
     ListFilters,
     actions_for,
@@ -90,7 +91,7 @@ from schemas.enums import (
 )
 from schemas.onboarding import ItemStatus
 from schemas.requests import DriverOnboardingOpen, FailedDeliveryOpen
-from schemas.tables import ApiKey, Depot, Message, Shipment
+from schemas.tables import ApiKey, Client, DeliveryRecord, Depot, Driver, Message, Shipment
 
 router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute)
 router_options: dict[str, Any] = {"response_class": HTMLResponse, "include_in_schema": False}
@@ -146,6 +147,30 @@ async def logout(
 # --- the case list -----------------------------------------------------------------------
 
 
+SORTABLE = {
+    "opened": (CaseSort.OPENED_DESC, CaseSort.OPENED),
+    "deadline": (CaseSort.DEADLINE, CaseSort.DEADLINE_DESC),
+    "updated": (CaseSort.UPDATED_DESC, CaseSort.UPDATED),
+}
+"""A sortable column's orders: the first click's, then the other way."""
+
+
+async def zones(session: SessionDep) -> dict[str, dict[str, str]]:
+    """The IANA zone of every depot and client, to show a case's times in its zone."""
+    depots = (await session.exec(select(Depot.id, Depot.timezone))).all()
+    clients = (await session.exec(select(Client.id, Client.timezone))).all()
+    return {"depot": dict(depots), "client": dict(clients)}
+
+
+def zone_of(known: Mapping[str, Mapping[str, str]], depot_id: Any, client_id: Any) -> str | None:
+    """A case's zone: its depot's, else its client's (an unpaid invoice has no depot)."""
+    if isinstance(depot_id, str) and depot_id in known["depot"]:
+        return known["depot"][depot_id]
+    if isinstance(client_id, str):
+        return known["client"].get(client_id)
+    return None
+
+
 @router.get("", **router_options)
 async def case_list(
     request: Request, user: User, session: SessionDep, settings: SettingsDep, now: Now
@@ -160,16 +185,29 @@ async def case_list(
         type=filters.type,
         status=filters.status,
         client_id=filters.client_id,
+        depot_id=filters.depot_id,
         escalated=filters.escalated,
         overdue=filters.overdue,
+        assignee=filters.assignee_for(user.key.name),
+        deadline_before=filters.deadline_before,
+        deadline_after=filters.deadline_after,
         q=filters.q,
+        sort=filters.sort,
     )
 
     def page_link(offset: int) -> str:
         return "/console?" + urlencode(filters.query(offset=offset or None))
 
-    depot_ids = (await session.exec(select(Depot.id).order_by(col(Depot.id)).limit(20))).all()
+    def sort_link(column: str) -> dict[str, Any]:
+        first, second = SORTABLE[column]
+        current = filters.sort if filters.sort in (first, second) else None
+        chosen = second if current is first else first
+        query = filters.query(sort=None if chosen is CaseSort.OPENED_DESC else chosen, offset=None)
+        arrow = {None: "", False: " ↑", True: " ↓"}[current.descending if current else None]
+        return {"url": "/console?" + urlencode(query), "arrow": arrow, "sorted": current}
 
+    depot_ids = (await session.exec(select(Depot.id).order_by(col(Depot.id)).limit(200))).all()
+    known = await zones(session)
     context = {
         "user": user,
         "page": page,
@@ -177,12 +215,17 @@ async def case_list(
         "errors": errors,
         "types": list(CaseType),
         "statuses": list(CaseStatus),
+        "depot_ids": depot_ids,
+        "mine": MINE,
+        "mine_link": "/console?" + urlencode({"assignee": MINE}),
+        "sort_links": {column: sort_link(column) for column in SORTABLE},
+        "zones": {c.case_id: zone_of(known, c.depot_id, c.client_id) for c in page.items},
         "temporal_views": temporal_views(
             settings,
             now,
             client_id=filters.client_id,
             case_type=filters.type,
-            depot_ids=tuple(depot_ids),
+            depot_ids=tuple(depot_ids[:20]),
         ),
         "previous": page_link(max(0, page.offset - PAGE_SIZE)) if page.offset else None,
         "next": page_link(page.offset + PAGE_SIZE)
@@ -290,12 +333,15 @@ async def open_case(
         detail = await opening.open(body, user.key, Response(), temporal, reader)
     except ValidationError as err:
         errors = field_errors(err.errors(), drop_location=False)
-        fields = {e["field"]: e["message"] for e in errors}
+        fields = {e["field"]: console_display.plain_error(e["field"], e["message"]) for e in errors}
         return await _open_form(request, user, reader.session, opening, form, fields, 422)
     except Problem as problem:
         if problem.status not in (409, 422):
             raise
-        fields = {e["field"]: e["message"] for e in problem.errors or []} or {"": problem.detail}
+        fields = {
+            e["field"]: console_display.plain_error(e["field"], e["message"])
+            for e in problem.errors or []
+        } or {"": _sentence(problem.detail)}
         return await _open_form(request, user, reader.session, opening, form, fields, 422)
     return see_other(case_url(detail.case_id))
 
@@ -380,44 +426,74 @@ def _reviews(detail: CaseDetail) -> list[dict[str, Any]]:
     ]
 
 
-_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
-_ISO_DURATION = re.compile(r"^P(?=\d|T\d)(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
-_DURATION = TypeAdapter(timedelta)
+@dataclass(frozen=True)
+class Person:
+    """One of the people (or places) a case concerns, as the sidebar shows them."""
+
+    role: str
+    name: str
+    lines: tuple[str, ...] = ()
+    link: str | None = None
 
 
-def _duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    parts = []
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
-    return " ".join(parts) or "0 seconds"
+def _masked_address(address: Mapping[str, Any]) -> str:
+    parts = (address.get(k) for k in ("line1", "line2", "city", "postal_code", "country"))
+    return ", ".join(str(part) for part in parts if part)
 
 
-def readable(value: Any, *, durations: bool = False) -> Any:
-    """A case's details as a person reads them: JSON timestamps as `2026-05-01 14:00 UTC`,
-    the policy snapshot's ISO 8601 durations as `3 days`, a list of plain values as one line;
-    everything else as it is."""
-    if isinstance(value, dict):
-        return {
-            key: readable(inner, durations=durations or key == "policy")
-            for key, inner in value.items()
-        }
-    if isinstance(value, list):
-        items = [readable(inner, durations=durations) for inner in value]
-        plain = all(not isinstance(item, dict | list) for item in items)
-        return ", ".join(str(item) for item in items) if plain and items else items
-    if not isinstance(value, str):
-        return value
-    if _ISO_DATETIME.match(value):
-        try:
-            return f"{datetime.fromisoformat(value).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-        except ValueError:
-            return value
-    if durations and _ISO_DURATION.match(value):
-        return _duration(_DURATION.validate_python(value))
-    return value
+async def _people(detail: CaseDetail, reader: CaseReader, user: ConsoleUser) -> list[Person]:
+    """Who and where the case concerns: the customer and address (shipment cases), the
+    driver (the case's, or who made the last failed attempt), the client and the depot.
+    Contact details are shown to those who act on cases (ops and admin), names to all."""
+    session, contacts = reader.session, user.can_act
+    people: list[Person] = []
+    shipment_id = detail.details.get("shipment_id")
+    shipment = await session.get(Shipment, shipment_id) if isinstance(shipment_id, str) else None
+    if shipment is not None:
+        lines = [_masked_address(shipment.address)]
+        if contacts:
+            lines += [shipment.customer_email, shipment.customer_phone or ""]
+        people.append(Person("Customer", shipment.customer_name, tuple(filter(None, lines))))
+    driver_id = detail.details.get("driver_id")
+    if detail.type in _DRIVER_TYPES:
+        driver_id = detail.business_key
+    elif not isinstance(driver_id, str) and isinstance(shipment_id, str):
+        last = await session.exec(
+            select(DeliveryRecord.driver_id)
+            .where(DeliveryRecord.shipment_id == shipment_id)
+            .where(col(DeliveryRecord.driver_id).is_not(None))
+            .order_by(col(DeliveryRecord.attempt_number).desc())
+            .limit(1)
+        )
+        driver_id = last.first()
+    driver = await session.get(Driver, driver_id) if isinstance(driver_id, str) else None
+    if driver is not None:
+        lines = [f"{driver.id} · {driver.status.value.replace('_', ' ')}"]
+        if contacts:
+            lines += [driver.email, driver.phone or ""]
+        people.append(Person("Driver", driver.name, tuple(filter(None, lines))))
+    client = await session.get(Client, detail.client_id) if detail.client_id else None
+    if client is not None:
+        hold = ("Dispatches on hold (unpaid invoice)",) if client.dispatch_hold else ()
+        people.append(Person("Client", client.name, (client.id, *hold)))
+    depot_id = detail.depot_id or detail.details.get("depot_id")
+    depot = await session.get(Depot, depot_id) if isinstance(depot_id, str) else None
+    if depot is not None:
+        lines = [depot.address, f"Dispatcher: {depot.dispatcher_name}"]
+        if contacts:
+            lines += [depot.dispatcher_email, depot.dispatcher_phone or ""]
+        people.append(Person("Depot", depot.name, tuple(filter(None, lines))))
+    return people
+
+
+async def _case_zone(detail: CaseDetail, reader: CaseReader) -> str | None:
+    """The case's time zone: its depot's, else its client's."""
+    depot_id = detail.depot_id or detail.details.get("depot_id")
+    depot = await reader.session.get(Depot, depot_id) if isinstance(depot_id, str) else None
+    if depot is not None:
+        return depot.timezone
+    client = await reader.session.get(Client, detail.client_id) if detail.client_id else None
+    return client.timezone if client is not None else None
 
 
 def _size(limit: int) -> str:
@@ -468,13 +544,16 @@ async def _case_page(
     if "failed-attempt" in actions:
         drivers = (await list_drivers(session=reader.session, _=user.key, page=ALL)).items
     evidence = _evidence(detail)
-    details = readable(detail.details)
+    case_zone = await _case_zone(detail, reader)
+    raw = detail.details
     if evidence is not None:
-        details = {k: v for k, v in details.items() if k not in _EVIDENCE_KEYS}
+        raw = {k: v for k, v in raw.items() if k not in _EVIDENCE_KEYS}
     context = {
         "user": user,
         "case": detail,
-        "details": details,
+        "zone": case_zone,
+        "people": await _people(detail, reader, user),
+        "details": console_display.readable(raw, case_zone),
         "evidence": evidence,
         "missing": [row for row in evidence["checklist"] or () if not row["present"]]
         if evidence
@@ -559,8 +638,7 @@ async def case_action(
         body = spec.model.model_validate(spec.payload(form, reader.now))
         await spec.run(body, user.key, act, form)
     except ValidationError as err:
-        errors = field_errors(err.errors(), drop_location=False)
-        message = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        message = _sentences(field_errors(err.errors(), drop_location=False))
         return await _case_page(
             request, user, case, act, error=message, failed=action, form=form, status=422
         )
@@ -572,12 +650,21 @@ async def case_action(
             user,
             case,
             act,
-            error=problem.detail,
+            error=_sentences(problem.errors) if problem.errors else _sentence(problem.detail),
             failed=action,
             form=form,
             status=problem.status,
         )
     return _done(case, action)
+
+
+def _sentences(errors: Iterable[Mapping[str, str]]) -> str:
+    """Field errors as sentences naming each field as its form labels it."""
+    return " ".join(console_display.plain_error(e["field"], e["message"]) for e in errors)
+
+
+def _sentence(text: str) -> str:
+    return console_display.plain_error("", text)
 
 
 async def _upload(

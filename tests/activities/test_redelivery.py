@@ -164,3 +164,21 @@ async def test_redelivery_of_an_unknown_shipment_fails_without_retry(records, ac
 
     assert failure.value.type == UNKNOWN_REFERENCE
     assert failure.value.non_retryable
+
+
+async def test_the_customers_instructions_for_the_driver_are_on_the_booking(
+    records, reference_data, activity_env
+):
+    request = booking(
+        RedeliveryOption.REDELIVERY_WINDOW,
+        date=date(2026, 11, 25),
+        window=TimeWindow.MORNING,
+        instructions="Please ring twice",
+    )
+
+    booked = await activity_env.run(records.schedule_redelivery, request)
+
+    assert booked.summary == (
+        "Redelivery on Wed 25 Nov, 08:00-12:00; for the driver: “Please ring twice”"
+    )
+    assert (await shipment(reference_data)).redelivery_plan["summary"] == booked.summary

@@ -130,6 +130,23 @@ def unique(name: str) -> str:
 # --- opening ----------------------------------------------------------------------------------
 
 
+async def test_the_note_taken_with_an_attempt_is_on_the_timeline(
+    time_env, task_queue, worker, world
+):
+    opening = case_input(unique("S"))
+    noted = opening.attempt.model_copy(update={"note": "Gate code changed; call first"})
+    opening = opening.model_copy(update={"attempt": noted})
+
+    handle = await open_case(time_env, task_queue, opening)
+    await wait_for_status(handle, CaseStatus.WAITING_ON_CUSTOMER)
+
+    failed = [e for e in world.timeline.values() if e.kind == "attempt_failed"]
+    assert [e.summary for e in failed] == [
+        "Attempt 1 failed: Nobody was there to receive the parcel. "
+        "Note: “Gate code changed; call first”"
+    ]
+
+
 async def test_opening_records_the_attempt_fee_and_emails_the_customer_a_link(
     time_env, task_queue, worker, world
 ):
@@ -206,6 +223,7 @@ async def test_no_answer_within_the_window_returns_the_parcel_to_the_sender(
     assert world.shipment_status == [ShipmentStatus.RETURNING_TO_SENDER]
     assert final.closed_at is not None
     assert final.closed_at - final.opened_at >= timedelta(days=5)
+    assert final.subject.endswith(": returned to sender after 1 failed attempt")
     assert "failed_delivery/return_to_sender_client" in world.templates
     assert "failed_delivery/return_to_sender_customer" in world.templates
     assert "failed_delivery/customer_reminder" in world.templates
@@ -313,6 +331,9 @@ async def test_delivered_outcome_closes_the_case(time_env, task_queue, worker, w
     assert world.shipment_status == [ShipmentStatus.DELIVERED]
     assert world.projections[-1].status is CaseStatus.CLOSED
     assert world.timeline[max(world.timeline)].summary == "Delivered; case closed"
+    # The title follows the case: no longer "attempt 1 failed".
+    assert final.subject == f"Shipment {final.business_key}: delivered after 1 failed attempt"
+    assert world.projections[-1].subject == final.subject
 
 
 async def test_missing_delivery_outcome_escalates_a_day_after_the_booked_window(
