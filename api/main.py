@@ -20,8 +20,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from api.console import display as console_display
 from api.access_log import install_log_redaction
+from api.console import display as console_display
 from api.deps import Timeouts
 from api.errors import CALL_LIMIT, install_error_handlers
 from api.guards import RefuseControlCharacters

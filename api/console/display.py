@@ -167,7 +167,7 @@ def field_label(key: str) -> str:
 
 
 def money(minor: int, currency: str | None) -> str:
-    """Minor units in the currency's own precision: 1700 GBP -> "£17.00", 1500 JPY -> "¥1,500"."""
+    """Minor units in the currency's own precision: 1700 GBP -> "£17.00", 1500 JPY -> "JP¥1,500"."""
     if not currency or not is_currency(currency):
         return str(minor)
     digits = get_currency_precision(currency)
@@ -212,7 +212,8 @@ def _value(key: str, value: Any, zone_name: str | None, currency: str | None) ->
             return value
     if _ISO_DATE.match(value):
         try:
-            return f"{date.fromisoformat(value):%a %-d %b %Y}"
+            day = date.fromisoformat(value)
+            return f"{day:%a} {day.day} {day:%b %Y}"
         except ValueError:
             return value
     if _ISO_DURATION.match(value):

@@ -19,10 +19,11 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ValidationError
 from sqlmodel import col, select
 from starlette.exceptions import HTTPException
-from temporalio.client import Client
+from temporalio.client import Client as TemporalClient
 
 from api.case_models import CaseDetail, CaseSort
 from api.casework import PACKAGE_KIND, CaseReader, Reader, require_action
+from api.console import display as console_display
 from api.console.auth import (
     COOKIE,
     CSRF_FIELD,
@@ -42,7 +43,6 @@ from api.console.auth import (
     set_session_cookie,
     start_session,
 )
-from api.console import display as console_display
 from api.console.forms import (
     MINE,
     Action,
@@ -261,7 +261,7 @@ class OpenForm:
     template: str
     model: type[BaseModel]
     payload: Callable[[dict[str, str], datetime], dict[str, Any]]
-    open: Callable[[Any, ApiKey, Response, Client, CaseReader], Awaitable[CaseDetail]]
+    open: Callable[[Any, ApiKey, Response, TemporalClient, CaseReader], Awaitable[CaseDetail]]
     choices: Callable[[SessionDep, ApiKey], Awaitable[dict[str, Any]]]
     defaults: Callable[[datetime], dict[str, str]]
 

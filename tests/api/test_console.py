@@ -1019,3 +1019,58 @@ async def test_ops_upload_and_review_a_drivers_documents_through_the_console(
     assert states["driving_licence"] == "approved" and states["tax_form"] == "requested"
     shown = await me.page(approved.headers["location"])
     assert "Review recorded." in shown.text
+
+
+async def test_the_case_page_names_its_people_and_shows_times_in_the_depots_zone(
+    browser: NewBrowser, api: Api
+):
+    case_id = await waiting_case(api)
+    await api.customer_link(case_id)
+    viewer, ops = await browser("viewer"), await browser("ops")
+
+    seen_by_viewer = text(await viewer.page(case_path(case_id)))
+    seen_by_ops = text(await ops.page(case_path(case_id)))
+
+    sidebar = seen_by_ops.split('aria-label="People"')[1].split("</aside>")[0]
+    for words in ("Ada Customer", "1 Main St, London, E1 6AN, GB", "Dee Driver", "Acme Retail"):
+        assert words in sidebar
+    assert "London East" in sidebar and "Dispatcher: Dana Dispatch" in sidebar
+    assert "ada@example.com" in sidebar and "+44 20 1234" in sidebar  # ops see contacts
+    viewer_sidebar = seen_by_viewer.split('aria-label="People"')[1].split("</aside>")[0]
+    assert "Ada Customer" in viewer_sidebar and "ada@example.com" not in viewer_sidebar
+    assert "Europe/London" in seen_by_ops
+    assert re.search(r'title="[^"]+ UTC">[^<]+ GMT</time>', seen_by_ops)  # December: GMT
+    assert "Note: “No answer at the door”" in seen_by_ops  # the open form's note
+
+
+async def test_a_delivered_case_shows_its_resolution_and_its_new_title(
+    browser: NewBrowser, api: Api
+):
+    case_id = await waiting_case(api)
+    booked = await api.post(
+        f"/cases/{case_id}/redelivery",
+        json={
+            "option": "neighbour",
+            "neighbour_name": "Bob",
+            "neighbour_address": "3 Main St",
+            "instructions": "Please ring twice",
+        },
+        role="ops",
+    )
+    assert booked.status_code == 200, booked.text
+    await api.wait_for(case_id, "redelivery_scheduled")
+    delivered = await api.post(
+        f"/cases/{case_id}/delivery-outcome",
+        json={"outcome": "delivered", "attempted_at": datetime.now(UTC).isoformat()},
+        role="ops",
+    )
+    assert delivered.status_code == 200, delivered.text
+    await api.wait_for(case_id, "closed")
+    me = await browser("viewer")
+
+    page = text(await me.page(case_path(case_id)))
+
+    assert "delivered after 1 failed attempt" in page.split("</h1>")[0]
+    assert 'class="badge status-done"' in page
+    assert "Delivered: The parcel was delivered." in page and "<dt>Closed</dt>" in page
+    assert "for the driver: “Please ring twice”" in page  # on the booking, in the timeline
