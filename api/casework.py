@@ -13,6 +13,8 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Response, status
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import (
@@ -388,7 +390,7 @@ async def detail_from_state(
     return CaseDetail(
         **_summary_fields(state, settings, now),
         details=state.details,
-        allowed_actions=state.allowed_actions,
+        allowed_actions=with_closed_actions(state.allowed_actions, state.status),
         documents=case_documents(state.case_type, state.case_id, state.details),
         timeline=await case_timeline(session, state.case_id, state.timeline),
         messages=await case_messages(session, state.case_id),
@@ -402,7 +404,7 @@ async def detail_from_row(
     return CaseDetail(
         **summary_from_row(row, settings, now).model_dump(),
         details=row.details,
-        allowed_actions=[],
+        allowed_actions=with_closed_actions([], row.status),
         documents=case_documents(row.type, row.id, row.details),
         timeline=await case_timeline(session, row.id),
         messages=await case_messages(session, row.id),
@@ -600,3 +602,85 @@ def details_as(model: type[Details], case_id: str, details: dict[str, Any]) -> D
         raise Problem(
             409, f"case '{case_id}' has no {model.__name__} details", slug="action-not-allowed"
         ) from None
+
+
+async def settled(case: CaseRef, *, limit: float = 2.0, every: float = 0.1) -> bool:
+    """Wait, at most `limit` seconds, until the case's workflow has nothing in flight (no
+    activity and no workflow task pending): what an action set going (the timeline entry,
+    the email it sends) is then in the index, so the page shown next is not a stale first
+    view. False when the limit passed first (an activity retrying) or Temporal did not
+    answer; the page then shows what is recorded so far."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        remaining = deadline - loop.time()
+        try:
+            described = await case.handle.describe(
+                rpc_timeout=timedelta(seconds=max(remaining, 0.2))
+            )
+        except (RPCError, TemporalError):
+            return False
+        raw = described.raw_description
+        busy = bool(raw.pending_activities) or raw.HasField("pending_workflow_task")
+        if described.status != WorkflowExecutionStatus.RUNNING or not busy:
+            return True
+        if remaining <= every:
+            return False
+        await asyncio.sleep(every)
+
+
+NOTE_AFTER_CLOSE = "notes"
+"""The one action a closed case still takes: a note (kept in the timeline, after the rest)."""
+
+
+def with_closed_actions(allowed: list[str], status: CaseStatus) -> list[str]:
+    """A closed case's actions: a note, whatever its type (its workflow has finished)."""
+    if status.is_terminal and NOTE_AFTER_CLOSE not in allowed:
+        return [*allowed, NOTE_AFTER_CLOSE]
+    return allowed
+
+
+async def note_after_close(
+    session: AsyncSession, case_id: str, text: str, by: str, now: datetime
+) -> None:
+    """A note on a closed case, written to its timeline after its last event. Its workflow
+    has finished (so every event is projected and nothing else writes this timeline); two
+    notes at once cannot take one place, the unique (case, seq) says so and the later one
+    takes the next."""
+    for _ in range(5):
+        last = await session.exec(
+            select(func.max(TimelineEntry.seq)).where(TimelineEntry.case_id == case_id)
+        )
+        seq = (last.one() or 0) + 1
+        session.add(
+            TimelineEntry(
+                case_id=case_id,
+                seq=seq,
+                at=now,
+                kind="note",
+                summary=text[:1000],
+                actor=by,
+                data={"after_close": True},
+            )
+        )
+        try:
+            await session.commit()
+            return
+        except IntegrityError:
+            await session.rollback()
+    raise Problem(409, "the note could not be added now; send it again", slug="conflict")
+
+
+async def finished(case: CaseRef, session: AsyncSession) -> bool:
+    """The case is closed and its workflow has finished (or its history is past retention):
+    nothing else will write its timeline."""
+    row = await session.get(Case, case.case_id, populate_existing=True)
+    if row is None or not row.status.is_terminal:
+        return False
+    try:
+        status = await workflow_status(case.client, case.case_id)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return True
+        raise (problem_from_temporal(err) or err) from None
+    return status != WorkflowExecutionStatus.RUNNING

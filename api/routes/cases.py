@@ -18,6 +18,8 @@ from api.case_models import CaseDetail, CaseSort, CaseSummary
 from api.casework import (
     Reader,
     details_as,
+    finished,
+    note_after_close,
     require_action,
     require_state,
     run_update,
@@ -229,7 +231,14 @@ async def failed_attempt(
 async def add_note(
     body: NoteIn, key: OpsKey, act: Annotated[CaseAction, Depends(acting("notes"))]
 ) -> CaseDetail:
-    return await act(contracts.ADD_NOTE, NoteInput(text=body.text, by=f"ops:{key.name}"))
+    """A closed case takes notes too ("customer called back to say thanks"): written to its
+    timeline directly once its workflow has finished."""
+    by = f"ops:{key.name}"
+    reader = act.reader
+    if await finished(act.case, reader.session):
+        await note_after_close(reader.session, act.case.case_id, body.text, by, reader.now)
+        return await reader.detail(act.case)
+    return await act(contracts.ADD_NOTE, NoteInput(text=body.text, by=by))
 
 
 @router.post("/{case_id}/assign", summary="Assign (or unassign) the case")

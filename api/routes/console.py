@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from temporalio.client import Client as TemporalClient
 
 from api.case_models import CaseDetail, CaseSort
-from api.casework import PACKAGE_KIND, CaseReader, Reader, require_action
+from api.casework import PACKAGE_KIND, CaseReader, Reader, require_action, settled
 from api.console import display as console_display
 from api.console.auth import (
     COOKIE,
@@ -97,6 +97,9 @@ router = APIRouter(prefix="/console", tags=["console"], route_class=ConsoleRoute
 router_options: dict[str, Any] = {"response_class": HTMLResponse, "include_in_schema": False}
 
 PAGE_SIZE = 50
+SETTLE_SECONDS = 2.0
+"""How long the page after an action waits for what the action set going (`settled`)."""
+OPENED, OPENED_FLASH = "opened", "Case opened."
 TOO_MANY = "Too many wrong keys from this address. Please wait a minute and try again."
 ALL = Pagination(limit=200, offset=0)  # reference lists shown in a select
 
@@ -343,7 +346,7 @@ async def open_case(
             for e in problem.errors or []
         } or {"": _sentence(problem.detail)}
         return await _open_form(request, user, reader.session, opening, form, fields, 422)
-    return see_other(case_url(detail.case_id))
+    return see_other(f"{case_url(detail.case_id)}?{urlencode({'done': OPENED})}")
 
 
 # --- one case ----------------------------------------------------------------------------
@@ -560,7 +563,9 @@ async def _case_page(
         else [],
         "messages": messages,  # oldest first, like the timeline
         "actions": actions,
-        "flash": type_actions[done].done if done in type_actions else None,
+        "flash": OPENED_FLASH
+        if done == OPENED
+        else (type_actions[done].done if done in type_actions else None),
         "error": error,
         "failed": failed,
         "form": form or {},
@@ -592,6 +597,8 @@ def _done(case: CaseRef, action: str) -> Response:
 async def case_page(
     request: Request, user: User, case: CurrentCase, reader: Reader, done: str | None = None
 ) -> HTMLResponse:
+    if done:  # right after an action (or the opening): show what it set going
+        await settled(case, limit=SETTLE_SECONDS)
     return await _case_page(request, user, case, CaseAction(case, reader), done=done)
 
 

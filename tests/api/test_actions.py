@@ -192,12 +192,36 @@ async def test_acting_on_a_finished_workflow_is_409_the_case_is_closed(api: Api,
     await time_env.client.get_workflow_handle(case_id).result()  # the workflow has ended
 
     cancel = await api.post(f"/cases/{case_id}/cancel", json={"reason": "again"})
-    note = await api.post(f"/cases/{case_id}/notes", json={"text": "too late"})
+    assign = await api.post(f"/cases/{case_id}/assign", json={"assignee": "Sam"})
 
     assert assert_problem(cancel, 409)["detail"] == f"the case is closed ('{case_id}')"
-    assert assert_problem(note, 409)["type"] == "urn:casedesk:problem:case-closed"
+    assert assert_problem(assign, 409)["type"] == "urn:casedesk:problem:case-closed"
     detail = (await api.get(f"/cases/{case_id}")).json()
-    assert detail["status"] == "cancelled" and detail["allowed_actions"] == []
+    assert detail["status"] == "cancelled" and detail["allowed_actions"] == ["notes"]
+
+
+async def test_a_closed_case_takes_notes_after_its_last_event(api: Api, time_env):
+    case_id = await _waiting_case(api)
+    await api.post(f"/cases/{case_id}/cancel", json={"reason": "collected at depot"})
+    await time_env.client.get_workflow_handle(case_id).result()  # the workflow has ended
+    before = (await api.get(f"/cases/{case_id}")).json()["timeline"]
+
+    first, second = await asyncio.gather(
+        api.post(f"/cases/{case_id}/notes", json={"text": "Customer called to say thanks"}),
+        api.post(f"/cases/{case_id}/notes", json={"text": "Card left at the depot"}),
+    )
+
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    timeline = (await api.get(f"/cases/{case_id}")).json()["timeline"]
+    added = timeline[len(before) :]
+    assert timeline[: len(before)] == before  # nothing before them changed
+    assert sorted(e["summary"] for e in added) == [
+        "Card left at the depot",
+        "Customer called to say thanks",
+    ]
+    assert {e["kind"] for e in added} == {"note"} and {e["actor"] for e in added} == {"ops:ops-key"}
+    assert [e["seq"] for e in added] == [before[-1]["seq"] + 1, before[-1]["seq"] + 2]
+    assert (await api.get(f"/cases/{case_id}")).json()["status"] == "cancelled"
 
 
 async def test_an_outcome_for_another_attempt_is_409_and_for_this_one_200(api: Api):

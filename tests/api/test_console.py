@@ -616,13 +616,20 @@ async def test_opening_a_case_through_the_form_redirects_to_its_page(browser: Ne
     )
 
     assert response.status_code == 303
-    assert response.headers["location"] == case_path(case_id)
+    assert response.headers["location"] == f"{case_path(case_id)}?done=opened"
+    # The first view, straight after the redirect, shows what the opening set going: the
+    # next step, the customer's notice and the note typed on the form (no stale first view).
+    shown = await me.page(response.headers["location"])
+    assert shown.status_code == 200 and form["shipment_id"] in shown.text
+    first_view = text(shown)
+    assert "Case opened." in first_view and "remind the customer" in first_view
+    messages = first_view.split("<h2>Messages</h2>")[1]
+    assert "No messages." not in messages and "ada@example.com" in messages
+    assert "Note: “Left a card”" in first_view
     detail = await api.wait_for(case_id, "waiting_on_customer")
     assert detail["client_id"] == CLIENT_ID and detail["details"]["depot_id"] == "ldn-1"
     opened = [e for e in detail["timeline"] if e["actor"] == "ops:ops-key"]
     assert opened
-    shown = await me.page(response.headers["location"])
-    assert shown.status_code == 200 and form["shipment_id"] in shown.text
 
 
 @pytest.mark.parametrize(
@@ -1044,7 +1051,7 @@ async def test_the_case_page_names_its_people_and_shows_times_in_the_depots_zone
 
 
 async def test_a_delivered_case_shows_its_resolution_and_its_new_title(
-    browser: NewBrowser, api: Api
+    browser: NewBrowser, api: Api, time_env
 ):
     case_id = await waiting_case(api)
     booked = await api.post(
@@ -1074,3 +1081,14 @@ async def test_a_delivered_case_shows_its_resolution_and_its_new_title(
     assert 'class="badge status-done"' in page
     assert "Delivered: The parcel was delivered." in page and "<dt>Closed</dt>" in page
     assert "for the driver: “Please ring twice”" in page  # on the booking, in the timeline
+    assert 'id="action-notes"' not in page  # a viewer takes no action
+    ops = await browser("ops")
+    await time_env.client.get_workflow_handle(case_id).result()
+    assert 'id="action-notes"' in (await ops.page(case_path(case_id))).text
+    noted = await ops.submit(
+        f"{case_path(case_id)}/notes",
+        {"text": "Customer rang to say thanks"},
+        from_page=case_path(case_id),
+    )
+    assert noted.status_code == 303, noted.text
+    assert "Customer rang to say thanks" in text(await ops.page(noted.headers["location"]))
