@@ -26,7 +26,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(PYPROJECT_HASH)
 PG_HOST := 127.0.0.1
 PG_PORT := 5432
 
-.PHONY: help run test bench lint fmt migration clean venv venv-dev postgres
+.PHONY: help run test bench lint fmt migration clean venv venv-dev postgres chromium
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -74,7 +74,19 @@ postgres:
 	  echo "warning: no PostgreSQL on $(PG_HOST):$(PG_PORT); the postgresql tests will fail" >&2; \
 	fi
 
-test: $(DEV_STAMP) postgres
+# The browser tests drive Debian's chromium; install it (Debian's package, never a browser
+# build downloaded by Playwright) when this machine has none.
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  echo "installing Debian's chromium for the browser tests ..."; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y -q chromium >/dev/null 2>&1 \
+	    || { $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q chromium >/dev/null; } \
+	    || { echo "could not install chromium; the browser tests will fail" >&2; }; \
+	fi
+
+test: $(DEV_STAMP) postgres chromium
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP)

@@ -301,11 +301,12 @@ def form_label(field: str) -> str:
     return FORM_LABELS.get(last) or field_label(last)
 
 
-def plain_error(field: str, message: str) -> str:
+def plain_error(field: str, message: str, label: str | None = None) -> str:
     """A validation error as a sentence that names the field as the form labels it:
     ("date", "date required when option is redelivery_window") ->
     "Day is needed when the choice is “redelivery window”."."""
-    label = form_label(field) if field and field != "body" else ""
+    if label is None:
+        label = form_label(field) if field and field != "body" else ""
     required = _REQUIRED_WHEN.match(message)
     if required:
         other = form_label(required["other"]).lower()

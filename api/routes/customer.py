@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from api import upload_page
 from api.casework import details_as, query_state, run_update
 from api.claim_page import CLAIM_PAGE
+from api.console.display import plain_error
 from api.deps import (
     CaseRef,
     DocumentsDep,
@@ -201,8 +202,31 @@ async def reschedule_page(
     return await _form_page(request, session, state, claims, now)
 
 
+_PICK_ONE = "Please tick one of the four ways to receive your parcel."
+
+_TYPED = (
+    (RedeliveryOption.NEIGHBOUR, ("neighbour_name", "neighbour_address")),
+    (RedeliveryOption.ADDRESS_CORRECTION, ("line1", "line2", "city", "postal_code")),
+    (RedeliveryOption.PICKUP_POINT, ("pickup_point_id",)),
+)
+"""The options whose fields the customer types or picks: a filled one says which they meant."""
+
+
+def _inferred_option(form: dict[str, str]) -> str | None:
+    """The option posted; without one (its radio not ticked), the option whose fields were
+    filled in, when exactly one was; else a day and window (their selects always post)."""
+    if form.get("option"):
+        return form["option"]
+    filled = [option for option, names in _TYPED if any(form.get(n, "").strip() for n in names)]
+    if len(filled) == 1:
+        return filled[0].value
+    if not filled and form.get("date") and form.get("window"):
+        return RedeliveryOption.REDELIVERY_WINDOW.value
+    return None
+
+
 def _choice_payload(form: dict[str, str], country: str) -> dict[str, Any]:
-    option = form.get("option") or None
+    option = _inferred_option(form)
     fields: dict[str, tuple[str, ...]] = {
         RedeliveryOption.REDELIVERY_WINDOW.value: ("date", "window"),
         RedeliveryOption.PICKUP_POINT.value: ("pickup_point_id",),
@@ -281,7 +305,12 @@ async def reschedule_answer(
         )
     except ValidationError as err:
         problems = field_errors(err.errors(), drop_location=False)
-        lines = [f"{_LABELS.get(p['field'], p['field'])}: {p['message']}" for p in problems]
+        lines = [
+            _PICK_ONE
+            if p["field"] == "option"
+            else plain_error(p["field"], p["message"], _LABELS.get(p["field"]))
+            for p in problems
+        ]
         return await again("Please check your answer. " + " ".join(lines))
     point = None
     if choice.option is RedeliveryOption.PICKUP_POINT:

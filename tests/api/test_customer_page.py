@@ -237,3 +237,52 @@ async def test_the_access_log_never_holds_a_links_token(app, caplog):
     assert token not in caplog.text and token.split(".")[1] not in caplog.text
     assert '"GET /r/…redacted… HTTP/1.1" 200' in caplog.text
     assert '"GET /cases?limit=5 HTTP/1.1" 200' in caplog.text
+
+
+async def test_the_first_option_is_preselected_and_a_filled_option_is_inferred(api: Api):
+    case_id, link = await _case_and_link(api)
+    form = _is_page(await api.raw.get(link), 200)
+    day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+
+    # The neighbour's fields filled in, its radio not ticked: the neighbour is the choice
+    # (the day and window selects post a value whatever the customer picks).
+    html = _is_page(
+        await api.raw.post(
+            link,
+            data={
+                "date": day,
+                "window": "morning",
+                "neighbour_name": "Bob",
+                "neighbour_address": "3 Main St",
+            },
+        ),
+        200,
+    )
+
+    assert 'value="redelivery_window" checked' in form  # a radio is always ticked
+    assert "we have your choice: leave it with Bob at 3 Main St" in html
+    booked = await api.wait_for(case_id, "redelivery_scheduled")
+    assert booked["details"]["redelivery_option"] == "neighbour"
+
+
+async def test_a_day_without_its_radio_is_the_window_option_and_errors_are_sentences(api: Api):
+    case_id, link = await _case_and_link(api)
+    day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+
+    both = await api.raw.post(
+        link, data={"date": day, "window": "morning", "neighbour_name": "Bob", "line1": "2 Rd"}
+    )
+    half = await api.raw.post(link, data={"option": "neighbour", "neighbour_name": "Bob"})
+    chosen = _is_page(await api.raw.post(link, data={"date": day, "window": "evening"}), 200)
+
+    assert "Please tick one of the four ways to receive your parcel." in _is_page(
+        both, 422
+    )  # two options half-filled: ask
+    assert "Neighbour&#39;s address is needed when the choice is “neighbour”." in (
+        _is_page(half, 422)
+    )
+    assert "Input should be" not in both.text and "Input should be" not in half.text
+    assert "in the evening" in chosen
+    assert (await api.wait_for(case_id, "redelivery_scheduled"))["details"][
+        "redelivery_option"
+    ] == "redelivery_window"

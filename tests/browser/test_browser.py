@@ -1,0 +1,205 @@
+"""In a real browser: Playwright driving Debian's chromium (`make test` installs it when it is
+missing; never a browser build downloaded by Playwright) against the end-to-end stack (a real
+Temporal dev server, the worker, the API on a local port).
+
+Ops sign in to the console and open a failed delivery; the customer books a redelivery
+through the emailed link on a phone-sized screen; the console's timeline shows the booking.
+Claim evidence is uploaded from the console and by the driver through the link in the
+driver's email. Screenshots of the main pages are kept under `.data/screenshots/` (test
+artefacts: look at them)."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from core.bootstrap import DEMO_CLIENT_ID
+from tests import files
+from tests.e2e.stack import case_when, link_in, message_when
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".data" / "screenshots"
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail(
+            "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
+        )
+    return found
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+async def _no_horizontal_scroll(page: Page) -> None:
+    wide = await page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= page.viewport_size["width"], f"{page.url} is {wide} px wide"  # type: ignore[index]
+
+
+async def signed_in(chromium: Browser, http: httpx.AsyncClient, base: str) -> BrowserContext:
+    context = await chromium.new_context(base_url=base, **DESKTOP)
+    page = await context.new_page()
+    await page.goto("/console/login")
+    await shot(page, "console-login")
+    key = http.headers["Authorization"].removeprefix("Bearer ")
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("heading", name="Cases")).to_be_visible()
+    await page.close()
+    return context
+
+
+async def test_a_failed_delivery_from_the_console_to_the_customers_phone_and_back(
+    stack, chromium: Browser
+) -> None:
+    http, _ = stack
+    base = str(http.base_url).rstrip("/")
+    console = await signed_in(chromium, http, base)
+    page = await console.new_page()
+    shipment = f"SHP-{uuid.uuid4().hex[:8].upper()}"
+
+    await page.goto("/console/cases/new/failed-delivery")
+    await page.get_by_label("Shipment id").fill(shipment)
+    await page.locator("select[name=client_id]").select_option(DEMO_CLIENT_ID)
+    await page.locator("select[name=driver_id]").select_option("driver-001")
+    await page.locator("select[name=reason]").select_option("not_home")
+    await page.locator("textarea[name=note]").fill("Card left; gate code 4411")
+    await page.locator("input[name='customer.name']").fill("Casey Customer")
+    await page.locator("input[name='customer.email']").fill("casey@example.com")
+    await page.locator("input[name='address.line1']").fill("12 High Street")
+    await page.locator("input[name='address.city']").fill("Leeds")
+    await page.locator("input[name='address.postal_code']").fill("LS1 1AA")
+    await shot(page, "console-open-failed-delivery")
+    await page.get_by_role("button", name="Open the case").click()
+
+    # The first view after opening already shows the next step and the customer's notice.
+    await expect(page.get_by_role("status")).to_have_text("Case opened.")
+    case_id = f"failed-delivery-{shipment}"
+    assert page.url.startswith(f"{base}/console/cases/{case_id}")
+    await expect(page.locator("h1 .badge")).to_have_text("waiting on customer")
+    await expect(page.locator("table.messages")).to_contain_text("casey@example.com")
+    await expect(page.locator("body")).to_contain_text("Note: “Card left; gate code 4411”")
+    await shot(page, "console-case-waiting")
+    await page.get_by_role("link", name="Cases", exact=True).click()
+    await expect(page.locator("table.cases")).to_contain_text(case_id)
+    await shot(page, "console-case-list")
+
+    # The customer, on a phone, follows the link in the email and books a window.
+    link = link_in(await message_when(http, case_id, "failed_delivery/customer_notice"))
+    phone = await chromium.new_context(**PHONE)
+    customer = await phone.new_page()
+    await customer.goto(link)
+    await expect(customer.get_by_role("heading", name="We missed you")).to_be_visible()
+    await _no_horizontal_scroll(customer)
+    await shot(customer, "customer-reschedule-phone")
+    await customer.locator("input[name=instructions]").fill("Please ring twice")
+    await customer.get_by_role("button", name="Confirm my choice").click()
+    await expect(customer.locator("body")).to_contain_text("we have your choice: delivery on")
+    await _no_horizontal_scroll(customer)
+    await shot(customer, "customer-reschedule-done-phone")
+    await phone.close()
+
+    # Back in the console, the timeline shows the booking with the driver's instructions.
+    await case_when(http, case_id, "redelivery_scheduled")
+    await page.goto(f"/console/cases/{case_id}")
+    await expect(page.locator("h1 .badge")).to_have_text("redelivery scheduled")
+    await expect(page.locator("body")).to_contain_text("for the driver: “Please ring twice”")
+    await shot(page, "console-case-booked")
+    await console.close()
+
+
+async def test_claim_evidence_from_the_console_and_from_the_drivers_phone(
+    stack, chromium: Browser, tmp_path: Path
+) -> None:
+    http, _ = stack
+    base = str(http.base_url).rstrip("/")
+    shipment = f"SHP-{uuid.uuid4().hex[:8].upper()}"
+    opened = await http.post(
+        "/cases/damage-claims",
+        json={
+            "shipment_id": shipment,
+            "client_id": DEMO_CLIENT_ID,
+            "claim_type": "damaged",
+            "reported_by": "customer",
+            "delivery_event_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+            "declared_value": "129.90",
+            "currency": "GBP",
+            "description": "Box crushed, vase broken",
+            "customer": {"name": "Casey Customer", "email": "casey@example.com"},
+            "driver_id": "driver-001",
+        },
+    )
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["case_id"]
+    await case_when(http, case_id, "gathering_evidence")
+    statement = tmp_path / "statement.pdf"
+    statement.write_bytes(files.pdf())
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(files.png())
+
+    # Ops upload the customer's statement from the console.
+    console = await signed_in(chromium, http, base)
+    page = await console.new_page()
+    await page.goto(f"/console/cases/{case_id}")
+    await shot(page, "console-claim")
+    upload = page.locator("#action-documents")
+    await upload.locator("select[name=kind]").select_option("customer_attestation")
+    await upload.locator("input[name=file]").set_input_files(statement)
+    await upload.get_by_role("button", name="Add evidence").click()
+    await expect(page.get_by_role("status")).to_be_visible()
+    await expect(page.locator("#evidence ul.documents")).to_contain_text("Statement of what was received")
+    downloads = page.locator("#evidence ul.documents a")
+    assert await downloads.count() >= 1
+    # The download works with the console session (no API key in the browser).
+    href = await downloads.first.get_attribute("href")
+    assert href
+    fetched = await page.request.get(href)
+    assert fetched.status == 200 and (await fetched.body())[:4] == b"%PDF"
+
+    # The driver uploads a photo through the link in the driver's email, on a phone.
+    link = link_in(await message_when(http, case_id, "claims/evidence_request_driver"))
+    phone = await chromium.new_context(**PHONE)
+    driver = await phone.new_page()
+    await driver.goto(link)
+    await _no_horizontal_scroll(driver)
+    await shot(driver, "driver-claim-upload-phone")
+    await driver.locator("select[name=kind]").select_option("damage_photos")
+    await driver.locator("input[name=file]").set_input_files(photo)
+    await driver.get_by_role("button", name="Send the document").click()
+    await expect(driver.locator("body")).to_contain_text("Thank")
+    await shot(driver, "driver-claim-upload-done-phone")
+    await phone.close()
+
+    detail = (await http.get(f"/cases/{case_id}")).json()
+    kinds = {doc["kind"] for doc in detail["documents"]}
+    assert {"customer_attestation", "damage_photos"} <= kinds
+    await page.reload()
+    await expect(page.locator("#evidence")).to_contain_text("Photos of the damage")
+    await shot(page, "console-claim-with-evidence")
+    await console.close()
