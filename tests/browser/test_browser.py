@@ -173,7 +173,8 @@ async def test_claim_evidence_from_the_console_and_from_the_drivers_phone(
     await upload.locator("input[name=file]").set_input_files(statement)
     await upload.get_by_role("button", name="Add evidence").click()
     await expect(page.get_by_role("status")).to_be_visible()
-    await expect(page.locator("#evidence ul.documents")).to_contain_text("Statement of what was received")
+    documents = page.locator("#evidence ul.documents")
+    await expect(documents).to_contain_text("Statement of what was received")
     downloads = page.locator("#evidence ul.documents a")
     assert await downloads.count() >= 1
     # The download works with the console session (no API key in the browser).
