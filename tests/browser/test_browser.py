@@ -27,8 +27,13 @@ from tests.e2e.stack import case_when, link_in, message_when
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".data" / "screenshots"
-PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+
+
+async def phone_context(browser: Browser) -> BrowserContext:
+    """A phone-sized touch screen (390 x 844, as an iPhone 13 or 14)."""
+    return await browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
 
 
 def chromium_path() -> str:
@@ -63,7 +68,7 @@ async def _no_horizontal_scroll(page: Page) -> None:
 
 
 async def signed_in(chromium: Browser, http: httpx.AsyncClient, base: str) -> BrowserContext:
-    context = await chromium.new_context(base_url=base, **DESKTOP)
+    context = await chromium.new_context(base_url=base, viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     await page.goto("/console/login")
     await shot(page, "console-login")
@@ -112,7 +117,7 @@ async def test_a_failed_delivery_from_the_console_to_the_customers_phone_and_bac
 
     # The customer, on a phone, follows the link in the email and books a window.
     link = link_in(await message_when(http, case_id, "failed_delivery/customer_notice"))
-    phone = await chromium.new_context(**PHONE)
+    phone = await phone_context(chromium)
     customer = await phone.new_page()
     await customer.goto(link)
     await expect(customer.get_by_role("heading", name="We missed you")).to_be_visible()
@@ -185,7 +190,7 @@ async def test_claim_evidence_from_the_console_and_from_the_drivers_phone(
 
     # The driver uploads a photo through the link in the driver's email, on a phone.
     link = link_in(await message_when(http, case_id, "claims/evidence_request_driver"))
-    phone = await chromium.new_context(**PHONE)
+    phone = await phone_context(chromium)
     driver = await phone.new_page()
     await driver.goto(link)
     await _no_horizontal_scroll(driver)
