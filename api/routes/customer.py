@@ -11,7 +11,7 @@ raises (a `Problem`, a Temporal error, a bug) into the notice page with its stat
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -44,7 +44,8 @@ from schemas import contracts
 from schemas.case_types import link_purposes
 from schemas.cases import CaseState, FailedDeliveryDetails, RedeliveryChoice
 from schemas.enums import CaseStatus, RedeliveryOption, TimeWindow
-from schemas.tables import PickupPoint, Shipment
+from schemas.tables import Client, Depot, PickupPoint, Shipment
+from schemas.ui_text import zone as ui_zone
 
 log = logging.getLogger("casedesk.api")
 
@@ -57,6 +58,11 @@ _EXPIRED = {
     contracts.DRIVER_UPLOAD_LINK: "The time to send documents through this link has passed. "
     "Please use the link in our latest email, or contact your depot.",
 }
+_INVALID_NEXT_STEP = (
+    "This link is incomplete or was changed. Please open it again from our email (tap the "
+    "button, or copy the whole address: a long link is easily cut short). If it still does "
+    "not work, reply to the shop that sent your parcel and quote your shipment number."
+)
 # A driver's link expires with its case's deadline (abandonment, an expiry date): by then it
 # has stopped working for good, which is what the driver needs to hear.
 _EXPIRED_HEADING = {contracts.DRIVER_UPLOAD_LINK: "This link no longer works"}
@@ -93,7 +99,8 @@ def _verify(settings: SettingsDep, token: str, now: datetime) -> LinkClaims:
     try:
         signed = verify_link_for(secret, token, purposes=PURPOSES, now=_LONG_AGO)
     except InvalidToken as err:
-        raise PageError(400, "This link is not valid", err.reason) from None
+        log.info("customer link refused: %s", err.reason)
+        raise PageError(400, "This link is not valid", _INVALID_NEXT_STEP) from None
     try:
         return verify_link_for(secret, token, purposes=PURPOSES, now=now)
     except InvalidToken:
@@ -132,6 +139,24 @@ def _details(state: CaseState) -> FailedDeliveryDetails:
     return details_as(FailedDeliveryDetails, state.case_id, state.details)
 
 
+def _day(day: date) -> str:
+    """The one date format of the customer's pages: "Saturday 5 December"."""
+    return f"{day:%A} {day.day} {day:%B}"
+
+
+def masked_address(address: dict[str, Any]) -> str:
+    """The address on file, enough for its owner to recognise and for nobody else to learn:
+    house numbers and the town kept, street words to their first letter, the postcode's
+    inward part hidden ("12 H… S…, Leeds, LS1 •••")."""
+    words = str(address.get("line1") or "").split()
+    street = " ".join(w if any(c.isdigit() for c in w) else f"{w[0]}…" for w in words)
+    postcode = str(address.get("postal_code") or "").split()
+    hidden = (
+        f"{postcode[0]} •••" if len(postcode) > 1 else (f"{postcode[0][:2]}•••" if postcode else "")
+    )
+    return ", ".join(part for part in (street, str(address.get("city") or ""), hidden) if part)
+
+
 def _window_label(window: TimeWindow) -> str:
     start, end = window.hours
     return f"{window.value.capitalize()} ({start:02d}:00–{end:02d}:00)"
@@ -152,19 +177,30 @@ async def _form_page(
     form: dict[str, str] | None = None,
     error: str | None = None,
 ) -> HTMLResponse:
-    today = now.astimezone(UTC).date()
+    details = _details(state)
+    depot = await session.get(Depot, details.depot_id)
+    zone = ui_zone(depot.timezone if depot else None)
+    today = now.astimezone(zone).date()
     days = [today + timedelta(days=n) for n in range(1, _horizon(state) + 1)]
     points = await session.exec(
         select(PickupPoint)
-        .where(PickupPoint.depot_id == _details(state).depot_id)
+        .where(PickupPoint.depot_id == details.depot_id)
         .order_by(col(PickupPoint.name))
     )
+    shipment = await session.get(Shipment, state.business_key)
+    client = await session.get(Client, state.client_id) if state.client_id else None
+    respond_by = None
+    if state.deadline_at:
+        local = state.deadline_at.astimezone(zone)
+        respond_by = f"{_day(local.date())}, {local:%H:%M} {local.tzname() or 'UTC'}"
     context = {
         "shipment_id": state.business_key,
+        "shop": client.name if client else None,
+        "address_on_file": masked_address(shipment.address) if shipment else None,
         "attempt": claims.data.get("attempt"),
-        "respond_by": f"{state.deadline_at:%a %d %b %Y, %H:%M} UTC" if state.deadline_at else None,
+        "respond_by": respond_by,
         "status_text": state.status.description,
-        "dates": [{"value": d.isoformat(), "label": f"{d:%A %d %B}"} for d in days],
+        "dates": [{"value": d.isoformat(), "label": _day(d)} for d in days],
         "windows": [{"value": w.value, "label": _window_label(w)} for w in TimeWindow],
         "pickup_points": points.all(),
         "form": form or {},
@@ -245,7 +281,7 @@ def _choice_payload(form: dict[str, str], country: str) -> dict[str, Any]:
 def _choice_text(choice: RedeliveryChoice, point: PickupPoint | None) -> str:
     if choice.option is RedeliveryOption.REDELIVERY_WINDOW and choice.date and choice.window:
         when = _window_label(choice.window).lower()
-        return f"delivery on {choice.date:%A %d %B %Y}, in the {when}"
+        return f"delivery on {_day(choice.date)}, in the {when}"
     if choice.option is RedeliveryOption.PICKUP_POINT and point is not None:
         return f"collection from {point.name}, {point.address}"
     if choice.option is RedeliveryOption.NEIGHBOUR:

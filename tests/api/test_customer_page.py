@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from api.main import create_app
+from api.routes.customer import masked_address
 from core.security import sign_link
 from core.temporal import connect
 from tests.api.conftest import LINK_SECRET, Api, failed_delivery
@@ -55,7 +57,7 @@ async def test_choosing_a_window_confirms_and_books_the_redelivery(api: Api):
 
     day = datetime.fromisoformat(choice["date"])
     # The booking happens after the answer (and can fail): the page does not claim it is done.
-    assert f"Thank you — we have your choice: delivery on {day:%A %d %B %Y}" in html
+    assert f"Thank you — we have your choice: delivery on {day:%A} {day.day} {day:%B}," in html
     assert "We are booking it now and will email you a confirmation." in html
     assert "we will deliver" not in html
     booked = await api.wait_for(case_id, "redelivery_scheduled")
@@ -286,3 +288,31 @@ async def test_a_day_without_its_radio_is_the_window_option_and_errors_are_sente
     assert (await api.wait_for(case_id, "redelivery_scheduled"))["details"][
         "redelivery_option"
     ] == "redelivery_window"
+
+
+async def test_the_page_names_the_shop_shows_the_address_masked_and_local_times(api: Api):
+    _, link = await _case_and_link(api)
+
+    html = _is_page(await api.raw.get(link), 200)
+
+    assert "On behalf of <strong>Acme Retail</strong>" in html
+    assert "The address we have: <strong>1 M… S…, London, E1 •••</strong>" in html
+    assert "1 Main St" not in html and "6AN" not in html
+    # One date format, in the depot's zone (London: GMT in December, BST in summer).
+    assert re.search(r"by \w+day \d{1,2} \w+, \d\d:\d\d (GMT|BST)\.", html)
+    assert " UTC" not in html
+
+
+async def test_a_broken_link_says_what_to_do_next(api: Api):
+    _, link = await _case_and_link(api)
+
+    html = _is_page(await api.raw.get(link[:-6]), 400)
+
+    assert "Please open it again from our email" in html and "shipment number" in html
+
+
+def test_masked_addresses_keep_numbers_and_the_town():
+    assert masked_address({"line1": "Flat 3, 22 Long Lane", "city": "Leeds"}) == (
+        "F… 3, 22 L… L…, Leeds"
+    )
+    assert masked_address({"line1": "5 Rue Neuve", "postal_code": "75001"}) == "5 R… N…, 75•••"
