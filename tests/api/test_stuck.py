@@ -5,12 +5,15 @@ unlisted once a person acts. (Temporal's own reasons: test_stuck_temporal.py.)""
 
 from __future__ import annotations
 
+import html
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
+from core.settings import Settings
 from tests.api.conftest import Api, assert_problem, failed_delivery
+from tests.api.test_console import NewBrowser, browser  # noqa: F401  (fixture)
 
 HOUR = timedelta(hours=1)
 NEIGHBOUR = {"option": "neighbour", "neighbour_name": "Bob", "neighbour_address": "3 Main St"}
@@ -213,3 +216,28 @@ async def test_case_types_publish_each_types_stuck_policy(api: Api):
     assert failed["no_progress_after"] == "P1D"
     assert failed["waiting_windows"]["waiting_on_customer"] == "P2D"
     assert types["unpaid_invoice"]["stuck_policy"]["no_progress_after"] == "P7D"
+
+
+async def test_the_console_lists_stuck_cases_with_links_to_the_case_and_temporal(
+    api: Api,
+    browser: NewBrowser,  # noqa: F811
+    settings: Settings,
+):
+    case_id = await _waiting_case(api)
+    await api.post(f"/cases/{case_id}/escalate", json={"reason": "Customer called"})
+    await _listed(api, case_id, "escalated_unassigned")
+    me = await browser("viewer")
+
+    page = await me.page("/console/stuck")
+
+    assert page.status_code == 200, page.text
+    body = html.unescape(page.text)
+    assert '<a href="/console/stuck">Stuck</a>' in body  # the nav link
+    assert f'href="/console/cases/{case_id}"' in body
+    assert f'href="{settings.trace_url(case_id)}"' in body
+    assert "escalated_unassigned" in body and "Customer called" in body
+    assert "1 stuck case" in body
+    filtered = await me.page("/console/stuck", params={"kind": "deadline_passed"})
+    assert case_id not in filtered.text and "Nothing is stuck for these filters" in filtered.text
+    wrong = await me.page("/console/stuck", params={"kind": "bored"})
+    assert wrong.status_code == 422 and "kind: &#39;bored&#39; is not one of" in wrong.text
