@@ -18,12 +18,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 from sqlalchemy import case as when
 from sqlalchemy import func
+from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.api.common.v1 import WorkflowExecution
@@ -228,11 +229,18 @@ def _time(message: Any, name: str) -> datetime | None:
     return getattr(message, name).ToDatetime(UTC) if message.HasField(name) else None
 
 
+_TASK_PROBLEMS = (
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+)
+
+
 async def _first_task_failure(
     client: Client, case_id: str, run_id: str
 ) -> tuple[datetime | None, str | None]:
-    """When the failing workflow task first failed, and why: the newest history event is
-    its `WorkflowTaskFailed` (later attempts are not written to history)."""
+    """When the failing workflow task first failed, and why: the newest such event in the
+    history (`WorkflowTaskFailed` with its failure, or `WorkflowTaskTimedOut`: later attempts
+    are not written to history)."""
     response = await client.workflow_service.get_workflow_execution_history_reverse(
         GetWorkflowExecutionHistoryReverseRequest(
             namespace=client.namespace,
@@ -243,10 +251,13 @@ async def _first_task_failure(
         timeout=CALL_LIMIT,
     )
     for event in response.history.events:
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-            attributes = event.workflow_task_failed_event_attributes
-            message = await _failure_text(client, attributes.failure)
-            return event.event_time.ToDatetime(UTC), message
+        if event.event_type not in _TASK_PROBLEMS:
+            continue
+        at = event.event_time.ToDatetime(UTC)
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+            return at, "the workflow task timed out"
+        failure = event.workflow_task_failed_event_attributes.failure
+        return at, await _failure_text(client, failure)
     return None, None
 
 
@@ -404,7 +415,10 @@ async def find_stuck(
         statement = statement.where(Case.depot_id == filters.depot_id)
     if filters.client_id:
         statement = statement.where(Case.client_id == filters.client_id)
-    statement = statement.order_by(col(Case.updated_at).desc(), col(Case.id))
+    # Every column but the details (the radar does not read them; they are the bulk of a row).
+    statement = statement.options(defer(cast(QueryableAttribute[Any], Case.details))).order_by(
+        col(Case.updated_at).desc(), col(Case.id)
+    )
     rows = list((await session.exec(statement)).all())
     facts = await _timeline_facts(session, [row.id for row in rows])
 

@@ -196,7 +196,7 @@ async def test_a_workflow_task_that_raises_is_listed_until_the_fix_is_deployed(
     started_at = datetime.now(UTC)
     async with _worker(dev_env.client, settings, sessions, workflows=[BrokenProbe]):
         handle = await dev_env.client.start_workflow(
-            "RadarProbe", id=case_id, task_queue=queue, task_timeout=timedelta(seconds=2)
+            "RadarProbe", id=case_id, task_queue=queue, task_timeout=timedelta(seconds=3)
         )
         body = await _radar_until(
             dev_api,
