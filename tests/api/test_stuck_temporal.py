@@ -6,6 +6,7 @@ a Temporal that does not answer, which leaves the SQL reasons listed and `live` 
 from __future__ import annotations
 
 import asyncio
+import html
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -259,3 +260,29 @@ async def test_with_temporal_unreachable_the_sql_reasons_are_listed_not_live(
     assert took < 6.0, took  # the health check's bound (2.5 s) and scheduling slack
     sql_only = (await unreachable.get("/cases/stuck", params={"kind": "deadline_passed"})).json()
     assert sql_only["live"] is True and sql_only["total"] == 1  # Temporal not asked
+
+
+async def test_with_temporal_unreachable_the_console_says_its_part_is_unavailable(
+    unreachable: Api, keys: dict[str, str], sessions: SessionFactory
+):
+    async with sessions() as session:  # an open case nothing is wrong with in SQL
+        session.add(
+            Case(
+                id="failed-delivery-S-calm",
+                type=CaseType.FAILED_DELIVERY,
+                status=CaseStatus.WAITING_ON_CUSTOMER,
+                business_key="S-calm",
+                subject="Shipment S-calm",
+                opened_at=datetime.now(UTC),
+            )
+        )
+        await session.commit()
+    login = await unreachable.raw.post("/console/login", data={"api_key": keys["viewer"]})
+    assert login.status_code == 303, login.text
+
+    page = await unreachable.raw.get("/console/stuck")
+
+    assert page.status_code == 200, page.text
+    body = html.unescape(page.text)
+    assert "Temporal's part is unavailable: Temporal is unreachable" in body
+    assert "Nothing is stuck" in body
