@@ -104,7 +104,7 @@ class StuckList(BaseModel):
 
 
 @dataclass
-class _Facts:
+class TimelineFacts:
     """What the timeline says of one open case."""
 
     last_event_at: datetime | None = None
@@ -139,10 +139,12 @@ def _at(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-async def _timeline_facts(session: AsyncSession, case_ids: Sequence[str]) -> dict[str, _Facts]:
+async def _timeline_facts(
+    session: AsyncSession, case_ids: Sequence[str]
+) -> dict[str, TimelineFacts]:
     """Per case, in one query: its last timeline event, its last status change (every status
     change writes a `status` event) and its last escalation."""
-    facts: dict[str, _Facts] = {}
+    facts: dict[str, TimelineFacts] = {}
     at = col(TimelineEntry.at)
     kind = col(TimelineEntry.kind)
     for chunk in (case_ids[i : i + 500] for i in range(0, len(case_ids), 500)):
@@ -157,11 +159,11 @@ async def _timeline_facts(session: AsyncSession, case_ids: Sequence[str]) -> dic
             .group_by(col(TimelineEntry.case_id))
         )
         for case_id, last, status_at, escalated_at in (await session.exec(statement)).all():
-            facts[case_id] = _Facts(_at(last), _at(status_at), _at(escalated_at))
+            facts[case_id] = TimelineFacts(_at(last), _at(status_at), _at(escalated_at))
     return facts
 
 
-def sql_reasons(row: Case, facts: _Facts, now: datetime) -> list[StuckReason]:
+def sql_reasons(row: Case, facts: TimelineFacts, now: datetime) -> list[StuckReason]:
     """What the index and the timeline say is wrong with an open case."""
     policy = spec_for(row.type).stuck
     found: list[StuckReason] = []
@@ -436,7 +438,7 @@ async def find_stuck(
 
     items: list[StuckCase] = []
     for row in rows:
-        reasons = sql_reasons(row, facts.get(row.id, _Facts()), now)
+        reasons = sql_reasons(row, facts.get(row.id, TimelineFacts()), now)
         reasons += part.reasons.get(row.id, [])
         if filters.kind is not None and filters.kind not in {r.kind for r in reasons}:
             continue
