@@ -3,9 +3,10 @@
 Two sources. The SQL case index and its timeline say what the workflows have recorded: a
 deadline passed, an escalation nobody picked up, a wait past its type's window, no progress
 and nothing scheduled. Temporal says what no workflow can record about itself: an activity on
-its Nth attempt (with its last failure) and a workflow task that keeps failing, read from
-each open case's `DescribeWorkflowExecution` (`pending_activities`, `pending_workflow_task`),
-a bounded number at a time, within one overall budget.
+its Nth attempt (with its last failure), a workflow task that keeps failing, a workflow that
+no longer runs while its case is open, read from each open case's
+`DescribeWorkflowExecution` (`pending_activities`, `pending_workflow_task`, the execution's
+status), a bounded number at a time, within one overall budget.
 
 When Temporal does not answer (or not for every case within the budget), the SQL reasons are
 still listed and `live` is false with the reason: never a 5xx because Temporal is away.
@@ -28,7 +29,7 @@ from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
@@ -95,7 +96,8 @@ class StuckList(BaseModel):
     limit: int
     offset: int
     live: bool = Field(
-        description="Temporal's part (activity_retrying, workflow_task_failing) is complete: "
+        description="Temporal's part (activity_retrying, workflow_task_failing, "
+        "workflow_not_running) is complete: "
         "every open case was checked. False when Temporal did not answer (for some cases)."
     )
     temporal_detail: str | None = Field(None, description="Why `live` is false.")
@@ -268,6 +270,17 @@ async def temporal_reasons(
 ) -> list[StuckReason]:
     """Activities on their Nth attempt and a failing workflow task, from the description."""
     policy = spec_for(row.type).stuck
+    info = described.workflow_execution_info
+    if info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+        how = WorkflowExecutionStatus.Name(info.status).removeprefix("WORKFLOW_EXECUTION_STATUS_")
+        return [
+            StuckReason(
+                kind=StuckKind.WORKFLOW_NOT_RUNNING,
+                reason=f"The index says {row.status.value}, but its workflow is "
+                f"{how.lower().replace('_', ' ')}",
+                since=_time(info, "close_time") or now,
+            )
+        ]
     found: list[StuckReason] = []
     for pending in described.pending_activities:
         if pending.attempt < policy.activity_attempts:
@@ -354,10 +367,17 @@ async def check_temporal(
                 described = await _describe(client, row.id)
                 found = await temporal_reasons(client, row, described, now)
             except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:  # unknown to Temporal: nothing pends
+                if err.status != RPCStatusCode.NOT_FOUND:
                     failed.append(row.id)
                     return
-                found = []
+                found = [
+                    StuckReason(
+                        kind=StuckKind.WORKFLOW_NOT_RUNNING,
+                        reason=f"The index says {row.status.value}, but Temporal has no "
+                        "workflow for the case",
+                        since=row.updated_at,
+                    )
+                ]
             except Exception as err:  # connection lost mid-way: unchecked, not a 500
                 log.warning("radar: describe of %s failed: %s", row.id, type(err).__name__)
                 failed.append(row.id)

@@ -25,6 +25,11 @@ class StuckKind(DescribedEnum):
         "The case's workflow code raises: its workflow task fails and is retried, the case "
         "cannot move until the code is fixed.",
     )
+    WORKFLOW_NOT_RUNNING = (
+        "workflow_not_running",
+        "The index says the case is open, but its workflow no longer runs (terminated, failed, "
+        "timed out) or Temporal has none: nothing will move the case.",
+    )
     WAITING_PAST_WINDOW = (
         "waiting_past_window",
         "The case has waited on someone (customer, driver, client, carrier) longer than its "
@@ -44,7 +49,11 @@ class StuckKind(DescribedEnum):
     @property
     def from_temporal(self) -> bool:
         """Whether the reason comes from Temporal's view of the workflow (not the SQL index)."""
-        return self in (StuckKind.ACTIVITY_RETRYING, StuckKind.WORKFLOW_TASK_FAILING)
+        return self in (
+            StuckKind.ACTIVITY_RETRYING,
+            StuckKind.WORKFLOW_TASK_FAILING,
+            StuckKind.WORKFLOW_NOT_RUNNING,
+        )
 
 
 class StuckPolicy(BaseModel):

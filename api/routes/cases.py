@@ -124,8 +124,9 @@ async def list_cases(
     summary="The stuck-case radar: open cases that need a person, oldest first",
     description="Every open case with at least one reason to need a person, each reason with "
     "its `kind`, words and `since`; `since` of the case is its oldest reason's. Thresholds are "
-    "each type's `stuck` policy in `GET /case-types`. `activity_retrying` and "
-    "`workflow_task_failing` come from Temporal: when it does not answer, the other reasons "
+    "each type's `stuck` policy in `GET /case-types`. `activity_retrying`, "
+    "`workflow_task_failing` and `workflow_not_running` come from Temporal: when it does not "
+    "answer, the other reasons "
     "are still listed and `live` is false (`temporal_detail` says why).",
 )
 async def stuck_cases(

@@ -172,6 +172,21 @@ async def test_a_case_with_no_progress_and_nothing_scheduled_is_listed(
     assert _entry(await _unlisted(api, case_id, "no_progress"), case_id) is None
 
 
+async def test_an_open_case_whose_workflow_was_terminated_is_listed(
+    api: Api, time_env: WorkflowEnvironment
+):
+    case_id = await _waiting_case(api)
+    handle = time_env.client.get_workflow_handle(case_id)
+
+    await handle.terminate(reason="radar test")
+    entry = await _listed(api, case_id, "workflow_not_running")
+
+    reason = _reason(entry, "workflow_not_running")
+    assert "terminated" in reason["reason"] and "waiting_on_customer" in reason["reason"]
+    assert _at(reason["since"]) == (await handle.describe()).close_time
+    assert entry["status"] == "waiting_on_customer"  # the index still says open
+
+
 async def test_the_radar_is_oldest_first_and_filters_by_type_client_and_depot(
     api: Api, time_env: WorkflowEnvironment
 ):
