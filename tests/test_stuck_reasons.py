@@ -26,7 +26,7 @@ def _row(**fields: object) -> Case:
         "next_step_at": NOW + HOUR,
     }
     values.update(fields)
-    return Case(**values)
+    return Case.model_validate(values)
 
 
 def _kinds(row: Case, facts: TimelineFacts | None = None) -> list[StuckKind]:
