@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -58,6 +59,7 @@ from schemas.requests import (
     ReviewIn,
     WriteOffIn,
 )
+from schemas.stuck import DEFAULT_STUCK_POLICY, StuckPolicy
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
@@ -105,6 +107,8 @@ class CaseTypeSpec:
     link_purposes: tuple[str, ...] = ()
     templates: tuple[str, ...] = field(default=())
     """Email templates (`templates/email/<name>.{subject.txt,txt,html}`) the workflow sends."""
+    stuck: StuckPolicy = DEFAULT_STUCK_POLICY
+    """When a case of this type is listed on the stuck-case radar (`GET /cases/stuck`)."""
 
     @property
     def workflow_type(self) -> str:
@@ -230,6 +234,15 @@ FAILED_DELIVERY = CaseTypeSpec(
         "failed_delivery/return_to_sender_client",
         "case/escalation",
     ),
+    stuck=StuckPolicy(
+        waiting_windows={
+            # The policy's default dispatcher escalation: past it, a person should step in.
+            CaseStatus.WAITING_ON_CUSTOMER: timedelta(hours=48),
+            # The furthest bookable redelivery (7 days) and the outcome's grace (24 h).
+            CaseStatus.REDELIVERY_SCHEDULED: timedelta(days=8),
+            CaseStatus.RETURNING_TO_SENDER: timedelta(days=3),
+        }
+    ),
 )
 
 DAMAGE_CLAIM = CaseTypeSpec(
@@ -296,6 +309,12 @@ DAMAGE_CLAIM = CaseTypeSpec(
         "claims/claim_filed",
         "claims/decision_follow_up",
         "case/escalation",
+    ),
+    stuck=StuckPolicy(
+        waiting_windows={
+            CaseStatus.GATHERING_EVIDENCE: timedelta(hours=72),  # the filing window
+            CaseStatus.AWAITING_DECISION: timedelta(days=30),
+        }
     ),
 )
 
@@ -366,6 +385,10 @@ DRIVER_ONBOARDING = CaseTypeSpec(
         "onboarding/dispatcher_ready",
         "case/escalation",
     ),
+    stuck=StuckPolicy(
+        # The coordinator's escalation: a week without every document approved.
+        waiting_windows={CaseStatus.COLLECTING_DOCUMENTS: timedelta(days=7)}
+    ),
 )
 
 DRIVER_COMPLIANCE = CaseTypeSpec(
@@ -406,6 +429,12 @@ DRIVER_COMPLIANCE = CaseTypeSpec(
         "compliance/suspended",
         "compliance/reinstated",
         "case/escalation",
+    ),
+    stuck=StuckPolicy(
+        waiting_windows={
+            CaseStatus.SUSPENDED: timedelta(hours=72),  # a driver off routes
+            CaseStatus.RENEWAL_REQUESTED: timedelta(days=30),
+        }
     ),
 )
 
@@ -499,6 +528,11 @@ UNPAID_INVOICE = CaseTypeSpec(
         "dunning/hold_set",
         "dunning/hold_lifted",
         "case/escalation",
+    ),
+    stuck=StuckPolicy(
+        # The ladder waits weeks between its steps, and holds dispatches at its end.
+        no_progress_after=timedelta(days=7),
+        waiting_windows={CaseStatus.DISPUTED: timedelta(days=14)},
     ),
 )
 

@@ -51,6 +51,11 @@ class CaseTypeOut(BaseModel):
         "(`policy_overrides.<type>`); durations are ISO 8601."
     )
     policy_schema: dict[str, Any]
+    stuck_policy: dict[str, Any] = Field(
+        description="When a case of this type is listed by `GET /cases/stuck`: an activity on "
+        "`activity_attempts` or later, no progress for `no_progress_after` with nothing "
+        "scheduled, and per waiting status its window (`waiting_windows`); ISO 8601 durations."
+    )
     details_schema: dict[str, Any] = Field(description="JSON schema of a case's `details`.")
     document_kinds: list[Described]
     link_purposes: list[str]
@@ -84,6 +89,7 @@ def describe(spec: CaseTypeSpec) -> CaseTypeOut:
         ],
         default_policy=spec.policy().model_dump(mode="json"),
         policy_schema=spec.policy.model_json_schema(),
+        stuck_policy=spec.stuck.model_dump(mode="json"),
         details_schema=spec.details.model_json_schema(),
         document_kinds=[
             Described(value=kind.value, description=kind.description)

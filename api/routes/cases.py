@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import and_, false, not_, or_
 from sqlmodel import col, select
@@ -37,6 +37,7 @@ from api.deps import (
 from api.errors import invalid
 from api.listing import paginate
 from api.models import Page
+from api.stuck import StuckFilters, StuckList, find_stuck
 from schemas import contracts
 from schemas.cases import (
     AssignInput,
@@ -53,6 +54,7 @@ from schemas.cases import (
 from schemas.contracts import UpdateContract
 from schemas.enums import CaseStatus, CaseType, RedeliveryOption
 from schemas.requests import AssignIn, DeliveryOutcomeIn, FailedAttemptIn, NoteIn, ReasonIn
+from schemas.stuck import StuckKind
 from schemas.tables import Case, PickupPoint
 
 In = TypeVar("In", bound=BaseModel)
@@ -140,6 +142,39 @@ async def list_cases(
     return Page(
         items=[summary_from_row(row, settings, now) for row in rows],
         total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get(
+    "/stuck",
+    summary="The stuck-case radar: open cases that need a person, oldest first",
+    description="Every open case with at least one reason to need a person, each reason with "
+    "its `kind`, words and `since`; `since` of the case is its oldest reason's. Thresholds are "
+    "each type's `stuck` policy in `GET /case-types`. `activity_retrying`, "
+    "`workflow_task_failing` and `workflow_not_running` come from Temporal: when it does not "
+    "answer, the other reasons "
+    "are still listed and `live` is false (`temporal_detail` says why).",
+)
+async def stuck_cases(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: Now,
+    _: ViewerKey,
+    page: PageDep,
+    kind: StuckKind | None = None,
+    type: CaseType | None = None,
+    depot_id: str | None = None,
+    client_id: str | None = None,
+) -> StuckList:
+    return await find_stuck(
+        session=session,
+        temporal=request.app.state.temporal,
+        settings=settings,
+        now=now,
+        filters=StuckFilters(kind=kind, type=type, depot_id=depot_id, client_id=client_id),
         limit=page.limit,
         offset=page.offset,
     )
