@@ -503,7 +503,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
     def _subject(self) -> str:
         return (
             f"Shipment {self._input.shipment_id}: attempt {self._attempt.attempt_number} "
-            f"failed ({self._attempt.reason.value})"
+            f"failed ({self._attempt.reason.value.replace('_', ' ')})"
         )
 
     def _details(self) -> FailedDeliveryDetails:

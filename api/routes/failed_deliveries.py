@@ -117,7 +117,7 @@ async def open_failed_delivery(
         client_id=case_input.client_id,
         depot_id=case_input.depot_id,
         subject=f"Shipment {body.shipment_id}: attempt {attempt.attempt_number} failed "
-        f"({attempt.reason.value})",
+        f"({attempt.reason.value.replace('_', ' ')})",
     )
 
     async def existing(case: CaseRef) -> CaseDetail:

@@ -10,6 +10,7 @@ artefacts: look at them)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -136,6 +137,17 @@ async def test_a_failed_delivery_from_the_console_to_the_customers_phone_and_bac
     await expect(page.locator("h1 .badge")).to_have_text("redelivery scheduled")
     await expect(page.locator("body")).to_contain_text("for the driver: “Please ring twice”")
     await shot(page, "console-case-booked")
+
+    # Escalated and nobody assigned: the stuck radar lists it, with its reason.
+    escalated = await http.post(f"/cases/{case_id}/escalate", json={"reason": "Customer angry"})
+    assert escalated.status_code == 200, escalated.text
+    await page.goto("/console/stuck")
+    row = page.locator("tr", has=page.get_by_role("link", name=case_id))
+    await expect(row).to_contain_text("escalated unassigned")
+    await expect(row.get_by_role("link", name="Temporal UI")).to_have_attribute(
+        "href", re.compile(f"/workflows/{case_id}$")
+    )
+    await shot(page, "console-stuck")
     await console.close()
 
 
