@@ -4,6 +4,7 @@
 #
 #   make run         the whole local stack: Temporal dev server + UI, database, worker, API
 #   make test        the test suite (SQLite and PostgreSQL)
+#   make demo        on a running stack (make run): open a realistic day of cases of every type
 #   make bench       benchmarks (ratios against a bare Temporal workflow)
 #   make lint        ruff check, ruff format --check, mypy
 #   make fmt         ruff --fix and ruff format
@@ -26,7 +27,7 @@ DEV_STAMP := $(VENV)/.installed-dev-$(PYPROJECT_HASH)
 PG_HOST := 127.0.0.1
 PG_PORT := 5432
 
-.PHONY: help run test bench lint fmt migration clean venv venv-dev postgres chromium
+.PHONY: help run demo test bench lint fmt migration clean venv venv-dev postgres chromium
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -85,6 +86,9 @@ chromium:
 	    || { $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q chromium >/dev/null; } \
 	    || { echo "could not install chromium; the browser tests will fail" >&2; }; \
 	fi
+
+demo: $(RUN_STAMP)
+	$(BIN)/python -m core.demo
 
 test: $(DEV_STAMP) postgres chromium
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -98,9 +98,9 @@ async def test_a_failed_delivery_from_the_console_to_the_customers_phone_and_bac
     await page.locator("textarea[name=note]").fill("Card left; gate code 4411")
     await page.locator("input[name='customer.name']").fill("Casey Customer")
     await page.locator("input[name='customer.email']").fill("casey@example.com")
-    await page.locator("input[name='address.line1']").fill("12 High Street")
-    await page.locator("input[name='address.city']").fill("Leeds")
-    await page.locator("input[name='address.postal_code']").fill("LS1 1AA")
+    await page.locator("input[name='address.line1']").fill("27 Placeholder Road")
+    await page.locator("input[name='address.city']").fill("London")
+    await page.locator("input[name='address.postal_code']").fill("N1 0AE")
     await shot(page, "console-open-failed-delivery")
     await page.get_by_role("button", name="Open the case").click()
 
