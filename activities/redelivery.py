@@ -100,5 +100,8 @@ def plan_redelivery(
     if choice.instructions:
         summary = f"{summary}; for the driver: “{choice.instructions}”"
     expected_by = datetime.combine(day, ends, tzinfo=zone).astimezone(UTC)
-    booked = RedeliveryBooked(summary=summary, delivery_date=day, expected_by=expected_by)
+    starts = datetime.combine(day, time(0, 0), tzinfo=zone).astimezone(UTC)
+    booked = RedeliveryBooked(
+        summary=summary, delivery_date=day, expected_by=expected_by, route_day_starts_at=starts
+    )
     return RedeliveryPlan(choice=choice, booked=booked, pickup_point=pickup_point)

@@ -172,6 +172,11 @@ class RedeliveryBooked(Model):
     summary: str
     delivery_date: dt.date
     expected_by: datetime
+    route_day_starts_at: datetime | None = Field(
+        None,
+        description="00:00 of the delivery date in the depot's zone (the change cut-off "
+        "counts back from it); absent on bookings made before changes were possible.",
+    )
 
 
 class FailedDeliveryDetails(Model):
@@ -187,6 +192,11 @@ class FailedDeliveryDetails(Model):
     currency: str
     redelivery: str | None = Field(None, description="The booked redelivery, in words.")
     redelivery_option: RedeliveryOption | None = None
+    changeable_until: datetime | None = Field(
+        None,
+        description="Until when the booked redelivery can still be changed (the policy's "
+        "`change_cutoff` before its route day); null when nothing is booked.",
+    )
     claim_case_id: str | None = Field(None, description="The damage claim this case opened.")
     client_dispatch_hold: DispatchHoldNotice | None = Field(
         None,
@@ -302,6 +312,8 @@ class FailedDeliveryCarry(CaseCarry):
     damage_reported: bool
     choice: RedeliveryChoice | None = None
     booking: RedeliveryBooked | None = None
+    change: RedeliveryChoice | None = None
+    changes: int = 0
     next_attempt: FailedAttempt | None = None
     next_attempt_by: str
     next_attempt_taken_at: datetime

@@ -62,6 +62,14 @@ class FailedDeliveryPolicy(BaseModel):
     redelivery_horizon: timedelta = Field(
         timedelta(days=7), description="How far ahead a redelivery may be booked."
     )
+    change_cutoff: timedelta = Field(
+        timedelta(hours=6),
+        ge=timedelta(0),
+        le=timedelta(days=2),
+        description="The customer (or ops) may change a booked redelivery until this long "
+        "before its route day starts (00:00 in the depot's zone): by default 18:00 the evening "
+        "before, when the depot plans the routes.",
+    )
     outcome_grace: timedelta = Field(
         timedelta(hours=24),
         description="Escalate if no delivery outcome arrives this long after the booked window.",

@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
         ShipmentStatus,
     )
     from schemas.policies import event_time_problem
-    from schemas.ui_text import case_details, case_summary
+    from schemas.ui_text import case_details, case_summary, local_time
 
 from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
 
@@ -88,6 +88,9 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._damage_reported = False
         self._choice: RedeliveryChoice | None = None
         self._booking: RedeliveryBooked | None = None
+        # A change to the booked redelivery, taken before the cut-off and not yet booked.
+        self._change: RedeliveryChoice | None = None
+        self._changes = 0  # how many times this attempt's booking was changed
         self._next_attempt: FailedAttempt | None = None
         self._next_attempt_by = "routing"
         self._next_attempt_taken_at = workflow.now()
@@ -326,8 +329,10 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         )
 
     async def _book_redelivery(self) -> bool:
+        """Book `self._choice` (a first answer, or a change: `self._changes` counts them)."""
         choice = self._choice
         assert choice is not None
+        again = f"-{self._changes}" if self._changes else ""  # a change's own message keys
         try:
             booking = await workflow.execute_activity_method(
                 RecordActivities.schedule_redelivery,
@@ -343,7 +348,8 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         except ActivityError as err:
             self._choice = None
             reason = f"Could not book the redelivery: {err.cause}"
-            await self._escalate(reason, step=f"a{self._attempt.attempt_number}/booking-failed")
+            step = f"a{self._attempt.attempt_number}/booking-failed{again}"
+            await self._escalate(reason, step=step)
             return False
         if self._cancel_request:
             return True
@@ -351,24 +357,32 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._refresh_details()
         await self._set_status(
             CaseStatus.REDELIVERY_SCHEDULED,
-            f"Redelivery booked: {booking.summary}",
+            f"Redelivery {'changed' if again else 'booked'}: {booking.summary}",
             actor=choice.by,
             deadline_at=booking.expected_by,
         )
         n = self._attempt.attempt_number
-        context = {"summary": booking.summary, "delivery_date": booking.delivery_date.isoformat()}
+        context: dict[str, object] = {
+            "summary": booking.summary,
+            "delivery_date": booking.delivery_date.isoformat(),
+            "changed": bool(again),
+        }
+        until = self._change_until()
+        changeable = until is not None and until > workflow.now()
+        if until is not None and changeable:
+            context["change_until"] = local_time(until, self._input.timezone)
         await self._send(
             self._to_customer(
-                "redelivery-confirmation",
+                f"redelivery-confirmation{again}",
                 "failed_delivery/redelivery_confirmation",
-                link=False,
+                link=changeable,  # the same page changes the booking until the cut-off
                 **context,
             ),
             describe="the redelivery confirmation to the customer",
         )
         await self._send(
             self._message(
-                f"a{n}/client-notice",
+                f"a{n}/client-notice{again}",
                 "failed_delivery/client_redelivery_notice",
                 self._client_contact(ContactKind.SHIPMENT_NOTIFICATIONS),
                 **self._context(),
@@ -379,15 +393,48 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         return True
 
     async def _wait_for_outcome(self) -> None:
-        assert self._booking is not None
-        overdue_at = self._booking.expected_by + self._policy.outcome_grace
-        await self._wait(
-            lambda: self._delivered is not None or self._next_attempt is not None,
-            stage=OUTCOME,
-            follow_ups=[
+        """Wait for the redelivery's outcome; a change to the booking before its cut-off is
+        booked on the way (and the wait goes on with the new booking's times)."""
+        while True:
+            assert self._booking is not None
+            overdue_at = self._booking.expected_by + self._policy.outcome_grace
+            follow_ups = [
                 FollowUp(overdue_at, "escalate: no delivery outcome", self._escalate_no_outcome)
-            ],
-            give_up_at=None,
+            ]
+            until = self._change_until()
+            if until is not None and until > workflow.now():
+                label = f"close changes to booking {self._changes + 1}"
+                follow_ups.insert(0, FollowUp(until, label, self._close_changes))
+            await self._wait(
+                lambda: (
+                    self._delivered is not None
+                    or self._next_attempt is not None
+                    or self._change is not None
+                ),
+                stage=OUTCOME,
+                follow_ups=follow_ups,
+                give_up_at=None,
+            )
+            if self._change is None or self._cancel_request or self._next_attempt:
+                return
+            if self._delivered is not None:
+                return
+            await self._rebook()
+
+    async def _rebook(self) -> None:
+        """Book the change; when that fails (escalated), the booking made before stands."""
+        change, self._change = self._change, None
+        previous = self._choice, self._booking
+        self._choice = change
+        self._changes += 1
+        if not await self._book_redelivery():
+            self._choice, self._booking = previous
+            self._refresh_details()
+
+    async def _close_changes(self) -> None:
+        self._event(
+            "booking_fixed",
+            "The booked redelivery can no longer be changed: the depot is planning the route",
         )
 
     async def _escalate_no_outcome(self) -> None:
@@ -518,6 +565,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             currency=self._policy.currency,
             redelivery=self._booking.summary if self._booking else None,
             redelivery_option=self._choice.option if self._choice else None,
+            changeable_until=self._change_until(),
             claim_case_id=self._claim_case_id,
             client_dispatch_hold=self._input.client_dispatch_hold,
             policy=self._policy,
@@ -549,7 +597,21 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             actions.append("redelivery")
         elif status is CaseStatus.REDELIVERY_SCHEDULED and self._booking is not None:
             actions.append("delivery-outcome")
+            if self._change is None and self._changeable():
+                actions.append("redelivery")  # a change, until the cut-off
         return actions
+
+    def _change_until(self) -> datetime | None:
+        """Until when the booked redelivery may be changed: the policy's cut-off before its
+        route day (None when nothing is booked, or the booking predates changes)."""
+        booking = self._booking
+        if booking is None or booking.route_day_starts_at is None:
+            return None
+        return booking.route_day_starts_at - self._policy.change_cutoff
+
+    def _changeable(self) -> bool:
+        until = self._change_until()
+        return until is not None and workflow.now() < until
 
     def _finishing(self) -> bool:
         """On the way to closed: cancelled, delivered, or the current attempt is the last
@@ -565,12 +627,22 @@ class FailedDeliveryWorkflow(CaseWorkflow):
 
     @workflow.update
     async def choose_redelivery(self, choice: RedeliveryChoice) -> CaseState:
-        """The customer's (or ops') answer to the missed-delivery email."""
+        """The customer's (or ops') answer to the missed-delivery email, or a change to the
+        booked redelivery before its cut-off (booked by the wait for the outcome)."""
+        who = "Customer" if choice.by == "customer" else choice.by
+        if self._case.status is CaseStatus.REDELIVERY_SCHEDULED:
+            self._change = choice
+            self._event(
+                "redelivery_changed",
+                f"{who} changed the booking to: {choice.option.description}",
+                actor=choice.by,
+                option=choice.option.value,
+            )
+            return self._ack()
         self._choice = choice
         self._event(
             "redelivery_chosen",
-            f"{'Customer' if choice.by == 'customer' else choice.by} chose: "
-            f"{choice.option.description}",
+            f"{who} chose: {choice.option.description}",
             actor=choice.by,
             option=choice.option.value,
         )

@@ -11,7 +11,7 @@ raises (a `Problem`, a Temporal error, a bug) into the notice page with its stat
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -112,7 +112,7 @@ async def _state(temporal: TemporalDep, claims: LinkClaims, timeouts: Timeouts) 
     return await link_state(temporal, claims, timeouts)
 
 
-def _not_waiting(state: CaseState, attempt: int) -> PageError | None:
+def _not_waiting(state: CaseState, attempt: int, now: datetime) -> PageError | None:
     """Why the form is not shown, or None when the case waits on this customer."""
     details = _details(state)
     current = details.attempt_number
@@ -130,6 +130,13 @@ def _not_waiting(state: CaseState, attempt: int) -> PageError | None:
     if state.status in (CaseStatus.WAITING_ON_CUSTOMER, CaseStatus.REDELIVERY_SCHEDULED):
         booked = details.redelivery
         message = f"Your delivery is booked: {booked}." if booked else "We are booking it now."
+        until = details.changeable_until
+        if booked and until is not None:
+            message += (
+                " We are booking your change now and will email you a confirmation."
+                if until > now
+                else " It can no longer be changed: the depot is planning the route."
+            )
         return PageError(409, "You have already answered", message, state)
     message = "We are still processing your delivery. Please try again in a minute."
     return PageError(409, "Please try again shortly", message, state)
@@ -162,6 +169,12 @@ def _window_label(window: TimeWindow) -> str:
     return f"{window.value.capitalize()} ({start:02d}:00–{end:02d}:00)"
 
 
+def _local(at: datetime, zone: tzinfo) -> str:
+    """A time on the customer's pages: "Saturday 5 December, 18:00 GMT"."""
+    local = at.astimezone(zone)
+    return f"{_day(local.date())}, {local:%H:%M} {local.tzname() or 'UTC'}"
+
+
 def _horizon(state: CaseState) -> int:
     """Days ahead a redelivery may be booked: the case's policy snapshot (in its details)."""
     policy = _details(state).policy
@@ -189,11 +202,15 @@ async def _form_page(
     )
     shipment = await session.get(Shipment, state.business_key)
     client = await session.get(Client, state.client_id) if state.client_id else None
-    respond_by = None
-    if state.deadline_at:
-        local = state.deadline_at.astimezone(zone)
-        respond_by = f"{_day(local.date())}, {local:%H:%M} {local.tzname() or 'UTC'}"
+    respond_by = booked = change_until = None
+    if state.status is CaseStatus.REDELIVERY_SCHEDULED:  # a change to the booking
+        booked = details.redelivery
+        change_until = _local(details.changeable_until, zone) if details.changeable_until else None
+    elif state.deadline_at:
+        respond_by = _local(state.deadline_at, zone)
     context = {
+        "booked": booked,
+        "change_until": change_until,
         "shipment_id": state.business_key,
         "shop": client.name if client else None,
         "address_on_file": masked_address(shipment.address) if shipment else None,
@@ -229,7 +246,7 @@ async def reschedule_page(
         if claims.purpose in UPLOAD_PAGES:
             page = UPLOAD_PAGES[claims.purpose]
             return upload_page.upload_page(request, settings, state, claims, page)
-        not_waiting = _not_waiting(state, int(claims.data.get("attempt", 0)))
+        not_waiting = _not_waiting(state, int(claims.data.get("attempt", 0)), now)
     except PageError as err:
         return _notice(request, err)
     if not_waiting is not None:
@@ -290,12 +307,12 @@ def _choice_text(choice: RedeliveryChoice, point: PickupPoint | None) -> str:
     return f"delivery to {where}"
 
 
-def _confirmation(choice: RedeliveryChoice, point: PickupPoint | None) -> str:
+def _confirmation(choice: RedeliveryChoice, point: PickupPoint | None, changed: bool) -> str:
     """What the customer is told once the case has their choice: the booking happens after
     this (and can fail), so nothing here says it is booked."""
     return (
-        f"Thank you — we have your choice: {_choice_text(choice, point)}. "
-        "We are booking it now and will email you a confirmation."
+        f"Thank you — we have your {'new ' if changed else ''}choice: "
+        f"{_choice_text(choice, point)}. We are booking it now and will email you a confirmation."
     )
 
 
@@ -362,7 +379,7 @@ async def reschedule_answer(
             return await again(f"Please check your answer: {problem.detail}")
         if problem.status == 409:
             fresh = await query_state(case.handle, timeouts)
-            refused = (_not_waiting(fresh, attempt) if fresh else None) or PageError(
+            refused = (_not_waiting(fresh, attempt, now) if fresh else None) or PageError(
                 409, "You have already answered", "We already have your choice."
             )
             return _notice(request, refused)
@@ -370,5 +387,9 @@ async def reschedule_answer(
             message = "We could not save your choice just now. Please try again in a few minutes."
             return _notice(request, PageError(503, "Please try again shortly", message))
         return _notice(request, page_for(problem))  # 504: sent, not confirmed; may be applied
-    context = {"confirmation": _confirmation(choice, point), "shipment_id": state.business_key}
+    changed = state.status is CaseStatus.REDELIVERY_SCHEDULED
+    context = {
+        "confirmation": _confirmation(choice, point, changed),
+        "shipment_id": state.business_key,
+    }
     return _render(request, "reschedule_done.html", context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -66,16 +67,39 @@ async def test_choosing_a_window_confirms_and_books_the_redelivery(api: Api):
     assert chosen[0]["actor"] == "customer"
 
 
-async def test_a_second_answer_gets_the_already_answered_page(api: Api):
+async def test_the_answer_can_be_changed_until_the_cut_off_and_then_not(api: Api, time_env):
     case_id, link = await _case_and_link(api)
-    assert (await api.raw.post(link, data=_window(2))).status_code == 200
+    assert (await api.raw.post(link, data=_window(3))).status_code == 200
+    booked = await api.wait_for(case_id, "redelivery_scheduled")
 
-    html = _is_page(await api.raw.post(link, data=_window(3)), 409)
+    page = _is_page(await api.raw.get(link), 200)
+    assert "Change your delivery" in page and booked["details"]["redelivery"] in page
+    until = datetime.fromisoformat(booked["details"]["changeable_until"])
+    assert f"You can change it until {until:%A} {until.day} {until:%B}, 18:00 " in page
+    changed = _is_page(await api.raw.post(link, data={**_window(4), "window": "evening"}), 200)
+    assert "Thank you — we have your new choice: delivery on " in changed
+    for _ in range(100):
+        rebooked = await api.wait_for(case_id, "redelivery_scheduled")
+        if rebooked["details"]["redelivery"] != booked["details"]["redelivery"]:
+            break
+        await asyncio.sleep(0.05)
+    assert "17:00-21:00" in rebooked["details"]["redelivery"]
+    kinds = [e["kind"] for e in rebooked["timeline"]]
+    assert "redelivery_changed" in kinds
 
-    assert "You have already answered" in html
-    await api.wait_for(case_id, "redelivery_scheduled")
-    again = _is_page(await api.raw.get(link), 200)
-    assert "You have already answered" in again and "<form" not in again
+    fixed_at = datetime.fromisoformat(rebooked["details"]["changeable_until"])
+    assert fixed_at == until + timedelta(days=1)  # the new day's cut-off
+    await time_env.sleep(fixed_at - await time_env.get_current_time() + timedelta(hours=1))
+    for _ in range(100):
+        late = await api.raw.get(link)
+        if "<form" not in late.text:
+            break
+        await asyncio.sleep(0.05)
+    html = _is_page(late, 200)  # a page to read, not an error
+    assert "You have already answered" in html and "<form" not in html
+    assert "It can no longer be changed: the depot is planning the route." in html
+    refused = _is_page(await api.raw.post(link, data=_window(5)), 409)
+    assert "no longer be changed" in refused
 
 
 async def test_a_tampered_link_is_a_400_page(api: Api):

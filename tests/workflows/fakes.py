@@ -85,6 +85,7 @@ class FakeWorld:
             summary=f"{booking.choice.option.value} on {day.isoformat()}",
             delivery_date=day,
             expected_by=datetime.combine(day, time(21), tzinfo=UTC),
+            route_day_starts_at=datetime.combine(day, time(0), tzinfo=UTC),
         )
 
     @activity.defn(name="update_shipment_status")

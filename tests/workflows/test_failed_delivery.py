@@ -494,8 +494,11 @@ async def test_concurrent_escalations_each_notify_the_dispatcher(
     assert escalations == ["one", "two"]
 
 
-async def test_a_second_choice_for_the_same_attempt_is_rejected(time_env, task_queue, worker):
+async def test_a_second_choice_while_the_first_is_booked_is_rejected(
+    time_env, task_queue, worker, world
+):
     handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    world.hold_bookings = asyncio.Event()  # the first choice is being booked meanwhile
     await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, choice())
 
     with pytest.raises(WorkflowUpdateFailedError) as err:
@@ -503,6 +506,7 @@ async def test_a_second_choice_for_the_same_attempt_is_rejected(time_env, task_q
     assert isinstance(err.value.cause, ApplicationError)
     assert err.value.cause.type == "ActionNotAllowed"
     assert "not allowed" in str(err.value.cause)
+    world.hold_bookings.set()
 
 
 async def test_a_link_for_an_earlier_attempt_is_rejected(time_env, task_queue, worker):
@@ -734,3 +738,94 @@ async def test_a_refused_booking_tells_the_dispatcher_and_does_not_repeat_the_la
     timeline = world.events(await state(handle))
     assert [e.kind for e in timeline].count("escalated") == 2  # 48 h, then the booking
     assert not any("already sent" in e.summary for e in timeline)
+
+
+# --- changing the booked redelivery -----------------------------------------------------------
+
+
+async def _booked_in(time_env, handle, days: int) -> CaseState:
+    day = (await time_env.get_current_time()).date() + timedelta(days=days)
+    window = choice(option="redelivery_window", date=day, window="morning")
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, window)
+    return await wait_for_status(handle, CaseStatus.REDELIVERY_SCHEDULED)
+
+
+async def test_the_booking_can_be_changed_until_the_cut_off(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    booked = await _booked_in(time_env, handle, 3)
+    first_day = booked.details["redelivery"]
+
+    until = datetime.fromisoformat(booked.details["changeable_until"])
+    route_day = datetime.combine(
+        (await time_env.get_current_time()).date() + timedelta(days=3), datetime.min.time(), UTC
+    )
+    assert until == route_day - timedelta(hours=6)  # 18:00 the evening before (depot: UTC)
+    assert "redelivery" in booked.allowed_actions and "delivery-outcome" in booked.allowed_actions
+    confirmation = world.sent[f"{handle.id}/a1/redelivery-confirmation"]
+    assert confirmation.link is not None and confirmation.context["change_until"]
+
+    later = (await time_env.get_current_time()).date() + timedelta(days=4)
+    new = choice(option="redelivery_window", date=later, window="evening", by="customer")
+    await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, new)
+    await wait_for_message(world, f"{handle.id}/a1/client-notice-1")
+
+    current = await state(handle)
+    assert current.status is CaseStatus.REDELIVERY_SCHEDULED
+    assert (
+        current.details["redelivery"] != first_day
+        and later.isoformat() in (current.details["redelivery"])
+    )
+    assert [b.choice.date for b in world.bookings][-2:] == [later - timedelta(days=1), later]
+    changed = world.sent[f"{handle.id}/a1/redelivery-confirmation-1"]
+    assert changed.context["changed"] is True and changed.link is not None
+    summaries = [e.summary for e in world.events(current)]
+    assert "Customer changed the booking to: " in "".join(summaries)
+    assert any(s.startswith("Redelivery changed: ") for s in summaries)
+    # The outcome still closes it, for the new booking.
+    await handle.execute_update(
+        FailedDeliveryWorkflow.record_delivery_outcome, outcome("delivered")
+    )
+    assert (await handle.result()).resolution is Resolution.DELIVERED
+
+
+async def test_the_booking_is_fixed_at_the_cut_off(time_env, task_queue, worker, world):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    booked = await _booked_in(time_env, handle, 2)
+    until = datetime.fromisoformat(booked.details["changeable_until"])
+
+    await time_env.sleep(until - await time_env.get_current_time() + timedelta(minutes=1))
+    for _ in range(200):
+        current = await state(handle)
+        if "redelivery" not in current.allowed_actions:
+            break
+        await asyncio.sleep(0.02)
+
+    assert (
+        current.allowed_actions == [a for a in current.allowed_actions if a != "redelivery"]
+        and "delivery-outcome" in current.allowed_actions
+    )
+    assert any("can no longer be changed" in e.summary for e in world.events(current))
+    late = choice(option="neighbour")
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(FailedDeliveryWorkflow.choose_redelivery, late)
+    assert "not allowed" in str(refused.value.cause)
+    assert len(world.bookings) == 1
+
+
+async def test_a_change_that_cannot_be_booked_keeps_the_booking(
+    time_env, task_queue, worker, world
+):
+    handle = await open_case(time_env, task_queue, case_input(unique("S")))
+    booked = await _booked_in(time_env, handle, 3)
+    world.booking_failure = "pickup point closed"
+
+    await handle.execute_update(
+        FailedDeliveryWorkflow.choose_redelivery, choice(option="neighbour")
+    )
+    current = await wait_until_escalated(handle)
+
+    assert current.status is CaseStatus.REDELIVERY_SCHEDULED
+    assert current.details["redelivery"] == booked.details["redelivery"]
+    assert current.details["redelivery_option"] == "redelivery_window"
+    assert "redelivery" in current.allowed_actions  # another change may still be tried
+    assert "Could not book the redelivery" in (current.escalation_reason or "")
