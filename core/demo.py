@@ -1,14 +1,15 @@
 """`make demo`: a realistic day of cases on a running stack (`make run`), opened through the
 REST API with the dev key exactly as the routing system, the client and ops would: failed
 deliveries, damage claims, driver onboardings and unpaid invoices, some just opened, some with
-their timers part-way (claims and invoices dated earlier, so reminders, escalations and the
-dunning ladder are already due), some escalated and unassigned (the stuck radar lists them), some booked and
-some closed. A failed delivery's reminders run from when casedesk learned of the attempt, so those wait
-live (24 h, 48 h); a claim's run from the delivery event, so a claim dated 65 hours ago is 7
-hours from its filing deadline, and one dated four days ago is late and escalated at once. Every name and address is fictional and
-in the demo depot's area (London N1).
+their timers part-way (claims and invoices dated earlier, so deadlines are near and the dunning
+ladder has started), some escalated and unassigned (the stuck radar lists them), some booked
+and some closed. A failed delivery's reminders run from when casedesk learned of the attempt,
+so those wait live (24 h, 48 h); a claim's run from the delivery event, so a claim dated 65
+hours ago is 7 hours from its filing deadline, and one dated four days ago is late and
+escalated at once. Every name and address is fictional and in the demo depot's area (London
+N1).
 
-Each run tags its ids with the time (`D1412-…`), so running it again adds another day rather
+Each run tags its ids with the time (`D1412…`), so running it again adds another day rather
 than colliding with the first. It talks only HTTP: it never imports the workflows."""
 
 from __future__ import annotations
