@@ -29,7 +29,10 @@ _SERVER_CA = "CASEDESK_TEMPORAL_TLS_SERVER_CA_CERT_PATH"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CASEDESK_", env_file=".env", extra="ignore")
+    # An empty variable counts as unset: compose passes optional ones through as `${X:-}`.
+    model_config = SettingsConfigDict(
+        env_prefix="CASEDESK_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path(".data")

@@ -135,6 +135,16 @@ def test_an_api_key_is_sent_over_tls_with_the_systems_roots(
     assert "key-from-the-cloud-ui" not in repr(settings)
 
 
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # What compose passes for an optional variable nobody set (`${X:-}`).
+    settings = settings_from(monkeypatch, tmp_path, **{name: "" for name in TEMPORAL_ENV})
+
+    options = connect_options(settings)
+
+    assert (options.target_host, options.namespace) == ("127.0.0.1:7233", "default")
+    assert options.tls is False and options.api_key is None
+
+
 def test_tls_alone_uses_the_systems_roots(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     settings = settings_from(monkeypatch, tmp_path, CASEDESK_TEMPORAL_TLS="true")
 
