@@ -65,6 +65,14 @@ class ConnectOptions:
     tls: TLSConfig | bool
     api_key: str | None = None
 
+    def __repr__(self) -> str:  # never the API key or the private key, not even in a log
+        if isinstance(self.tls, TLSConfig):
+            tls = "mTLS" if self.tls.client_cert else "TLS with a configured CA or name"
+        else:
+            tls = "TLS" if self.tls else "plain text"
+        auth = ", API key" if self.api_key else ""
+        return f"ConnectOptions({self.target_host}, namespace {self.namespace}, {tls}{auth})"
+
 
 def connect_options(settings: Settings) -> ConnectOptions:
     """The connection settings made into the SDK's options, certificate files read. Fails

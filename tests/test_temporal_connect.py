@@ -115,6 +115,7 @@ def test_mtls_sends_the_certificate_and_key_files_contents(
         domain="temporal.internal",
     )
     assert options.api_key is None
+    assert key_pem not in repr(options).encode() and "mTLS" in repr(options)
 
 
 def test_an_api_key_is_sent_over_tls_with_the_systems_roots(
@@ -133,6 +134,7 @@ def test_an_api_key_is_sent_over_tls_with_the_systems_roots(
     assert options.api_key == "key-from-the-cloud-ui"
     assert options.tls is True
     assert "key-from-the-cloud-ui" not in repr(settings)
+    assert "key-from-the-cloud-ui" not in repr(options) and "API key" in repr(options)
 
 
 def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
