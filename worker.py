@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.claims import ClaimActivities
 from activities.drivers import DriverActivities
@@ -29,7 +29,7 @@ from core.documents import LocalDocumentStore
 from core.invoicing_schedules import sync_all_schedules
 from core.report_schedules import sync_all_report_schedules
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import TemporalConfigError, connect
 from schemas.case_types import CASE_TYPES, CaseTypeSpec
 from workflows.invoicing_run import InvoicingRunWorkflow
 from workflows.report_run import ReportRunWorkflow
@@ -97,18 +97,35 @@ def build_activities(
     ]
 
 
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """How much one worker process takes on at a time (CASEDESK_WORKER_*). Several worker
+    processes poll the same task queue; Temporal hands each task to one of them."""
+    return {
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(
+            maximum=settings.worker_workflow_task_pollers
+        ),
+        "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(
+            maximum=settings.worker_activity_task_pollers
+        ),
+    }
+
+
 def build_worker(client: Client, settings: Settings, sessions: SessionFactory) -> Worker:
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
         activities=build_activities(settings, sessions, client),
+        **worker_options(settings),
     )
 
 
 async def run(settings: Settings) -> None:
-    engine = make_engine(settings.resolved_database_url)
     client = await connect(settings)
+    engine = make_engine(settings.resolved_database_url, pool=settings.database_pool)
     sessions = make_session_factory(engine)
     worker = build_worker(client, settings, sessions)
     # Every client with a rate agreement gets its invoicing schedule (idempotent: an existing
@@ -141,7 +158,10 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run(Settings()))
+    try:
+        asyncio.run(run(Settings()))
+    except TemporalConfigError as error:  # a setting to fix, not a crash to debug
+        raise SystemExit(f"worker: {error}") from None
 
 
 if __name__ == "__main__":

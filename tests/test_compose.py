@@ -1,7 +1,8 @@
 """The production compose file and Dockerfile cannot run on a machine without Docker, so these
 tests check what matters in them: the start-up order, healthchecks, that no secret is
-written down, that Temporal gets our search attributes, and that every command the images
-run points at code that exists."""
+written down, that Temporal gets our search attributes, the API and worker replicas with their
+shared document store, that the Temporal cluster settings pass through, and that every
+command the images run points at code that exists."""
 
 from __future__ import annotations
 
@@ -45,8 +46,21 @@ def command_of(service: dict[str, Any]) -> list[str]:
 
 
 def published_ports(service: dict[str, Any]) -> set[int]:
-    # "8000:8000", "127.0.0.1:8233:8080": the published port is the one before the target.
-    return {int(str(port).split(":")[-2]) for port in service.get("ports", [])}
+    # "8000:8000", "127.0.0.1:8233:8080", "8000-8001:8000": the published port (or range)
+    # is the one before the target.
+    ports: set[int] = set()
+    for spec in service.get("ports", []):
+        first, _, last = str(spec).split(":")[-2].partition("-")
+        ports.update(range(int(first), int(last or first) + 1))
+    return ports
+
+
+def default_of(value: str) -> str | None:
+    """The value compose uses when the variable is unset: `${X:-default}` gives `default`."""
+    match = VARIABLE.fullmatch(value)
+    if match is None:
+        return value
+    return match["arg"] if match["op"] == ":-" else None
 
 
 def test_every_dependency_is_a_service(services: dict[str, Any]) -> None:
@@ -85,7 +99,7 @@ def test_api_worker_and_migrations_share_one_production_image(
     for service in app:
         env = environment(service)
         assert env["CASEDESK_ENVIRONMENT"] == "production"
-        assert env["CASEDESK_TEMPORAL_ADDRESS"] == "temporal:7233"
+        assert default_of(env["CASEDESK_TEMPORAL_ADDRESS"]) == "temporal:7233"
         for name in ("DATABASE_URL", "CASEDESK_LINK_SECRET", "CASEDESK_PUBLIC_BASE_URL"):
             assert env.get(name), f"production settings require {name}"
 
@@ -159,6 +173,80 @@ def test_temporal_runs_on_postgresql(services: dict[str, Any]) -> None:
 def test_api_and_temporal_ui_are_published(services: dict[str, Any]) -> None:
     assert 8000 in published_ports(services["api"])
     assert 8233 in published_ports(services["temporal-ui"])
+
+
+# --- replicas and a Temporal cluster -------------------------------------------------------
+
+
+def test_two_workers_poll_the_task_queue(services: dict[str, Any]) -> None:
+    assert services["worker"]["deploy"]["replicas"] == 2
+
+
+def test_every_api_replica_has_its_own_host_port(services: dict[str, Any]) -> None:
+    replicas = services["api"].get("deploy", {}).get("replicas", 1)
+
+    assert replicas >= 2
+    assert len(published_ports(services["api"])) == replicas
+    assert published_ports(services["api"]) >= {8000}
+
+
+def test_replicas_share_the_document_store(services: dict[str, Any]) -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    data_dir = re.search(r"CASEDESK_DATA_DIR=(\S+)", dockerfile)
+    assert data_dir, "the image sets CASEDESK_DATA_DIR"
+    for name in ("api", "worker"):
+        mounts = {
+            str(volume).split(":")[1]: str(volume).split(":")[0]
+            for volume in services[name]["volumes"]
+        }
+        assert mounts.get(data_dir[1]) == "casedesk-data", f"{name} must mount the shared store"
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "CASEDESK_TEMPORAL_ADDRESS",
+        "CASEDESK_TEMPORAL_NAMESPACE",
+        "CASEDESK_TEMPORAL_TLS",
+        "CASEDESK_TEMPORAL_TLS_CLIENT_CERT_PATH",
+        "CASEDESK_TEMPORAL_TLS_CLIENT_KEY_PATH",
+        "CASEDESK_TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+        "CASEDESK_TEMPORAL_TLS_SERVER_NAME",
+        "CASEDESK_TEMPORAL_API_KEY",
+        "CASEDESK_DATABASE_POOL_SIZE",
+        "CASEDESK_DATABASE_MAX_OVERFLOW",
+        "CASEDESK_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS",
+        "CASEDESK_WORKER_MAX_CONCURRENT_ACTIVITIES",
+        "CASEDESK_WORKER_MAX_CACHED_WORKFLOWS",
+    ],
+)
+def test_cluster_settings_are_passed_through(services: dict[str, Any], variable: str) -> None:
+    for name in ("api", "worker", "migrate"):
+        match = VARIABLE.fullmatch(environment(services[name]).get(variable, ""))
+        assert match and match["name"] == variable, f"{name} must take {variable} from outside"
+        assert match["op"] == ":-", f"{variable} is optional in {name}"
+
+
+def test_unset_cluster_settings_leave_the_bundled_server_in_plain_text(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.settings import Settings
+    from core.temporal import connect_options
+
+    env = environment(services["worker"])
+    for key, value in env.items():
+        default = default_of(value)
+        if default is not None and not key.startswith("POSTGRES"):
+            monkeypatch.setenv(key, default)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://casedesk@postgresql:5432/casedesk")
+    monkeypatch.setenv("CASEDESK_LINK_SECRET", "x" * 40)
+    monkeypatch.setenv("CASEDESK_CODEC_KEYS", "k=" + "A" * 43 + "=")
+    monkeypatch.setenv("CASEDESK_PUBLIC_BASE_URL", "https://casedesk.example.com")
+
+    options = connect_options(Settings())
+
+    assert options.target_host == "temporal:7233"
+    assert options.tls is False and options.api_key is None
 
 
 # --- what the images run exists ----------------------------------------------------------

@@ -354,6 +354,116 @@ def test_when_a_child_dies_the_others_are_stopped_and_the_exit_is_non_zero(
     assert "boom" in (tmp_path / "worker.log").read_text()
 
 
+FAKE_WORKER = (
+    "import os, signal, sys, time\n"
+    "def stop(signum, frame):\n"
+    "    print('stopped', time.time_ns(), flush=True); sys.exit(0)\n"
+    "signal.signal(signal.SIGINT, stop)\n"
+    "signal.signal(signal.SIGTERM, stop)\n"
+    "print('polling', os.getpid(), flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def _wait_for_line(log: Path, word: str) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines() if log.exists() else []:
+            if line.startswith(word):
+                return line
+        time.sleep(0.05)
+    raise AssertionError(f"{log} has no {word!r} line")
+
+
+def test_one_worker_per_cpu_core_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CASEDESK_DEV_WORKERS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+
+    assert dev_settings(tmp_path).resolved_dev_workers == 6
+    assert dev_settings(tmp_path, dev_workers=2).resolved_dev_workers == 2
+
+
+def test_every_worker_process_polls_the_same_queue_with_its_own_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands: list[list[str]] = []
+
+    def fake_worker_command(settings: Settings) -> list[str]:
+        commands.append(worker_command(settings))  # what each would really run
+        return [sys.executable, "-c", FAKE_WORKER]
+
+    monkeypatch.setattr("core.devstack.worker_command", fake_worker_command)
+    stack = DevStack(dev_settings(tmp_path, dev_workers=3))
+
+    stack._start_workers()
+    try:
+        logs = [stack.logs / f"worker-{n}.log" for n in (1, 2, 3)]
+        pids = {_wait_for_line(log, "polling").split()[1] for log in logs}
+    finally:
+        stack.stop()
+
+    assert [child.name for child in stack.children] == ["worker-1", "worker-2", "worker-3"]
+    assert [child.log_path for child in stack.children] == logs
+    assert len(pids) == 3  # three processes, each writing only its own log
+    assert commands == [[sys.executable, "worker.py"]] * 3  # the same settings, the same queue
+    assert not any(child.running for child in stack.children)
+    assert all(child.process.returncode == 0 for child in stack.children)  # a clean stop
+
+
+def test_stopping_stops_every_worker_and_the_api_before_temporal(tmp_path: Path) -> None:
+    stack = DevStack(dev_settings(tmp_path))
+    temporal = start_child(
+        "temporal",
+        [sys.executable, "-c", FAKE_WORKER],
+        tmp_path / "temporal.log",
+        echo=False,
+        stop_signal=signal.SIGTERM,
+    )
+    apps = [_python_child(tmp_path, name, FAKE_WORKER) for name in ("worker-1", "worker-2", "api")]
+    stack.children += [temporal, *apps]
+    for child in stack.children:
+        _wait_for_line(child.log_path, "polling")
+
+    stack.stop()
+
+    stopped_at = {
+        child.name: int(_wait_for_line(child.log_path, "stopped").split()[1])
+        for child in stack.children
+    }
+    assert not any(child.running for child in stack.children)
+    assert stopped_at["temporal"] > max(stopped_at[app.name] for app in apps)
+
+
+def test_make_run_refuses_cluster_connection_settings(tmp_path: Path) -> None:
+    stack = DevStack(dev_settings(tmp_path, temporal_api_key="from-temporal-cloud"))
+
+    with pytest.raises(DevStackError, match="local Temporal dev server, which speaks plain text"):
+        stack.run()
+
+    assert stack.children == []  # nothing was started
+
+
+def test_banner_counts_the_worker_processes(tmp_path: Path) -> None:
+    result = BootstrapResult(
+        database_url="sqlite+aiosqlite:///x.db",
+        seeded=False,
+        api_key=None,
+        api_key_path=tmp_path / "dev-api-key",
+        api_key_created=False,
+    )
+    stack = DevStack(dev_settings(tmp_path))
+    workers = [_python_child(tmp_path, f"worker-{n}", "pass") for n in (1, 2)]
+    stack.children += workers
+
+    text = banner(stack.settings, result, workers)
+    stack.stop()
+
+    assert "2 processes polling task queue casedesk" in text
+    assert str(tmp_path / "worker-1.log") in text and str(tmp_path / "worker-2.log") in text
+
+
 def test_a_child_ignoring_the_stop_signal_is_killed(tmp_path: Path) -> None:
     stubborn = _python_child(
         tmp_path,
