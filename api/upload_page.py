@@ -204,6 +204,9 @@ class Answer:
     statement: str = ""
     errors: dict[str, str] = field(default_factory=dict)
     received: list[str] = field(default_factory=list)
+    """The statement (`STATEMENT_WORDS`) and the files' names, as taken."""
+    files_as: str | None = None
+    """What the files were sent as (one kind for the whole send), in words."""
     refused: list[str] = field(default_factory=list)
     """One sentence per file (or the statement) not taken, naming it and saying why."""
     already: list[str] = field(default_factory=list)
@@ -216,7 +219,7 @@ class Answer:
             return "Nothing was sent yet: please check the fields marked below."
         if not self.refused:
             return None
-        received = _names(self.received)
+        received = self.received_text()
         taken = f"We have received {received}. " if received else "Nothing was added. "
         count = len(self.refused)
         return taken + (
@@ -224,6 +227,19 @@ class Answer:
             if count == 1
             else f"{count} items could not be accepted: see below."
         )
+
+    def received_text(self) -> str:
+        """ "your written statement and 2 files as photos of the damage: “a.png” and “b.png”"."""
+        statement = [name for name in self.received if name == STATEMENT_WORDS]
+        names = [name for name in self.received if name != STATEMENT_WORDS]
+        if not names:
+            return _names(statement)
+        files = (
+            f"{names[0]} as {self.files_as}"
+            if len(names) == 1
+            else f"{len(names)} files as {self.files_as}: {_names(names)}"
+        )
+        return _names([*statement, files])
 
 
 def _names(names: list[str]) -> str:
@@ -395,7 +411,9 @@ async def _take(
                 _refuse(answer, rest, stop.reason, not isinstance(rest_source, SentFile))
             break
         held.append({"kind": ref.kind.value, "sha256": ref.sha256})
-        answer.received.append(name if is_statement else f"{name} as {label(item_kind).lower()}")
+        answer.received.append(name)
+        if not is_statement:
+            answer.files_as = label(item_kind).lower()
         if is_statement:
             answer.statement = ""
     if answer.refused or not answer.received:
@@ -406,7 +424,7 @@ async def _take(
     context = {
         **page.context(done, page.offered(done, claims)),
         "shop": shop,
-        "received": _names(answer.received),
+        "received": answer.received_text(),
         "already": answer.already,
         "again_url": request.url.path,
     }

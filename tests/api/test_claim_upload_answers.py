@@ -76,8 +76,10 @@ async def test_several_photos_in_one_send_are_each_added(api: Api, sessions):
 
     html = page(await post(api, driver_link(case_id), photos, kind="damage_photos"), 200)
 
-    assert "We have received “side-1.png” as photos of the damage, “side-2.png” as photos" in html
-    assert "and “side-3.png” as photos of the damage." in html
+    assert (
+        "We have received 3 files as photos of the damage: “side-1.png”, “side-2.png” and "
+        "“side-3.png”."
+    ) in html
     assert len(await documents(api, case_id, "damage_photos")) == 3
     detail = (await api.get(f"/cases/{case_id}")).json()
     added = [e for e in detail["timeline"] if e["kind"] == "document_added"]
@@ -133,7 +135,10 @@ async def test_a_statement_and_files_in_one_send_are_each_recorded(api: Api, ses
     )
 
     html = page(sent, 200)
-    assert "your written statement, “receipt.pdf” as proof of value (invoice or receipt)" in html
+    assert (
+        "We have received your written statement and 2 files as proof of value (invoice or "
+        "receipt): “receipt.pdf” and “photo-of-receipt.png”."
+    ) in html
     assert len(await documents(api, case_id, "customer_attestation")) == 1
     assert len(await documents(api, case_id, "proof_of_value")) == 2
 
@@ -150,7 +155,7 @@ async def test_a_bad_file_among_good_ones_is_named_and_the_others_are_kept(api: 
 
     html = page(await post(api, driver_link(case_id), sent, kind="damage_photos"), 422)
 
-    assert "We have received “front.png” as photos of the damage and “back.png”" in html
+    assert "We have received 2 files as photos of the damage: “front.png” and “back.png”." in html
     assert "3 items could not be accepted: see below." in html
     assert "<li>“setup.exe”: unsupported content: send a PDF or an image" in html
     assert "“receipt.pdf”: it is a PDF file, and photos of the damage may be PNG, JPG" in html
