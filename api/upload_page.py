@@ -8,10 +8,10 @@ an ops upload: size before reading, content by its bytes, the file name only as 
 label) and what every refusal shows. A claim's page takes several files at once and, where
 the link asks for the customer's statement, a typed one: it is kept as a plain-text
 attestation, exactly as an uploaded `.txt` statement would be, and added through the same
-`add_document` update. What a purpose's page says (whether its case takes
-documents now, its checklist, its wording) is a `DocumentsPage` (`api/claim_page.py`,
-`api/driver_page.py`). The link does not say who it was sent to, so documents added through
-it are by `link`."""
+`add_document` update. What a purpose's page says (whether its case takes documents now,
+its checklist, its wording) is a `DocumentsPage` (`api/claim_page.py`, `api/driver_page.py`).
+The link does not name its recipient (a claim's link's kinds only say whether it went to the
+driver or the customer), so documents added through it are by `link`."""
 
 from __future__ import annotations
 

@@ -67,11 +67,6 @@ class SentFile:
         """The file's bytes; UploadTooLarge beyond the limit (read no further)."""
         return await _read_capped(self._upload, self._max_bytes)
 
-    @property
-    def declared_size(self) -> int | None:
-        """The size the parser counted (the whole part is spooled before the route runs)."""
-        return self._upload.size
-
 
 @dataclass
 class UploadParts:
