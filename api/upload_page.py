@@ -5,14 +5,18 @@ multipart, no JavaScript.
 
 What is shared lives here: the kinds a link names, the form, the upload (the same checks as
 an ops upload: size before reading, content by its bytes, the file name only as a sanitized
-label) and what every refusal shows. What a purpose's page says (whether its case takes
-documents now, its checklist, its wording) is a `DocumentsPage` (`api/claim_page.py`,
-`api/driver_page.py`). The link does not say who it was sent to, so documents added through
-it are by `link`."""
+label) and what every refusal shows. A claim's page takes several files at once and, where
+the link asks for the customer's statement, a typed one: it is kept as a plain-text
+attestation, exactly as an uploaded `.txt` statement would be, and added through the same
+`add_document` update. What a purpose's page says (whether its case takes documents now,
+its checklist, its wording) is a `DocumentsPage` (`api/claim_page.py`, `api/driver_page.py`).
+The link does not name its recipient (a claim's link's kinds only say whether it went to the
+driver or the customer), so documents added through it are by `link`."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
@@ -23,17 +27,35 @@ from api.casework import held_documents, query_state, run_update
 from api.deps import CaseRef, Timeouts
 from api.errors import Problem
 from api.pages import PageError, notice, page_for, render
-from api.uploads import UploadRejected, UploadTooLarge, read_upload_form, store_upload
+from api.uploads import (
+    SentFile,
+    UploadParts,
+    UploadRejected,
+    UploadTooLarge,
+    open_upload_form,
+    store_upload,
+)
 from core.documents import DocumentStore
 from core.security import LinkClaims
 from core.settings import Settings
-from core.uploads import ALLOWED_CONTENT_TYPES, EXTENSIONS, TEXT
+from core.uploads import (
+    ALLOWED_CONTENT_TYPES,
+    EXTENSIONS,
+    TEXT,
+    detect_content_type,
+    sanitize_filename,
+)
 from schemas import contracts
 from schemas.cases import CaseState
 from schemas.claims import AddDocumentInput
-from schemas.documents import DocumentKind
+from schemas.documents import DocumentKind, DocumentRef
 
 BY = "link"
+MAX_STATEMENT_CHARS = 10_000
+# Room for the longest statement in UTF-8 (up to 4 bytes a character, CRLF line breaks).
+STATEMENT_FIELD_BYTES = 5 * MAX_STATEMENT_CHARS
+STATEMENT_NAME = "statement.txt"
+STATEMENT_WORDS = "your written statement"
 
 LABELS = {
     DocumentKind.ATTEMPT_RECORD: "Delivery attempt record",
@@ -93,6 +115,12 @@ class DocumentsPage(ABC):
     done_template: str
     stopped: tuple[str, str]
     """The heading and message when the case refuses the upload and says nothing more."""
+    max_files: int = 1
+    """How many files one send may carry."""
+
+    def takes_statement(self, kinds: list[DocumentKind]) -> bool:
+        """Whether the form offers a box to type a statement in (by default, never)."""
+        return False
 
     @abstractmethod
     def refused(self, state: CaseState, claims: LinkClaims) -> PageError | None:
@@ -107,6 +135,13 @@ class DocumentsPage(ABC):
         """The page's own facts (its case, its checklist), for both templates."""
 
 
+def _kind_rows(kinds: list[DocumentKind]) -> list[dict[str, str]]:
+    return [
+        {"value": k.value, "label": label(k), "hint": k.description, "types": file_types(k)}
+        for k in kinds
+    ]
+
+
 def _form(
     request: Request,
     settings: Settings,
@@ -114,20 +149,27 @@ def _form(
     state: CaseState,
     kinds: list[DocumentKind],
     *,
-    selected: str | None = None,
-    error: str | None = None,
+    shop: str | None,
+    answer: Answer | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    answer = answer or Answer()
     context = {
         **page.context(state, kinds),
-        "kinds": [
-            {"value": k.value, "label": label(k), "hint": k.description, "types": file_types(k)}
-            for k in kinds
-        ],
+        "shop": shop,
+        "kinds": _kind_rows(kinds),
         "accept": accept(kinds),
-        "selected": selected,
+        "selected": answer.selected,
         "max_size": size_text(settings.max_upload_bytes),
-        "error": error,
+        "max_files": page.max_files,
+        "statement_ok": page.takes_statement(kinds),
+        "statement": answer.statement,
+        "max_statement": MAX_STATEMENT_CHARS,
+        "error": answer.summary(),
+        "errors": answer.errors,
+        "received": answer.received,
+        "refused": answer.refused,
+        "already": answer.already,
     }
     response: HTMLResponse = render(request, page.form_template, context, status)
     return response
@@ -139,6 +181,8 @@ def upload_page(
     state: CaseState,
     claims: LinkClaims,
     page: DocumentsPage,
+    *,
+    shop: str | None = None,
 ) -> HTMLResponse:
     """GET: the form, or a page saying why documents are not taken (a refusal of the moment
     is a 200 page: nothing failed; a dead link keeps its status)."""
@@ -147,7 +191,90 @@ def upload_page(
     if refused is not None:
         refused.status = 200 if refused.status == 409 else refused.status
         return notice(request, refused)
-    return _form(request, settings, page, state, page.offered(state, claims))
+    return _form(request, settings, page, state, page.offered(state, claims), shop=shop)
+
+
+@dataclass
+class Answer:
+    """What became of one sent form: the fields to show again, the errors by field (each a
+    sentence), and what was received, refused or already held (by the name the sender
+    knows it by)."""
+
+    selected: str | None = None
+    statement: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+    received: list[str] = field(default_factory=list)
+    """The statement (`STATEMENT_WORDS`) and the files' names, as taken."""
+    files_as: str | None = None
+    """What the files were sent as (one kind for the whole send), in words."""
+    refused: list[str] = field(default_factory=list)
+    """One sentence per file (or the statement) not taken, naming it and saying why."""
+    already: list[str] = field(default_factory=list)
+
+    def summary(self) -> str | None:
+        """The sentence on top of the form: what was taken, then what was not."""
+        if self.errors and not self.received and not self.refused:
+            if "form" in self.errors:
+                return f"{self.errors['form']} Nothing was sent yet."
+            return "Nothing was sent yet: please check the fields marked below."
+        if not self.refused:
+            return None
+        received = self.received_text()
+        taken = f"We have received {received}. " if received else "Nothing was added. "
+        count = len(self.refused)
+        return taken + (
+            "One item could not be accepted: see below."
+            if count == 1
+            else f"{count} items could not be accepted: see below."
+        )
+
+    def received_text(self) -> str:
+        """ "your written statement and 2 files as photos of the damage: “a.png” and “b.png”"."""
+        statement = [name for name in self.received if name == STATEMENT_WORDS]
+        names = [name for name in self.received if name != STATEMENT_WORDS]
+        if not names:
+            return _names(statement)
+        files = (
+            f"{names[0]} as {self.files_as}"
+            if len(names) == 1
+            else f"{len(names)} files as {self.files_as}: {_names(names)}"
+        )
+        return _names([*statement, files])
+
+
+def _names(names: list[str]) -> str:
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _statement_text(raw: str | None) -> str:
+    """The typed statement as it is kept: line breaks as `\\n`, no space around it."""
+    return (raw or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _file_label(sent: SentFile, number: int) -> str:
+    name = sanitize_filename(sent.filename)
+    return f"“{name}”" if name else f"file {number}"
+
+
+def _content_refusal(kind: DocumentKind, data: bytes) -> str | None:
+    """Why bytes of this type cannot be `kind`, in the sender's words (None: the type is
+    one `kind` takes, or is none we know: the upload check says why then)."""
+    detected = detect_content_type(data)
+    if detected is None or detected in ALLOWED_CONTENT_TYPES[kind]:
+        return None
+    name = "a plain text file" if detected == TEXT else f"a {EXTENSIONS[detected].upper()} file"
+    return f"it is {name}, and {label(kind).lower()} may be {file_types(kind)} only"
+
+
+class _Stop(Exception):
+    """The case stopped taking documents part-way (or could not be reached): `page` is
+    what to show when nothing was received yet, `reason` what to say of the rest."""
+
+    def __init__(self, page: HTMLResponse, reason: str) -> None:
+        super().__init__(reason)
+        self.page, self.reason = page, reason
 
 
 async def upload_answer(
@@ -159,52 +286,225 @@ async def upload_answer(
     store: DocumentStore,
     timeouts: Timeouts,
     page: DocumentsPage,
+    *,
+    shop: str | None = None,
 ) -> HTMLResponse:
-    """POST: store the file and add it to the case; the form again with what went wrong."""
+    """POST: the files (and a claim's typed statement) checked, stored and added to the case
+    one by one, through the same `add_document` update an ops upload uses.
+
+    A form that cannot be understood (no document chosen, too many files, nothing to send,
+    a statement where none is asked for or too long) sends nothing and says which field to
+    fix. Otherwise each file stands alone: the good ones are added, each bad one is named
+    with its reason, and the page (422 when anything was refused) lists both; a statement
+    that cannot be kept is shown again in its box."""
     link_kinds(claims)
     refused = page.refused(state, claims)
     if refused is not None:
         return notice(request, refused)
     kinds = page.offered(state, claims)
-    try:
-        form = await read_upload_form(request, max_bytes=settings.max_upload_bytes)
-    except UploadTooLarge:
-        limit = size_text(settings.max_upload_bytes)
-        message = f"This file is too large: files may be up to {limit}."
-        return _form(request, settings, page, state, kinds, error=message, status=413)
-    except HTTPException:  # a malformed multipart body
-        message = "We could not read your upload. Please choose the file and send it again."
-        return _form(request, settings, page, state, kinds, error=message, status=400)
-    selected = form.fields.get("kind")
+    limit = size_text(settings.max_upload_bytes)
 
-    def again(message: str) -> HTMLResponse:
+    def form_page(answer: Answer, status: int) -> HTMLResponse:
+        return _form(request, settings, page, state, kinds, shop=shop, answer=answer, status=status)
+
+    try:
+        async with open_upload_form(
+            request,
+            max_bytes=settings.max_upload_bytes,
+            max_files=page.max_files,
+            max_field_bytes=STATEMENT_FIELD_BYTES,
+        ) as form:
+            return await _take(
+                request, settings, state, claims, case, store, timeouts, page, kinds, form, shop
+            )
+    except UploadTooLarge:
+        if page.max_files == 1:
+            message = f"This file is too large: files may be up to {limit}."
+        else:
+            message = (
+                f"These files are too large to send together (each may be up to {limit}, "
+                f"{page.max_files} at a time). Nothing was sent: please send fewer at a time."
+            )
+        return form_page(Answer(errors={"file": message}), 413)
+    except HTTPException:  # a malformed multipart body, too many parts, a field too long
+        message = (
+            "We could not read your upload. Please choose the file and send it again."
+            if page.max_files == 1
+            else f"We could not read your upload. Please choose the files again (at most "
+            f"{page.max_files}) and send them."
+        )
+        return form_page(Answer(errors={"file": message}), 400)
+
+
+async def _take(
+    request: Request,
+    settings: Settings,
+    state: CaseState,
+    claims: LinkClaims,
+    case: CaseRef,
+    store: DocumentStore,
+    timeouts: Timeouts,
+    page: DocumentsPage,
+    kinds: list[DocumentKind],
+    form: UploadParts,
+    shop: str | None,
+) -> HTMLResponse:
+    selected = (form.fields.get("kind") or "").strip() or None
+    statement = _statement_text(form.fields.get("statement"))
+    answer = Answer(selected=selected, statement=statement)
+    files = form.files
+
+    after: CaseState | None = None  # the case as the last document added left it
+
+    def form_page(status: int) -> HTMLResponse:
+        current = after or state
         return _form(
-            request, settings, page, state, kinds, selected=selected, error=message, status=422
+            request, settings, page, current, kinds, shop=shop, answer=answer, status=status
         )
 
+    # The form as a whole first: anything wrong here and nothing is sent.
+    if len(files) > page.max_files:
+        answer.errors["file"] = (
+            f"You chose {len(files)} files: please send at most {page.max_files} at a time."
+        )
     kind = next((k for k in kinds if k.value == selected), None)
-    if kind is None:
-        return again("Please choose which document you are sending.")
-    if not form.data:
-        return again("Please choose a file to send.")
+    if files and kind is None:
+        answer.errors["kind"] = "Please choose which document you are sending."
+    if statement and not page.takes_statement(kinds):  # no box for it: said on top
+        answer.errors["form"] = "This link does not take a written statement: please send files."
+    elif len(statement) > MAX_STATEMENT_CHARS:
+        answer.errors["statement"] = (
+            f"Your statement is {len(statement):,} characters long: please keep it to "
+            f"{MAX_STATEMENT_CHARS:,}, or send it as a PDF."
+        )
+    if not files and not statement:
+        if page.takes_statement(kinds):
+            answer.errors["statement"] = "Please write your statement, or choose a file to send."
+        else:
+            answer.errors["file"] = "Please choose a file to send."
+    if answer.errors:
+        return form_page(422)
+
+    held = list(held_documents(state.details))
+    pending: list[tuple[str, DocumentKind, SentFile | bytes]] = []
+    if statement:
+        pending.append((STATEMENT_WORDS, DocumentKind.CUSTOMER_ATTESTATION, statement.encode()))
+    pending += [(_file_label(sent, n), kind, sent) for n, sent in enumerate(files, 1) if kind]
+    for position, (name, item_kind, source) in enumerate(pending):
+        is_statement = not isinstance(source, SentFile)
+        try:
+            refusal, ref = await _store_one(settings, store, item_kind, source, held)
+            if refusal is not None:
+                _refuse(answer, name, refusal, is_statement)
+                continue
+            if ref is None:
+                answer.already.append(f"{name} as {label(item_kind).lower()}")
+                continue
+            after = await _add(request, state, claims, case, timeouts, page, ref)
+        except _Refused as err:
+            _refuse(answer, name, err.reason, is_statement)
+            continue
+        except _Stop as stop:
+            if not answer.received:
+                return stop.page
+            for rest, _, rest_source in pending[position:]:
+                _refuse(answer, rest, stop.reason, not isinstance(rest_source, SentFile))
+            break
+        held.append({"kind": ref.kind.value, "sha256": ref.sha256})
+        answer.received.append(name)
+        if not is_statement:
+            answer.files_as = label(item_kind).lower()
+        if is_statement:
+            answer.statement = ""
+    if answer.refused or not answer.received:
+        if not answer.refused:  # everything sent is held already: nothing failed
+            return form_page(200)
+        return form_page(422)
+    done = after or state
+    context = {
+        **page.context(done, page.offered(done, claims)),
+        "shop": shop,
+        "received": answer.received_text(),
+        "already": answer.already,
+        "again_url": request.url.path,
+    }
+    response: HTMLResponse = render(request, page.done_template, context)
+    return response
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _refuse(answer: Answer, name: str, reason: str, is_statement: bool) -> None:
+    if is_statement:
+        answer.errors["statement"] = f"We could not keep your statement: {reason}."
+        answer.refused.append(f"Your written statement: {reason}.")
+    else:
+        answer.refused.append(f"{name[0].upper()}{name[1:]}: {reason}.")
+        again = "Please choose again what could not be accepted (listed above), or another file."
+        answer.errors.setdefault("file", again)
+
+
+async def _store_one(
+    settings: Settings,
+    store: DocumentStore,
+    kind: DocumentKind,
+    source: SentFile | bytes,
+    held: list[dict[str, Any]],
+) -> tuple[str | None, DocumentRef | None]:
+    """(why not, None) for bytes that cannot be `kind`; (None, None) for a document the
+    case holds already; (None, the stored document) otherwise."""
+    limit = size_text(settings.max_upload_bytes)
+    if isinstance(source, SentFile):
+        try:
+            data = await source.read()
+        except UploadTooLarge:
+            return f"it is larger than {limit}, the most one file may be", None
+        filename = source.filename
+        if not data:
+            return "the file is empty", None
+    else:
+        data, filename = source, STATEMENT_NAME
+        if detect_content_type(data) != TEXT:
+            return (
+                "it can only be plain text: please leave out anything in angle brackets "
+                "(< >) and any special characters",
+                None,
+            )
+    refusal = _content_refusal(kind, data)
+    if refusal is not None:
+        return refusal, None
     try:
         ref = await store_upload(
             store,
-            form.data,
+            data,
             kind=kind,
-            filename=form.filename,
+            filename=filename,
             max_bytes=settings.max_upload_bytes,
-            held=held_documents(state.details),
+            held=held,
         )
     except UploadRejected as err:
-        return again(f"We cannot accept this file: {err.reason}.")
-    if ref is None:  # the same file again (a resent form, a replayed link): stored once
-        message = f"We already have this file as {label(kind).lower()}; nothing was added."
-        return _form(request, settings, page, state, kinds, selected=selected, error=message)
-    # Should the case refuse the document now (filed or closed meanwhile), the stored file
-    # stays in the store unreferenced: an orphan, harmless.
+        return err.reason, None
+    return None, ref
+
+
+async def _add(
+    request: Request,
+    state: CaseState,
+    claims: LinkClaims,
+    case: CaseRef,
+    timeouts: Timeouts,
+    page: DocumentsPage,
+    ref: DocumentRef,
+) -> CaseState:
+    """Tell the case (its `add_document` update, as an ops upload does). Should the case
+    refuse the document now (filed or closed meanwhile), the stored file stays in the store
+    unreferenced: an orphan, harmless."""
     try:
-        after = await run_update(
+        after: CaseState = await run_update(
             case,
             contracts.ADD_DOCUMENT,
             AddDocumentInput(document=ref, by=BY),
@@ -213,22 +513,20 @@ async def upload_answer(
         )
     except Problem as problem:
         if problem.status == 422:
-            return again(f"Please check your upload: {problem.detail}")
+            raise _Refused(f"it could not be added ({problem.detail})") from None
         if problem.status == 409:
             fresh = await query_state(case.handle, timeouts)
             refused = (page.refused(fresh, claims) if fresh else None) or PageError(
                 409, *page.stopped
             )
             refused.status = 409 if refused.status == 200 else refused.status
-            return notice(request, refused)
+            raise _Stop(notice(request, refused), "not sent: we stopped taking documents") from None
         if problem.status == 503:
             message = "We could not save your document just now. Please try again in a few minutes."
-            return notice(request, PageError(503, "Please try again shortly", message))
-        return notice(request, page_for(problem))
-    context = {
-        **page.context(after, page.offered(after, claims)),
-        "received": label(kind),
-        "again_url": request.url.path,
-    }
-    response: HTMLResponse = render(request, page.done_template, context)
-    return response
+            stopped = notice(request, PageError(503, "Please try again shortly", message))
+            raise _Stop(stopped, "not saved: please send it again in a few minutes") from None
+        raise _Stop(
+            notice(request, page_for(problem)),
+            "not confirmed: please open this link again in a few minutes to check",
+        ) from None
+    return after

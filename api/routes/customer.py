@@ -112,6 +112,12 @@ async def _state(temporal: TemporalDep, claims: LinkClaims, timeouts: Timeouts) 
     return await link_state(temporal, claims, timeouts)
 
 
+async def _shop(session: SessionDep, state: CaseState) -> str | None:
+    """The client (shop) the case is for, by name: every page says on whose behalf it asks."""
+    client = await session.get(Client, state.client_id) if state.client_id else None
+    return client.name if client else None
+
+
 def _not_waiting(state: CaseState, attempt: int, now: datetime) -> PageError | None:
     """Why the form is not shown, or None when the case waits on this customer."""
     details = _details(state)
@@ -201,7 +207,6 @@ async def _form_page(
         .order_by(col(PickupPoint.name))
     )
     shipment = await session.get(Shipment, state.business_key)
-    client = await session.get(Client, state.client_id) if state.client_id else None
     respond_by = booked = change_until = None
     if state.status is CaseStatus.REDELIVERY_SCHEDULED:  # a change to the booking
         booked = details.redelivery
@@ -212,7 +217,7 @@ async def _form_page(
         "booked": booked,
         "change_until": change_until,
         "shipment_id": state.business_key,
-        "shop": client.name if client else None,
+        "shop": await _shop(session, state),
         "address_on_file": masked_address(shipment.address) if shipment else None,
         "attempt": claims.data.get("attempt"),
         "respond_by": respond_by,
@@ -245,7 +250,8 @@ async def reschedule_page(
         state = await _state(temporal, claims, timeouts)
         if claims.purpose in UPLOAD_PAGES:
             page = UPLOAD_PAGES[claims.purpose]
-            return upload_page.upload_page(request, settings, state, claims, page)
+            shop = await _shop(session, state)
+            return upload_page.upload_page(request, settings, state, claims, page, shop=shop)
         not_waiting = _not_waiting(state, int(claims.data.get("attempt", 0)), now)
     except PageError as err:
         return _notice(request, err)
@@ -337,8 +343,9 @@ async def reschedule_answer(
         if claims.purpose in UPLOAD_PAGES:
             page = UPLOAD_PAGES[claims.purpose]
             case = CaseRef(claims.case_id, None, temporal)
+            shop = await _shop(session, state)
             return await upload_page.upload_answer(
-                request, settings, state, claims, case, store, timeouts, page
+                request, settings, state, claims, case, store, timeouts, page, shop=shop
             )
     except PageError as err:
         return _notice(request, err)

@@ -17,6 +17,7 @@ from tests.api.claims import EXE, MAX_UPLOAD, open_gathering_claim, png, wait_un
 from tests.api.conftest import LINK_SECRET, Api
 
 SECRET = LINK_SECRET.encode()
+CUSTOMER_KINDS = ["customer_attestation", "proof_of_value"]
 
 
 @pytest.fixture
@@ -48,19 +49,54 @@ async def send(
     return await api.raw.post(link, data={"kind": kind}, files={"file": (name, data, "image/png")})
 
 
-async def test_the_link_shows_the_upload_form_for_its_kinds_and_the_checklist(api: Api, sessions):
+async def test_the_customers_link_shows_their_items_a_statement_box_and_takes_several_files(
+    api: Api, sessions
+):
     case_id = await open_gathering_claim(api, sessions)
-    link = f"/r/{token(case_id, ['customer_attestation', 'proof_of_value'])}"
+    link = f"/r/{token(case_id, CUSTOMER_KINDS)}"
 
     html = page(await api.raw.get(link), 200)
 
     assert '<form method="post" action="" enctype="multipart/form-data">' in html
-    assert 'type="file" name="file"' in html
+    assert re.search(r'<input type="file" id="file" name="file" multiple accept="', html)
+    assert re.search(r'<textarea id="statement" name="statement" rows="7" maxlength="10000">', html)
     assert '<option value="customer_attestation"' in html
     assert '<option value="proof_of_value"' in html
     assert 'value="damage_photos"' not in html  # not asked of this recipient
-    assert "Delivery attempt record: <strong>received</strong>" in html
+    # The customer's own items, not the driver's photos nor what the system gathered.
+    assert "Statement of what was received: still needed" in html
+    assert "Proof of value (invoice or receipt): still needed" in html
+    assert "Photos of the damage" not in html and "Delivery attempt record" not in html
+    assert "On behalf of <strong>Acme Retail</strong>" in html
+
+
+async def test_the_drivers_link_shows_only_the_photos_and_no_statement_box(api: Api, sessions):
+    case_id = await open_gathering_claim(api, sessions)
+
+    html = page(await api.raw.get(f"/r/{token(case_id)}"), 200)
+
     assert "Photos of the damage: still needed" in html
+    assert "Statement of what was received" not in html and "Proof of value" not in html
+    assert "<textarea" not in html and " multiple " in html
+    assert "On behalf of <strong>Acme Retail</strong>" in html
+    assert "Contact your depot" in html
+
+
+async def test_the_footers_say_whom_to_ask_and_that_replies_are_not_read(api: Api, sessions):
+    case_id = await open_gathering_claim(api, sessions)
+    customer = f"/r/{token(case_id, CUSTOMER_KINDS)}"
+    statement = "The box was crushed and the vase inside it was broken."
+
+    pages = [
+        page(await api.raw.get(customer), 200),
+        page(await api.raw.post(customer, data={"statement": statement}), 200),
+    ]
+
+    for html in pages:
+        footer = html.split("<footer>")[1]
+        assert "Reply to the email" not in footer
+        assert "Contact Acme Retail, the shop that sent your parcel" in footer
+        assert "Replies to our emails are not read" in footer and "use this page" in footer
 
 
 async def test_sending_a_png_adds_it_to_the_case_by_link(api: Api, sessions):
@@ -69,7 +105,7 @@ async def test_sending_a_png_adds_it_to_the_case_by_link(api: Api, sessions):
 
     html = page(await send(api, link, "damage_photos", png()), 200)
 
-    assert "We have received your document: Photos of the damage." in html
+    assert "We have received “photo.png” as photos of the damage." in html
     assert "Photos of the damage: <strong>received</strong>" in html
     detail = (await api.get(f"/cases/{case_id}")).json()
     assert detail["details"]["checklist"]["damage_photos"] == "present"
@@ -100,10 +136,10 @@ async def test_the_link_in_the_drivers_email_opens_the_form(api: Api, sessions):
 @pytest.mark.parametrize(
     ("kind", "data", "status", "message"),
     [
-        ("damage_photos", EXE, 422, "We cannot accept this file"),
+        ("damage_photos", EXE, 422, "“photo.png”: unsupported content"),
         ("proof_of_value", png(), 422, "Please choose which document you are sending"),
-        ("damage_photos", b"", 422, "Please choose a file to send"),
-        ("damage_photos", png() + b"\x00" * MAX_UPLOAD, 413, "This file is too large"),
+        ("damage_photos", b"", 422, "“photo.png”: the file is empty."),
+        ("damage_photos", png() + b"\x00" * MAX_UPLOAD, 422, "“photo.png”: it is larger than 97"),
     ],
 )
 async def test_a_refused_upload_re_renders_the_form_with_the_reason(
@@ -125,6 +161,11 @@ async def test_an_expired_link_is_a_410_page(api: Api, sessions):
 
     assert "This link has expired" in page(await api.raw.get(link), 410)
     assert "documents" in page(await send(api, link, "damage_photos", png()), 410)
+    customer = f"/r/{token(case_id, CUSTOMER_KINDS, days=-1)}"
+    typed = await api.raw.post(customer, data={"statement": "The vase was broken."})
+    assert "The time to send documents for this claim has passed" in page(typed, 410)
+    detail = (await api.get(f"/cases/{case_id}")).json()
+    assert detail["details"]["checklist"]["customer_attestation"] == "missing"
 
 
 async def test_a_tampered_link_is_a_400_page(api: Api, sessions):

@@ -71,7 +71,7 @@ async def test_a_document_sent_through_the_link_waits_for_review_by_link(api: Ap
 
     html = page(await send(api, link, "proof_of_insurance", png()), 200)
 
-    assert "We have received your document: Proof of insurance." in html
+    assert "We have received “scan.png” as proof of insurance." in html
     assert "Proof of insurance: <strong>received, being checked</strong>" in html
     assert "Send another document" in html
     detail = (await api.get(f"/cases/{case_id}")).json()
@@ -84,9 +84,9 @@ async def test_a_document_sent_through_the_link_waits_for_review_by_link(api: Ap
 @pytest.mark.parametrize(
     ("kind", "data", "status", "message"),
     [
-        ("tax_form", EXE, 422, "We cannot accept this file"),
+        ("tax_form", EXE, 422, "“scan.png”: unsupported content"),
         ("vehicle_registration", png(), 422, "Please choose which document you are sending"),
-        ("tax_form", b"", 422, "Please choose a file to send"),
+        ("tax_form", b"", 422, "“scan.png”: the file is empty."),
     ],
 )
 async def test_a_refused_upload_re_renders_the_form_with_the_reason(

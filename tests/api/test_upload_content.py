@@ -76,7 +76,7 @@ async def test_a_replayed_upload_link_stores_the_file_once(api: Api, sessions):
     )
     replayed = page(await send(api, link, "damage_photos", photo), 200)
 
-    assert "We already have this file" in replayed
+    assert "We already have “photo.png” as photos of the damage: nothing was added" in replayed
     detail = (await api.get(f"/cases/{case_id}")).json()
     assert len(_documents(detail, "damage_photos")) == 1, detail["documents"]
 

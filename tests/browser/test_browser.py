@@ -4,9 +4,9 @@ Temporal dev server, the worker, the API on a local port).
 
 Ops sign in to the console and open a failed delivery; the customer books a redelivery
 through the emailed link on a phone-sized screen; the console's timeline shows the booking.
-Claim evidence is uploaded from the console and by the driver through the link in the
-driver's email. Screenshots of the main pages are kept under `.data/screenshots/` (test
-artefacts: look at them)."""
+Claim evidence is uploaded from the console, typed by the customer and sent by the driver
+(several photos at once) through the links in their emails. Screenshots of the main pages
+are kept under `.data/screenshots/` (test artefacts: look at them)."""
 
 from __future__ import annotations
 
@@ -175,23 +175,24 @@ async def test_claim_evidence_from_the_console_and_from_the_drivers_phone(
     assert opened.status_code == 201, opened.text
     case_id = opened.json()["case_id"]
     await case_when(http, case_id, "gathering_evidence")
-    statement = tmp_path / "statement.pdf"
-    statement.write_bytes(files.pdf())
-    photo = tmp_path / "photo.png"
-    photo.write_bytes(files.png())
+    receipt = tmp_path / "receipt.pdf"
+    receipt.write_bytes(files.pdf())
+    photos = [tmp_path / "box.png", tmp_path / "vase.png"]
+    photos[0].write_bytes(files.png())
+    photos[1].write_bytes(files.png(color="blue"))
 
-    # Ops upload the customer's statement from the console.
+    # Ops upload the customer's receipt from the console.
     console = await signed_in(chromium, http, base)
     page = await console.new_page()
     await page.goto(f"/console/cases/{case_id}")
     await shot(page, "console-claim")
     upload = page.locator("#action-documents")
-    await upload.locator("select[name=kind]").select_option("customer_attestation")
-    await upload.locator("input[name=file]").set_input_files(statement)
+    await upload.locator("select[name=kind]").select_option("proof_of_value")
+    await upload.locator("input[name=file]").set_input_files(receipt)
     await upload.get_by_role("button", name="Add evidence").click()
     await expect(page.get_by_role("status")).to_be_visible()
     documents = page.locator("#evidence ul.documents")
-    await expect(documents).to_contain_text("Statement of what was received")
+    await expect(documents).to_contain_text("Proof of value")
     downloads = page.locator("#evidence ul.documents a")
     assert await downloads.count() >= 1
     # The download works with the console session (no API key in the browser).
@@ -200,23 +201,46 @@ async def test_claim_evidence_from_the_console_and_from_the_drivers_phone(
     fetched = await page.request.get(href)
     assert fetched.status == 200 and (await fetched.body())[:4] == b"%PDF"
 
-    # The driver uploads a photo through the link in the driver's email, on a phone.
+    # The customer types the statement on a phone: their own items only, the shop named.
+    link = link_in(await message_when(http, case_id, "claims/evidence_request_customer"))
+    phone = await phone_context(chromium)
+    customer = await phone.new_page()
+    await customer.goto(link)
+    await _no_horizontal_scroll(customer)
+    await expect(customer.locator("p.shop")).to_contain_text("On behalf of")
+    await expect(customer.locator("main")).not_to_contain_text("Photos of the damage")
+    await customer.get_by_role("button", name="Send").click()  # nothing typed or chosen
+    await expect(customer.locator("#statement-error")).to_contain_text("write your statement")
+    await shot(customer, "customer-claim-statement-error-phone")
+    await customer.locator("textarea[name=statement]").fill(
+        "The box was crushed on one side and the vase inside was broken."
+    )
+    await shot(customer, "customer-claim-statement-phone")
+    await customer.get_by_role("button", name="Send").click()
+    await expect(customer.locator("body")).to_contain_text("your written statement")
+    await shot(customer, "customer-claim-statement-done-phone")
+    await phone.close()
+
+    # The driver sends two photos at once through the link in the driver's email, on a phone.
     link = link_in(await message_when(http, case_id, "claims/evidence_request_driver"))
     phone = await phone_context(chromium)
     driver = await phone.new_page()
     await driver.goto(link)
     await _no_horizontal_scroll(driver)
+    await expect(driver.locator("main")).not_to_contain_text("Statement of what was received")
     await shot(driver, "driver-claim-upload-phone")
     await driver.locator("select[name=kind]").select_option("damage_photos")
-    await driver.locator("input[name=file]").set_input_files(photo)
-    await driver.get_by_role("button", name="Send the document").click()
-    await expect(driver.locator("body")).to_contain_text("Thank")
+    await driver.locator("input[name=file]").set_input_files(photos)
+    await driver.get_by_role("button", name="Send the files").click()
+    received = "2 files as photos of the damage: “box.png” and “vase.png”"
+    await expect(driver.locator("body")).to_contain_text(received)
     await shot(driver, "driver-claim-upload-done-phone")
     await phone.close()
 
     detail = (await http.get(f"/cases/{case_id}")).json()
     kinds = {doc["kind"] for doc in detail["documents"]}
-    assert {"customer_attestation", "damage_photos"} <= kinds
+    assert {"customer_attestation", "damage_photos", "proof_of_value"} <= kinds
+    assert len([doc for doc in detail["documents"] if doc["kind"] == "damage_photos"]) == 2
     await page.reload()
     await expect(page.locator("#evidence")).to_contain_text("Photos of the damage")
     await shot(page, "console-claim-with-evidence")
