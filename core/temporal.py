@@ -6,9 +6,12 @@ statuses and dates only, never personal data."""
 
 from __future__ import annotations
 
-from temporalio.client import Client
+from collections.abc import Sequence
+
+from temporalio.client import Client, Interceptor
 from temporalio.common import SearchAttributeKey
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 
 from core.codec import EncryptionCodec, data_converter
 from core.settings import Settings
@@ -47,12 +50,22 @@ def converter_for(settings: Settings) -> DataConverter:
     return data_converter(EncryptionCodec(settings.resolved_codec_keys))
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+async def connect(
+    settings: Settings,
+    *,
+    lazy: bool = False,
+    interceptors: Sequence[Interceptor] = (),
+    runtime: Runtime | None = None,
+) -> Client:
     """A client for the configured server and namespace whose every payload is encrypted
-    (the worker built on it encrypts what workflows and activities hand back, too)."""
+    (the worker built on it encrypts what workflows and activities hand back, too).
+    `interceptors` (tracing, `core.telemetry`) are inherited by a worker built on it;
+    `runtime` is where the SDK records its metrics (the default runtime records none)."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=converter_for(settings),
         lazy=lazy,
+        interceptors=interceptors,
+        runtime=runtime,
     )

@@ -1,0 +1,72 @@
+"""Traces and the worker's Temporal SDK metrics, built once per process from the settings.
+
+Tracing is off unless `CASEDESK_OTEL_ENDPOINT` is set: then the API and the worker each build
+a `TracerProvider` exporting over OTLP/HTTP, the API instruments FastAPI with it, and both
+Temporal clients carry `TracingInterceptor` (the worker inherits it from its client), so one
+trace runs from the HTTP request through StartWorkflow, RunWorkflow and RunActivity. The
+provider is passed explicitly rather than installed globally, so tests (and two apps in one
+process) each keep their own.
+
+The worker's SDK metrics (`temporal_*`: task latencies, schedule-to-start, activity failures,
+slots) are served by the SDK's own Prometheus endpoint on `CASEDESK_WORKER_METRICS_ADDRESS`;
+the worker's client must be connected with that `Runtime` for its metrics to be recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from temporalio.client import Interceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from core.settings import Settings
+
+TRACER_NAME = "casedesk"
+
+
+def tracer_provider(settings: Settings, service: str) -> TracerProvider | None:
+    """A provider exporting to the configured OTLP/HTTP endpoint, or None when tracing is off.
+    `OTEL_SERVICE_NAME` / `OTEL_RESOURCE_ATTRIBUTES` still apply (the SDK reads them)."""
+    if not settings.otel_endpoint:
+        return None
+    # Imported here: the exporter (and its HTTP stack) is only needed when tracing is on.
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel_endpoint))
+    )
+    return provider
+
+
+def tracing_interceptors(provider: TracerProvider | None) -> Sequence[Interceptor]:
+    """The Temporal client's interceptors: tracing when a provider is given, else none."""
+    if provider is None:
+        return ()
+    return (TracingInterceptor(provider.get_tracer(TRACER_NAME)),)
+
+
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime serving the SDK's metrics for Prometheus (durations in seconds), or
+    None (the SDK's default runtime, no metrics endpoint) when no address is configured."""
+    if not settings.worker_metrics_address:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=settings.worker_metrics_address, durations_as_seconds=True
+            )
+        )
+    )
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The default sandbox with OpenTelemetry passed through: the tracing interceptor runs
+    inside workflows, and a module re-imported per workflow run would break its context."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
+    )
