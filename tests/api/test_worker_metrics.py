@@ -12,6 +12,7 @@ from datetime import timedelta
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -22,15 +23,27 @@ from core.temporal import connect
 
 @activity.defn
 async def greet(name: str) -> str:
+    if activity.info().attempt == 1:  # one failure, for temporal_activity_execution_failed
+        raise RuntimeError("first attempt fails")
     return f"hello {name}"
+
+
+TASK_FAILURES = [1]
+"""Workflow tasks still to fail, for temporal_workflow_task_execution_failed."""
 
 
 @workflow.defn(sandboxed=False)  # this test module imports what a sandbox refuses
 class GreetingWorkflow:
     @workflow.run
     async def run(self, name: str) -> str:
+        if TASK_FAILURES[0]:  # the first workflow task raises; its retry goes on
+            TASK_FAILURES[0] -= 1
+            raise RuntimeError("a bug in the workflow code")
         return await workflow.execute_activity(
-            greet, name, start_to_close_timeout=timedelta(seconds=10)
+            greet,
+            name,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
         )
 
 
@@ -45,12 +58,15 @@ RULE_METRICS = {
     "temporal_activity_schedule_to_start_latency",
     "temporal_activity_execution_latency",
     "temporal_workflow_completed",
+    "temporal_activity_execution_failed",
+    "temporal_workflow_task_execution_failed",
 }
 
 
 async def test_the_worker_serves_the_sdk_metrics_on_its_address(
     time_env: WorkflowEnvironment, settings: Settings
 ):
+    TASK_FAILURES[0] = 1
     address = f"127.0.0.1:{free_port()}"
     configured = settings.model_copy(
         update={
