@@ -154,7 +154,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings)
+    configure_logging(settings, level=logging.INFO)
     asyncio.run(run(settings))
 
 

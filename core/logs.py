@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import sys
 
 from pythonjsonlogger.json import JsonFormatter
 from temporalio import activity, workflow
@@ -67,20 +66,21 @@ def json_formatter() -> logging.Formatter:
     return JsonFormatter(JSON_FIELDS, rename_fields=RENAMED, timestamp=True)
 
 
-def configure_logging(settings: Settings, *, level: int = logging.INFO) -> None:
+def configure_logging(settings: Settings, *, level: int | None = None) -> None:
     """Formats every line of the process (root and uvicorn's handlers) per the settings.
 
-    Text keeps whatever handlers exist (uvicorn's own under the API) and gives the root one
-    when it has none (the worker). JSON puts the formatter and the id filter on every handler,
-    adding a stdout handler to the root when it has none. Idempotent."""
+    `level`: the process owns the root logger (the worker): without handlers it gets one on
+    stderr at that level, in text as ever. The API passes none: uvicorn owns the logging
+    there, and text leaves it as it is. JSON puts the formatter and the id filter on every
+    handler of the root and uvicorn's loggers, first giving the root one on stderr if it has
+    none (where Python's last-resort handler wrote). Idempotent."""
     root = logging.getLogger()
-    if not root.handlers:
-        root.addHandler(logging.StreamHandler(sys.stdout))
-        root.setLevel(level)
-        if settings.log_format == "text":
-            root.handlers[0].setFormatter(logging.Formatter(TEXT_FORMAT))
+    if level is not None and not root.handlers:
+        logging.basicConfig(level=level, format=TEXT_FORMAT)
     if settings.log_format != "json":
         return
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler())
     # The ids are fields of their own: the SDK's "({'workflow_id': ...})" suffix would repeat them.
     activity.logger.activity_info_on_message = False
     workflow.logger.workflow_info_on_message = False
