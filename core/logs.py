@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import logging
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from temporalio import activity, workflow
 
@@ -63,7 +64,13 @@ class CaseIds(logging.Filter):
 
 
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter(JSON_FIELDS, rename_fields=RENAMED, timestamp=True)
+    # uvicorn's `color_message` is its message again, with terminal colour codes.
+    return JsonFormatter(
+        JSON_FIELDS,
+        rename_fields=RENAMED,
+        timestamp=True,
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+    )
 
 
 def configure_logging(settings: Settings, *, level: int | None = None) -> None:

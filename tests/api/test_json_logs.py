@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from temporalio import activity, workflow
 
+from api.access_log import install_log_redaction
 from api.deps import CurrentCase, ViewerKey
 from core.logs import CASE_ID, configure_logging, json_formatter, use_json
 from core.settings import Settings
@@ -45,6 +46,19 @@ def test_a_line_is_one_json_object_with_the_four_fields(lines: io.StringIO):
     assert line["message"] == "plain words"
     assert line["timestamp"].endswith("+00:00")  # ISO 8601, UTC
     assert "case_id" not in line and "workflow_id" not in line
+
+
+def test_the_access_log_holds_no_search_text_and_no_link_token(lines: io.StringIO):
+    install_log_redaction()
+    access = logging.getLogger("uvicorn.access")
+    # What uvicorn's protocols log for each request (uvicorn/protocols/http/*_impl.py).
+    request = ("10.0.0.9:5123", "GET", "/cases?limit=5&q=Ada%20Customer", "1.1", 200)
+    access.info('%s - "%s %s HTTP/%s" %d', *request, extra={"color_message": "\x1b[1m"})
+    access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.9:5123", "GET", "/r/tok.sig", "1.1", 200)
+    first, second = parsed(lines)
+    assert first["message"] == '10.0.0.9:5123 - "GET /cases?limit=5&q=…redacted… HTTP/1.1" 200'
+    assert "tok.sig" not in second["message"]
+    assert "color_message" not in first
 
 
 def test_an_api_line_names_the_case_of_its_request(lines: io.StringIO):
