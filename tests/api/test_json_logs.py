@@ -4,6 +4,7 @@ workflow lines (`workflow.logger`) and API lines logged while a case route runs.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -83,7 +84,11 @@ async def test_activity_workflow_and_api_lines_carry_the_case_ids(
 
     opened = await api.open_case()
     case_id = opened.json()["case_id"]
-    await api.customer_link(case_id)
+    await api.customer_link(case_id)  # stored before it is sent, and logged once sent
+    for _ in range(100):
+        if "sent via" in lines.getvalue():
+            break
+        await asyncio.sleep(0.05)
     assert (await api.get(f"/cases/{case_id}/log-probe")).status_code == 200
     logging.getLogger("casedesk.api").info("after the request")
 

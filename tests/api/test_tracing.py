@@ -6,8 +6,10 @@ worker), built with a tracer provider that keeps its spans in memory."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -17,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -26,6 +29,7 @@ from core.db import SessionFactory
 from core.settings import Settings
 from core.telemetry import tracing_interceptors
 from tests.api.conftest import Api
+from tests.conftest import TEST_CODEC_KEYS_SETTING
 from worker import build_worker
 
 
@@ -86,9 +90,12 @@ async def test_opening_a_case_is_one_trace_from_the_request_to_the_activities(
     opened = await api.open_case()
     assert opened.status_code == 201, opened.text
     case_id = opened.json()["case_id"]
-    await api.customer_link(case_id)  # send_message has run for the customer's notice
-
-    finished = list(spans.get_finished_spans())
+    await api.customer_link(case_id)  # send_message has stored the customer's notice
+    for _ in range(100):  # its span ends once the activity has returned
+        finished = list(spans.get_finished_spans())
+        if named(finished, "RunActivity:send_message"):
+            break
+        await asyncio.sleep(0.05)
     (request,) = [
         span
         for span in finished
@@ -117,3 +124,18 @@ async def test_server_spans_carry_no_query_string_and_no_link_token(
         for key, value in (span.attributes or {}).items():
             assert "Ada" not in str(value), (key, value)
             assert "some.secret-token" not in str(value), (key, value)
+
+
+async def test_with_an_otel_endpoint_the_apps_own_temporal_client_is_traced(tmp_path: Path):
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        data_dir=tmp_path,
+        codec_keys=TEST_CODEC_KEYS_SETTING,
+        temporal_address="127.0.0.1:1",  # lazy: never dialled here
+        otel_endpoint="http://127.0.0.1:1/v1/traces",
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        interceptors = app.state.temporal.config()["interceptors"]
+        assert any(isinstance(each, TracingInterceptor) for each in interceptors)
