@@ -56,7 +56,7 @@ from core.db import make_engine, make_session_factory
 from core.documents import DocumentStore, LocalDocumentStore
 from core.logs import configure_logging
 from core.settings import Settings
-from core.telemetry import tracer_provider, tracing_interceptors
+from core.telemetry import temporal_runtime, tracer_provider, tracing_interceptors
 from core.temporal import connect
 from schemas.case_types import CASE_TYPES
 
@@ -92,7 +92,10 @@ def create_app(
             _use_engine(app, owned)
         if app.state.temporal is None:
             app.state.temporal = await connect(
-                settings, lazy=True, interceptors=tracing_interceptors(tracing)
+                settings,
+                lazy=True,
+                interceptors=tracing_interceptors(tracing),
+                runtime=temporal_runtime(settings, serve_metrics=False),
             )
         try:
             yield

@@ -64,12 +64,13 @@ class CaseIds(logging.Filter):
 
 
 def json_formatter() -> logging.Formatter:
-    # uvicorn's `color_message` is its message again, with terminal colour codes.
+    # uvicorn's `color_message` is its message again, with terminal colour codes; Core's
+    # forwarded `temporal_log` is the whole Rust record, its fields already in the message.
     return JsonFormatter(
         JSON_FIELDS,
         rename_fields=RENAMED,
         timestamp=True,
-        reserved_attrs=[*RESERVED_ATTRS, "color_message"],
+        reserved_attrs=[*RESERVED_ATTRS, "color_message", "temporal_log"],
     )
 
 

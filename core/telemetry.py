@@ -13,6 +13,7 @@ the worker's client must be connected with that `Runtime` for its metrics to be 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from opentelemetry.sdk.resources import Resource
@@ -20,12 +21,19 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from core.settings import Settings
 
 TRACER_NAME = "casedesk"
+CORE_LOGGER = "temporalio.core"
 
 
 def tracer_provider(settings: Settings, service: str) -> TracerProvider | None:
@@ -51,17 +59,30 @@ def tracing_interceptors(provider: TracerProvider | None) -> Sequence[Intercepto
 
 
 def worker_runtime(settings: Settings) -> Runtime | None:
-    """A Temporal runtime serving the SDK's metrics for Prometheus (durations in seconds), or
-    None (the SDK's default runtime, no metrics endpoint) when no address is configured."""
-    if not settings.worker_metrics_address:
+    """The worker's runtime: the SDK's metrics for Prometheus, durations in seconds (when an
+    address is configured), and Core's own log lines (JSON logs, below)."""
+    return temporal_runtime(settings, serve_metrics=True)
+
+
+def temporal_runtime(settings: Settings, *, serve_metrics: bool) -> Runtime | None:
+    """A Temporal runtime for what the settings ask of it, or None (the SDK's default runtime)
+    when they ask nothing. With JSON logs, the lines the SDK's Core (Rust) writes itself
+    (worker warnings, connection trouble) are forwarded to the `temporalio.core` logger, so
+    they come out as JSON too instead of Core's own console format."""
+    address = settings.worker_metrics_address if serve_metrics else None
+    json_logs = settings.log_format == "json"
+    if not address and not json_logs:
         return None
-    return Runtime(
-        telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(
-                bind_address=settings.worker_metrics_address, durations_as_seconds=True
-            )
+    metrics = PrometheusConfig(bind_address=address, durations_as_seconds=True) if address else None
+    logging_config = (
+        LoggingConfig(
+            filter=LoggingConfig.default.filter,
+            forwarding=LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER)),
         )
+        if json_logs
+        else LoggingConfig.default
     )
+    return Runtime(telemetry=TelemetryConfig(logging=logging_config, metrics=metrics))
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

@@ -6,7 +6,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from core.settings import Settings
-from core.telemetry import tracer_provider, tracing_interceptors, worker_runtime
+from core.telemetry import temporal_runtime, tracer_provider, tracing_interceptors, worker_runtime
 
 
 def test_tracing_worker_metrics_and_json_logs_are_off_by_default():
@@ -46,3 +46,11 @@ def test_an_otel_endpoint_turns_tracing_on():
 def test_an_otel_endpoint_must_be_an_http_url(endpoint: str):
     with pytest.raises(ValueError, match="otel_endpoint"):
         Settings(_env_file=None, otel_endpoint=endpoint)
+
+
+def test_the_apis_runtime_never_serves_the_worker_metrics():
+    metrics_only = Settings(_env_file=None, worker_metrics_address="127.0.0.1:9464")
+    assert temporal_runtime(metrics_only, serve_metrics=False) is None
+    # JSON logs need a runtime of their own: Core's lines are forwarded to Python logging.
+    json_logs = Settings(_env_file=None, log_format="json")
+    assert temporal_runtime(json_logs, serve_metrics=False) is not None

@@ -8,18 +8,24 @@ import asyncio
 import io
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from temporalio import activity, workflow
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from api.access_log import install_log_redaction
 from api.deps import CurrentCase, ViewerKey
 from core.logs import CASE_ID, configure_logging, json_formatter, use_json
 from core.settings import Settings
+from core.telemetry import worker_runtime
+from core.temporal import connect
 from tests.api.conftest import Api
+from tests.api.test_worker_metrics import greet
 
 
 @pytest.fixture
@@ -137,3 +143,26 @@ def test_the_log_format_is_text_or_json():
     assert Settings(_env_file=None).log_format == "text"
     with pytest.raises(ValueError, match="log_format"):
         Settings(_env_file=None, log_format="xml")  # type: ignore[arg-type]
+
+
+async def test_with_json_logs_the_sdk_cores_own_lines_are_forwarded_to_python_logging(
+    time_env: WorkflowEnvironment, settings: Settings, lines: io.StringIO
+):
+    configured = settings.model_copy(
+        update={
+            "log_format": "json",
+            "temporal_address": time_env.client.service_client.config.target_host,
+        }
+    )
+    runtime = worker_runtime(configured)
+    assert runtime is not None
+    client = await connect(configured, runtime=runtime)
+    # Core warns at every worker start against this test server (an old server version).
+    async with Worker(client, task_queue=f"tq-{uuid.uuid4()}", activities=[greet]):
+        for _ in range(100):
+            if "sdk_core" in lines.getvalue():
+                break
+            await asyncio.sleep(0.05)
+    core = [r for r in parsed(lines) if r["logger"].startswith("temporalio.core")]
+    assert core, lines.getvalue()
+    assert core[0]["level"] == "WARNING" and "temporal_log" not in core[0]
