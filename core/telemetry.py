@@ -17,8 +17,9 @@ import logging
 from collections.abc import Sequence
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Status
 from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import (
@@ -34,6 +35,7 @@ from core.settings import Settings
 
 TRACER_NAME = "casedesk"
 CORE_LOGGER = "temporalio.core"
+KEPT_EXCEPTION_FIELDS = frozenset({"exception.type", "exception.escaped"})
 
 
 def tracer_provider(settings: Settings, service: str) -> TracerProvider | None:
@@ -45,10 +47,56 @@ def tracer_provider(settings: Settings, service: str) -> TracerProvider | None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel_endpoint))
-    )
+    exporter = WithoutFailureText(OTLPSpanExporter(endpoint=settings.otel_endpoint))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+class WithoutFailureText(SpanExporter):
+    """Exports spans without the text of their failures: an exception event keeps its type,
+    not its message or stack trace, and an error status keeps no description. Failures may
+    quote what a case holds (the payload codec encrypts them in Temporal's history for that
+    reason), and a trace store is read by more people than the codec's keys."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([without_failure_text(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def without_failure_text(span: ReadableSpan) -> ReadableSpan:
+    events = [
+        Event(
+            event.name,
+            {k: v for k, v in (event.attributes or {}).items() if k in KEPT_EXCEPTION_FIELDS},
+            event.timestamp,
+        )
+        if event.name == "exception"
+        else event
+        for event in span.events
+    ]
+    status = Status(span.status.status_code) if span.status.description else span.status
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def tracing_interceptors(provider: TracerProvider | None) -> Sequence[Interceptor]:
