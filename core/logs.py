@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import Mapping
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -48,9 +49,9 @@ class CaseIds(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         fields = record.__dict__
         workflow_id = run_id = None
-        if isinstance(details := fields.get("temporal_activity"), dict):
+        if isinstance(details := fields.get("temporal_activity"), Mapping):
             workflow_id, run_id = details.get("workflow_id"), details.get("workflow_run_id")
-        elif isinstance(details := fields.get("temporal_workflow"), dict):
+        elif isinstance(details := fields.get("temporal_workflow"), Mapping):
             workflow_id, run_id = details.get("workflow_id"), details.get("run_id")
         if workflow_id:
             fields.setdefault("workflow_id", workflow_id)
