@@ -27,8 +27,10 @@ from activities.reporting import ReportingActivities
 from core.db import SessionFactory, make_engine, make_session_factory
 from core.documents import LocalDocumentStore
 from core.invoicing_schedules import sync_all_schedules
+from core.logs import configure_logging
 from core.report_schedules import sync_all_report_schedules
 from core.settings import Settings
+from core.telemetry import tracer_provider, tracing_interceptors, worker_runtime, workflow_runner
 from core.temporal import TemporalConfigError, connect
 from schemas.case_types import CASE_TYPES, CaseTypeSpec
 from workflows.invoicing_run import InvoicingRunWorkflow
@@ -119,12 +121,21 @@ def build_worker(client: Client, settings: Settings, sessions: SessionFactory) -
         task_queue=settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
         activities=build_activities(settings, sessions, client),
+        # Tracing (core.telemetry) comes from the client's interceptors; its module passes
+        # through the sandbox whether tracing is on or not.
+        workflow_runner=workflow_runner(),
         **worker_options(settings),
     )
 
 
 async def run(settings: Settings) -> None:
-    client = await connect(settings)
+    tracing = tracer_provider(settings, "casedesk-worker")
+    # The SDK's metrics are recorded by the runtime the client is connected with.
+    client = await connect(
+        settings, interceptors=tracing_interceptors(tracing), runtime=worker_runtime(settings)
+    )
+    if settings.worker_metrics_address:
+        log.info("Temporal SDK metrics on http://%s/metrics", settings.worker_metrics_address)
     engine = make_engine(settings.resolved_database_url, pool=settings.database_pool)
     sessions = make_session_factory(engine)
     worker = build_worker(client, settings, sessions)
@@ -154,12 +165,15 @@ async def run(settings: Settings) -> None:
             await stop.wait()
     finally:
         await engine.dispose()
+        if tracing is not None:  # flushes the spans still batched
+            tracing.shutdown()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    configure_logging(settings, level=logging.INFO)
     try:
-        asyncio.run(run(Settings()))
+        asyncio.run(run(settings))
     except TemporalConfigError as error:  # a setting to fix, not a crash to debug
         raise SystemExit(f"worker: {error}") from None
 

@@ -1,4 +1,5 @@
-"""Signed links never reach the logs: the token of every `/r/{token}` path is redacted.
+"""Signed links never reach the logs: the token of every `/r/{token}` path is redacted (and
+so is the free-text search of `GET /cases?q=`).
 
 A customer's link is a bearer credential (whoever has it acts as the customer), and uvicorn's
 access log writes each request's full path, so `install_log_redaction` adds a filter to
@@ -14,12 +15,14 @@ from typing import Any
 
 REDACTED = "…redacted…"
 _LINK = re.compile(r"(/r/)[^\s?#\"']+")
+_SEARCH = re.compile(r"([?&]q=)[^&#\s\"']*")
 LOGGERS = ("uvicorn.access", "casedesk.api")
 
 
 def redact(text: str) -> str:
-    """`text` with every `/r/<token>` path's token replaced (the rest is kept)."""
-    return _LINK.sub(rf"\g<1>{REDACTED}", text)
+    """`text` with every `/r/<token>` path's token and every free-text search (`?q=`, which
+    may be a customer's name or email) replaced (the rest is kept)."""
+    return _SEARCH.sub(rf"\g<1>{REDACTED}", _LINK.sub(rf"\g<1>{REDACTED}", text))
 
 
 class RedactLinkTokens(logging.Filter):

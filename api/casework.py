@@ -50,6 +50,7 @@ from api.errors import (
     unknown_case,
     update_unconfirmed,
 )
+from core.logs import CASE_ID
 from core.settings import Settings
 from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, DEPOT_ID, ESCALATED
 from schemas.case_types import CaseTypeSpec, spec_for, spec_for_case_id
@@ -543,6 +544,7 @@ async def open_case(
     already has (`existing` decides what a repeat means; by default it changes nothing)."""
     spec = opening.spec
     case = CaseRef(spec.case_type.workflow_id(opening.business_key), None, temporal)
+    CASE_ID.set(case.case_id)  # the request's log lines name the case (core.logs)
     started = await start_case(
         temporal,
         spec,

@@ -32,6 +32,7 @@ from api.errors import unknown_case as unknown_case_problem
 from api.ratelimit import FailureLimiter, client_address
 from core.db import SessionFactory
 from core.documents import DocumentStore
+from core.logs import CASE_ID
 from core.security import hash_api_key
 from core.settings import Settings
 from schemas.enums import Role
@@ -221,6 +222,7 @@ async def workflow_status(
 async def current_case(case_id: str, session: SessionDep, temporal: TemporalDep) -> CaseRef:
     """404 once for every /cases/{case_id} route. A case exists if the index has it or, for a
     case just started and not yet projected, if Temporal knows its workflow."""
+    CASE_ID.set(case_id)  # the request's log lines name the case (core.logs)
     row = await session.get(Case, case_id)
     if row is None:
         try:

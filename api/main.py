@@ -17,15 +17,17 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.templating import Jinja2Templates
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from api.access_log import install_log_redaction
+from api.access_log import install_log_redaction, redact
 from api.console import display as console_display
 from api.deps import Timeouts
 from api.errors import CALL_LIMIT, install_error_handlers
 from api.guards import RefuseControlCharacters
 from api.idempotency import IdempotencyMiddleware, applies_to
+from api.metrics import HttpMetrics, RequestMetrics
 from api.ratelimit import FailureLimiter
 from api.routes import (
     api_keys,
@@ -43,6 +45,7 @@ from api.routes import (
     health,
     invoicing,
     messages,
+    metrics,
     rate_agreements,
     reports,
     webhooks,
@@ -51,7 +54,9 @@ from api.routes import documents as document_routes
 from api.routes.codec import install_codec_cors
 from core.db import make_engine, make_session_factory
 from core.documents import DocumentStore, LocalDocumentStore
+from core.logs import configure_logging
 from core.settings import Settings
+from core.telemetry import temporal_runtime, tracer_provider, tracing_interceptors
 from core.temporal import connect
 from schemas.case_types import CASE_TYPES
 
@@ -68,15 +73,27 @@ def create_app(
     temporal: Client | None = None,
     engine: AsyncEngine | None = None,
     documents: DocumentStore | None = None,
+    tracing: TracerProvider | None = None,
 ) -> FastAPI:
+    """`tracing`: a provider to trace with (tests pass one with an in-memory exporter);
+    by default one is built when `CASEDESK_OTEL_ENDPOINT` is set. An injected Temporal
+    client brings its own interceptors (`core.telemetry.tracing_interceptors`)."""
     settings = settings or Settings()
+    configure_logging(settings)
     install_log_redaction()
+    owned_tracing = None if tracing is not None else tracer_provider(settings, "casedesk-api")
+    tracing = tracing or owned_tracing
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Temporal first: a bad connection setting stops the start before anything is open.
         if app.state.temporal is None:
-            app.state.temporal = await connect(settings, lazy=True)
+            app.state.temporal = await connect(
+                settings,
+                lazy=True,
+                interceptors=tracing_interceptors(tracing),
+                runtime=temporal_runtime(settings, serve_metrics=False),
+            )
         owned: AsyncEngine | None = None
         if app.state.engine is None:
             owned = make_engine(settings.resolved_database_url, pool=settings.database_pool)
@@ -86,6 +103,8 @@ def create_app(
         finally:
             if owned is not None:  # an injected engine belongs to whoever injected it
                 await owned.dispose()
+            if owned_tracing is not None:  # flushes the spans still batched
+                owned_tracing.shutdown()
 
     app = FastAPI(
         title="casedesk",
@@ -113,7 +132,10 @@ def create_app(
     install_error_handlers(app)
     install_codec_cors(app, settings)
     app.add_middleware(IdempotencyMiddleware, max_body_bytes=settings.max_upload_bytes)
-    app.add_middleware(RefuseControlCharacters)  # outermost: before anything reads the URL
+    app.add_middleware(RefuseControlCharacters)  # before anything reads the URL
+    # Outermost: refused URLs and idempotent replays are counted too.
+    app.state.http_metrics = HttpMetrics()
+    app.add_middleware(RequestMetrics, metrics=app.state.http_metrics)
     app.include_router(health.router)
     app.include_router(case_types.router)
     app.include_router(cases.router)
@@ -137,10 +159,38 @@ def create_app(
         console,
         codec,
         webhooks,
+        metrics,
     ):
         app.include_router(module.router)
     _document_idempotency_keys(app)
+    if tracing is not None:
+        instrument(app, tracing)
     return app
+
+
+def instrument(app: FastAPI, provider: TracerProvider) -> None:
+    """Server spans per request, named by route template. The URL attributes are rewritten
+    without the query string and with customers' link tokens redacted (both may hold what
+    must not leave: search terms, a bearer link)."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    def scrub(span: Any, scope: dict[str, Any]) -> None:
+        if not span.is_recording():
+            return
+        present = getattr(span, "attributes", None) or {}
+        path = redact(scope.get("path", ""))
+        for name in ("http.target", "url.path", "http.url", "url.full"):
+            if name in present:
+                span.set_attribute(name, path)
+        if "url.query" in present:
+            span.set_attribute("url.query", "")
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        server_request_hook=scrub,
+        exclude_spans=["receive", "send"],
+    )
 
 
 IDEMPOTENCY_HEADER: dict[str, Any] = {

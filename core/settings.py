@@ -7,6 +7,7 @@ local stack; `CASEDESK_` is the prefix except for the two names operators alread
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import time
@@ -129,6 +130,13 @@ class Settings(BaseSettings):
     # A console session ends after this long without a request (and 8 hours after login).
     console_idle_timeout_minutes: int = Field(default=30, gt=0, le=8 * 60)
 
+    # Observability (README "Observability"). Log lines as text (default) or one JSON object
+    # per line; traces exported over OTLP/HTTP to this URL (off when unset); the worker's
+    # Temporal SDK metrics served for Prometheus on this `host:port` (off when unset).
+    log_format: Literal["text", "json"] = "text"
+    otel_endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/\S*)?$")
+    worker_metrics_address: str | None = None
+
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
         if self.environment == "production":
@@ -148,6 +156,8 @@ class Settings(BaseSettings):
                 raise ValueError("CASEDESK_LINK_SECRET must be at least 32 characters")
         if self.codec_keys:
             parse_keys(self.codec_keys.get_secret_value())  # a bad key fails at start
+        if self.worker_metrics_address:
+            _socket_address(self.worker_metrics_address, "CASEDESK_WORKER_METRICS_ADDRESS")
         return self
 
     @model_validator(mode="after")
@@ -262,6 +272,18 @@ class Settings(BaseSettings):
             f"{self.resolved_temporal_ui_url}/namespaces/{self.temporal_namespace}"
             f"/workflows/{workflow_id}"
         )
+
+
+def _socket_address(value: str, name: str) -> None:
+    """`ip:port` (`[ipv6]:port`) as the SDK's metrics server binds it: an IP, no host name."""
+    host, _, port = value.rpartition(":")
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        valid_port = port.isdigit() and 0 < int(port) < 65536
+    except ValueError:
+        valid_port = False
+    if not valid_port:
+        raise ValueError(f"{name} must be ip:port (e.g. 127.0.0.1:9464), not {value!r}")
 
 
 def _new_link_secret() -> bytes:

@@ -6,12 +6,14 @@ statuses and dates only, never personal data."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.common import SearchAttributeKey
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from core.codec import EncryptionCodec, data_converter
@@ -116,10 +118,18 @@ def _read_pem(setting: str, path: Path) -> bytes:
     return content
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+async def connect(
+    settings: Settings,
+    *,
+    lazy: bool = False,
+    interceptors: Sequence[Interceptor] = (),
+    runtime: Runtime | None = None,
+) -> Client:
     """A client for the configured server and namespace whose every payload is encrypted
     (the worker built on it encrypts what workflows and activities hand back, too). The API
-    and the worker both connect here, so they reach Temporal the same way."""
+    and the worker both connect here, so they reach Temporal the same way. `interceptors`
+    (tracing, `core.telemetry`) are inherited by a worker built on it; `runtime` is where
+    the SDK records its metrics (the default runtime records none)."""
     options = connect_options(settings)
     return await Client.connect(
         options.target_host,
@@ -128,4 +138,6 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         api_key=options.api_key,
         data_converter=converter_for(settings),
         lazy=lazy,
+        interceptors=interceptors,
+        runtime=runtime,
     )

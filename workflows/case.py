@@ -314,6 +314,8 @@ class CaseWorkflow:
             case.closed_at = workflow.now()
             case.next_step = case.next_step_at = None
         self._event("status", summary, actor=actor, status=status.value, **data)
+        # The status only: the summary may name people. The logger adds the workflow's ids.
+        workflow.logger.info("case status %s", status.value)
         await self._sync()
 
     async def _flag_escalation(self, reason: str, *, actor: str = "system") -> int:
