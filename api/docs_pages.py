@@ -26,7 +26,6 @@ ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 SWAGGER_UI_PARAMETERS = {
     # Swagger UI would send the document to validator.swagger.io for its badge.
     "validatorUrl": None,
-    "persistAuthorization": True,
 }
 
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
