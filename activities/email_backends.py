@@ -61,6 +61,9 @@ class OutgoingEmail:
     text: str
     html: str
     attachments: tuple[EmailAttachment, ...] = ()
+    from_name: str | None = None
+    """The sender's display name for this message (e.g. "Demo Shop Ltd via casedesk"); the
+    address is always the operator's. None: the backend's own name."""
 
 
 class EmailRejected(Exception):
@@ -115,8 +118,9 @@ class SendGridBackend:
         return f"SendGridBackend(host={self._client.host!r})"
 
     def _mail(self, email: OutgoingEmail) -> Mail:
+        sender = From(self._from.email, email.from_name or self._from.name)
         mail = Mail(
-            from_email=self._from,
+            from_email=sender,
             to_emails=To(email.to_email, email.to_name),
             subject=email.subject,
             plain_text_content=email.text,

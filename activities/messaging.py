@@ -52,7 +52,16 @@ from schemas.activities import (
 )
 from schemas.documents import DocumentRef
 from schemas.enums import MessageStatus
-from schemas.tables import ClientContact, Depot, Driver, Message, TeamContact, TeamRole
+from schemas.tables import (
+    Case,
+    Client,
+    ClientContact,
+    Depot,
+    Driver,
+    Message,
+    TeamContact,
+    TeamRole,
+)
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,40 @@ RESOLVERS: Mapping[RecipientRole, Resolver] = {
 """How each recipient role is looked up (tests check every `RecipientRole` has one)."""
 
 
+@dataclass(frozen=True)
+class CaseSetting:
+    """Whose case a message is about and where: the client's name for the sender's display
+    name ("Demo Shop Ltd via casedesk"), the zone its times are shown in."""
+
+    client_name: str | None
+    zone_name: str | None
+
+
+async def case_setting(session: AsyncSession, request: MessageRequest) -> CaseSetting:
+    """From the case index row, else from the recipient and the context (the index row may
+    be written after the first message). The zone is the context's `timezone` if it names
+    one, else the depot's (where the case happens), else the client's."""
+    case = await session.get(Case, request.case_id)
+    context, to = request.context, request.to
+    client_id = (case and case.client_id) or to.client_id or _text(context.get("client_id"))
+    depot_id = (case and case.depot_id) or to.depot_id or _text(context.get("depot_id"))
+    if depot_id is None and to.driver_id:
+        driver = await session.get(Driver, to.driver_id)
+        depot_id = driver.depot_id if driver is not None else None
+    client = await session.get(Client, client_id) if client_id else None
+    depot = await session.get(Depot, depot_id) if depot_id else None
+    zone_name = (
+        _text(context.get("timezone"))
+        or (depot.timezone if depot is not None else None)
+        or (client.timezone if client is not None else None)
+    )
+    return CaseSetting(client.name if client is not None else None, zone_name)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 async def resolve_recipient(session: AsyncSession, to: Recipient) -> ResolvedRecipient:
     """Look the address up now: contacts change while a case runs. Error messages name the
     role and the business ids only, never a person's name or address."""
@@ -163,6 +206,7 @@ class MessagingActivities:
         public_base_url: str,
         trace_url_for: Callable[[str], str],
         documents: DocumentStore | None = None,
+        sender_name: str = "casedesk",
     ) -> None:
         self._sessions = sessions
         self._documents = documents
@@ -171,6 +215,7 @@ class MessagingActivities:
         self._link_secret = link_secret
         self._public_base_url = public_base_url.rstrip("/")
         self._trace_url_for = trace_url_for
+        self._sender_name = sender_name
 
     @classmethod
     def from_settings(
@@ -189,6 +234,7 @@ class MessagingActivities:
             link_secret=settings.resolved_link_secret,
             public_base_url=settings.resolved_public_base_url,
             trace_url_for=settings.trace_url,
+            sender_name=settings.email_from_name,
         )
 
     @activity.defn
@@ -202,7 +248,8 @@ class MessagingActivities:
             if row is not None and row.status is MessageStatus.SENT:
                 return self._result(row, duplicate=True)
             recipient = await resolve_recipient(session, request.to)
-            rendered = self._render(request, recipient)
+            setting = await case_setting(session, request)
+            rendered = self._render(request, recipient, setting)
             attachments = await self._attachments(request.attachments)
             attachments += await self._inline_images(request.inline_images)
             content = self._content(request, recipient, rendered)
@@ -217,6 +264,7 @@ class MessagingActivities:
                         message_id=str(row.id),
                         to_email=row.recipient_email,
                         to_name=row.recipient_name,
+                        from_name=self.sender_name(setting),
                         subject=row.subject,
                         text=row.text_body,
                         html=row.html_body,
@@ -280,8 +328,18 @@ class MessagingActivities:
         assert row is not None  # inserted above, and outbox rows are never deleted
         return row, bool(claimed.rowcount)
 
-    def _render(self, request: MessageRequest, recipient: ResolvedRecipient) -> RenderedEmail:
+    def sender_name(self, setting: CaseSetting) -> str:
+        """The From display name: "Demo Shop Ltd via casedesk" for a client's case (people
+        know the shop, not us), ours alone otherwise; the address is always ours."""
+        if setting.client_name:
+            return f"{setting.client_name} via {self._sender_name}"
+        return self._sender_name
+
+    def _render(
+        self, request: MessageRequest, recipient: ResolvedRecipient, setting: CaseSetting
+    ) -> RenderedEmail:
         context: dict[str, Any] = {
+            "timezone": setting.zone_name or "UTC",
             **request.context,
             "recipient_name": recipient.name,
             "case_id": request.case_id,

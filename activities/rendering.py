@@ -8,7 +8,8 @@ Helpers for the driver emails are both filters and globals: `document_label(kind
 `document_description(kind)`, `accepted_types(kind)` (from the upload rules) and
 `what_to_bring(vehicle_type)`; `vehicle_label` is a filter. Money arrives as a decimal string
 with its currency: `amount | money(currency)` shows "1,234.50 GBP" (the currency's own minor
-units, from babel: "150,000 JPY").
+units, from babel: "150,000 JPY"). `when | human_datetime` shows a moment in the message's
+`timezone` with the zone's abbreviation ("Sat 28 Nov 2026, 10:00 GMT"), never as ISO text.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from activities.briefing import what_to_bring
 from core.uploads import ALLOWED_CONTENT_TYPES, HEIC, HEIF, JPEG, PDF, PNG, TEXT, WEBP
 from schemas.documents import DocumentKind
 from schemas.enums import FailureReason, VehicleType
+from schemas.ui_text import zone
 
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
 
@@ -146,13 +148,25 @@ def human_date(value: Any) -> str:
     return f"{parsed:%a} {parsed.day} {parsed:%b %Y}"
 
 
-def human_datetime(value: Any) -> str:
-    """An ISO datetime as "Tue 24 Nov 2026, 14:00 UTC" (a date alone as `human_date`)."""
+def human_datetime(value: Any, zone_name: str | None = None) -> str:
+    """An ISO datetime as "Tue 24 Nov 2026, 14:00 GMT": in the IANA zone `zone_name` when
+    given (UTC for a name this machine does not know), else in its own offset. A date alone
+    is shown as `human_date`."""
     parsed = _as_datetime(value)
     if not isinstance(parsed, datetime):
         return human_date(value)
-    zone = f" {parsed.tzname()}" if parsed.tzinfo else ""
-    return f"{human_date(parsed)}, {parsed:%H:%M}{zone}"
+    if zone_name and parsed.tzinfo:
+        parsed = parsed.astimezone(zone(zone_name))
+    abbreviation = f" {parsed.tzname()}" if parsed.tzinfo else ""
+    return f"{human_date(parsed)}, {parsed:%H:%M}{abbreviation}"
+
+
+@jinja2.pass_context
+def _local_datetime(context: jinja2.runtime.Context, value: Any) -> str:
+    """The `human_datetime` filter: in the message's `timezone` (the case's zone, which
+    `send_message` adds), so "10:00 UTC" reads "Sat 28 Nov 2026, 10:00 GMT" in London."""
+    zone_name = context.get("timezone")
+    return human_datetime(value, zone_name if isinstance(zone_name, str) else None)
 
 
 class EmailRenderer:
@@ -169,7 +183,7 @@ class EmailRenderer:
         )
         self._env.filters["failure_reason"] = failure_reason_text
         self._env.filters["human_date"] = human_date
-        self._env.filters["human_datetime"] = human_datetime
+        self._env.filters["human_datetime"] = _local_datetime
         self._env.filters["vehicle_label"] = vehicle_label
         self._env.filters["money"] = money
         for helper in (document_label, document_description, accepted_types, what_to_bring):

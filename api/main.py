@@ -24,6 +24,7 @@ from temporalio.client import Client
 from api.access_log import install_log_redaction, redact
 from api.console import display as console_display
 from api.deps import Timeouts
+from api.docs_pages import install_docs
 from api.errors import CALL_LIMIT, install_error_handlers
 from api.guards import RefuseControlCharacters
 from api.idempotency import IdempotencyMiddleware, applies_to
@@ -111,6 +112,9 @@ def create_app(
         summary="Case management for last-mile delivery: every exception is a durable case.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by install_docs from the pinned package's copies, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.temporal = temporal
@@ -130,6 +134,7 @@ def create_app(
         _use_engine(app, engine)
 
     install_error_handlers(app)
+    install_docs(app)
     install_codec_cors(app, settings)
     app.add_middleware(IdempotencyMiddleware, max_body_bytes=settings.max_upload_bytes)
     app.add_middleware(RefuseControlCharacters)  # before anything reads the URL

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas import examples
 from schemas.documents import DocumentKind
 from schemas.enums import (
     CaseStatus,
@@ -22,6 +23,7 @@ from schemas.enums import (
     Role,
     VehicleType,
 )
+from schemas.examples import example
 from schemas.onboarding import ItemStatus
 from schemas.reporting import DEFAULT_HOUR
 from schemas.types import Email, SafeId, SafeText
@@ -66,6 +68,8 @@ class Page(BaseModel, Generic[T]):
 
 
 class ContactIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.contact))
+
     kind: ContactKind
     name: SafeText = Field(min_length=1, max_length=200)
     email: Email
@@ -106,6 +110,8 @@ class ReportingOut(BaseModel):
 
 
 class ClientCreate(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.client_create))
+
     id: SafeId
     name: SafeText = Field(min_length=1, max_length=200)
     timezone: str = TimeZoneField
@@ -123,6 +129,8 @@ class ClientCreate(In):
 
 class ClientUpdate(In):
     """`PATCH /clients/{id}`: the fields given change, the others stay."""
+
+    model_config = ConfigDict(json_schema_extra=example(examples.client_update))
 
     name: SafeText | None = Field(None, min_length=1, max_length=200)
     timezone: str | None = Field(
@@ -194,6 +202,8 @@ class DispatcherOut(BaseModel):
 
 
 class DepotCreate(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.depot))
+
     id: SafeId
     name: SafeText = Field(min_length=1, max_length=200)
     address: SafeText = Field(min_length=1, max_length=500)
@@ -212,6 +222,8 @@ class DepotOut(BaseModel):
 
 
 class PickupPointCreate(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.pickup_point))
+
     id: SafeId
     name: SafeText = Field(min_length=1, max_length=200)
     address: SafeText = Field(min_length=1, max_length=500)
@@ -230,6 +242,8 @@ class PickupPointOut(Out):
 
 
 class DriverCreate(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.driver))
+
     id: SafeId
     name: SafeText = Field(min_length=1, max_length=200)
     email: Email
@@ -287,6 +301,8 @@ class DriverDetail(DriverOut):
 
 
 class ApiKeyCreate(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.api_key))
+
     name: SafeText = Field(min_length=1, max_length=200)
     role: Role
 

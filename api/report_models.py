@@ -8,11 +8,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import invalid
 from api.models import In, ReportingOut
+from schemas import examples
 from schemas.enums import ContactKind
+from schemas.examples import example
 from schemas.report_figures import FigureLine, Report
 from schemas.reporting import ReportingSettings, ReportKind, ReportOutcome
 from schemas.tables import ClientContact
@@ -66,6 +68,8 @@ def reporting_out(settings: ReportingSettings, contacts: Sequence[ClientContact]
 
 
 class ReportRunIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.report_run))
+
     client_id: str = Field(min_length=1, max_length=64)
     kind: ReportKind
     period: str = Field(
@@ -145,5 +149,7 @@ class ClientReportsOut(BaseModel):
 
 
 class ScheduleNoteIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.report_schedule_note))
+
     note: str = Field(min_length=1, max_length=500, description="Why, for whoever looks next.")
     kind: ReportKind | None = Field(None, description="One report's schedule; default both.")

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from schemas import examples
 from schemas.enums import (
     CaseStatus,
     CaseType,
@@ -21,6 +22,7 @@ from schemas.enums import (
     Resolution,
     TimeWindow,
 )
+from schemas.examples import example
 from schemas.policies import ClaimPolicy, FailedDeliveryPolicy
 from schemas.types import BoundedDate, Email, LongText, SafeId, SafeText
 
@@ -102,6 +104,8 @@ class FailedDeliveryInput(Model):
 class RedeliveryRequest(Model):
     """How the customer (or ops on their behalf) wants the parcel: the fields the option needs."""
 
+    model_config = ConfigDict(json_schema_extra=example(examples.redelivery))
+
     option: RedeliveryOption
     date: BoundedDate | None = Field(None, description="Required for redelivery_window.")
     window: TimeWindow | None = Field(None, description="Required for redelivery_window.")
@@ -131,6 +135,8 @@ class RedeliveryRequest(Model):
 
 class RedeliveryChoice(RedeliveryRequest):
     """The `choose_redelivery` update: a request bound to the attempt it answers."""
+
+    model_config = ConfigDict(json_schema_extra=None)  # the request's example lacks the rest
 
     attempt_number: int = Field(ge=1)
     by: str = "customer"

@@ -22,7 +22,9 @@ from pydantic import (
     field_validator,
 )
 
+from schemas import examples
 from schemas.enums import StopOutcome
+from schemas.examples import example
 from schemas.types import SafeId
 
 MAX_BATCH_RECORDS = 10_000
@@ -114,7 +116,7 @@ class DeliveryRecordIn(BaseModel):
     """One stop outcome as the routing system reports it. `zone` and `residential` may be
     left out (null, or an empty CSV cell); a later report of the same stop fills them in."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=example(examples.delivery_record))
 
     shipment_id: SafeId = Field(strict=True)
     client_id: SafeId = Field(strict=True, description="A known client.")

@@ -26,8 +26,10 @@ from pydantic import (
     field_validator,
 )
 
+from schemas import examples
 from schemas.deliveries import ZONE
 from schemas.enums import BillingCycle
+from schemas.examples import example
 from schemas.invoices import MoneyError, exact
 from schemas.requests import decimal_string
 
@@ -121,7 +123,9 @@ class RateAgreement(BaseModel):
     An invoice's subtotal is lifted to `minimum_charge_per_invoice`; tax is the subtotal times
     `tax_rate`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra=example(examples.rate_agreement)
+    )
 
     effective_from: EffectiveDate = Field(
         description="The first day (in the client's time zone) this version prices."

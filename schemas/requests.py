@@ -8,14 +8,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from core.uploads import DEFAULT_MAX_UPLOAD_BYTES
+from schemas import examples
 from schemas.cases import Address, Customer
 from schemas.cases import Model as In
 from schemas.claims import ClaimDecision, ReportedBy
 from schemas.documents import ClaimType, DocumentKind
 from schemas.enums import DeliveryOutcome, FailureReason, VehicleType
+from schemas.examples import example
 from schemas.invoices import DisputeOutcome
 from schemas.onboarding import ReviewDecision
 from schemas.types import (
@@ -36,6 +38,8 @@ from schemas.types import (
 class FailedDeliveryOpen(In):
     """A failed delivery attempt, as the routing system or ops report it."""
 
+    model_config = ConfigDict(json_schema_extra=example(examples.failed_delivery_open))
+
     shipment_id: SafeId = Field(description="Becomes the case id `failed-delivery-{shipment_id}`.")
     client_id: SafeId
     customer: Customer
@@ -52,6 +56,8 @@ class FailedDeliveryOpen(In):
 
 class DamageClaimOpen(In):
     """A damaged, lost or stolen parcel, as ops, the client or the customer report it."""
+
+    model_config = ConfigDict(json_schema_extra=example(examples.damage_claim_open))
 
     shipment_id: SafeId = Field(description="Becomes the case id `damage-claim-{shipment_id}`.")
     client_id: SafeId
@@ -77,6 +83,8 @@ class DamageClaimOpen(In):
 
 
 class FileClaimIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.file_claim))
+
     missing_reasons: dict[DocumentKind, Annotated[LongText, Field(max_length=1000)]] = Field(
         default_factory=dict,
         description="Why each checklist item still missing is missing (every one needs a "
@@ -85,6 +93,8 @@ class FileClaimIn(In):
 
 
 class DecisionIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.decision))
+
     decision: ClaimDecision
     amount: Money | None = Field(
         None, max_digits=12, decimal_places=2, description="Required when approved."
@@ -96,6 +106,8 @@ class DecisionIn(In):
 
 
 class DeliveryOutcomeIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.delivery_outcome))
+
     outcome: DeliveryOutcome
     attempted_at: BoundedDatetime
     attempt_number: Count | None = Field(
@@ -113,19 +125,27 @@ class DeliveryOutcomeIn(In):
 
 
 class NoteIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.note))
+
     text: LongText = Field(min_length=1, max_length=5000)
 
 
 class AssignIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.assign))
+
     assignee: SafeText | None = Field(None, max_length=200, description="null unassigns.")
 
 
 class ReasonIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.reason))
+
     reason: LongText = Field(min_length=1, max_length=1000)
 
 
 class FailedAttemptIn(In):
     """A later failed attempt of the shipment, reported to its open case."""
+
+    model_config = ConfigDict(json_schema_extra=example(examples.failed_attempt))
 
     attempt_number: Count = Field(ge=2, le=20, description="Higher than the case's current one.")
     reason: FailureReason
@@ -154,6 +174,8 @@ class DocumentUpload(In):
 class DriverOnboardingOpen(In):
     """A new driver to onboard at a depot."""
 
+    model_config = ConfigDict(json_schema_extra=example(examples.driver_onboarding_open))
+
     driver_id: SafeId | None = Field(
         None,
         description="Our id for the driver (never a name or an email); generated when absent. "
@@ -170,6 +192,8 @@ class DriverOnboardingOpen(In):
 class ReviewIn(In):
     """Approve or reject one uploaded document."""
 
+    model_config = ConfigDict(json_schema_extra=example(examples.review))
+
     decision: ReviewDecision
     reason: LongText | None = Field(None, max_length=1000, description="Required when rejected.")
     expires_on: BoundedDate | None = Field(
@@ -180,6 +204,8 @@ class ReviewIn(In):
 
 
 class OffboardIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.offboard))
+
     reason: LongText = Field(min_length=1, max_length=1000)
 
 
@@ -192,6 +218,8 @@ INVOICE_PDF_MAX_BASE64 = 4 * ((DEFAULT_MAX_UPLOAD_BYTES + 2) // 3)
 
 class InvoiceOpen(In):
     """An invoice to chase: issued by our invoicing or elsewhere."""
+
+    model_config = ConfigDict(json_schema_extra=example(examples.invoice_open))
 
     invoice_id: SafeId = Field(description="Becomes the case id `unpaid-invoice-{invoice_id}`.")
     client_id: SafeId
@@ -216,12 +244,16 @@ class InvoiceOpen(In):
 
 
 class ReleaseHoldIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.release_hold))
+
     reason: SafeText = Field(
         min_length=1, max_length=500, description="Why, for the timeline and the people told."
     )
 
 
 class PaymentIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.payment))
+
     amount: Money
     paid_on: BoundedDate
     reference: SafeText = Field(
@@ -230,11 +262,15 @@ class PaymentIn(In):
 
 
 class DisputeIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.dispute))
+
     reason: LongText = Field(min_length=1, max_length=2000)
     disputed_amount: Money | None = Field(None, description="The part contested, if not all.")
 
 
 class ResolveDisputeIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.resolve_dispute))
+
     outcome: DisputeOutcome
     adjusted_amount: (
         Annotated[
@@ -248,9 +284,13 @@ class ResolveDisputeIn(In):
 
 
 class PromiseIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.promise))
+
     promised_on: BoundedDate = Field(description="The ladder pauses until this date.")
     amount: Money
 
 
 class WriteOffIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.write_off))
+
     reason: LongText = Field(min_length=1, max_length=1000)

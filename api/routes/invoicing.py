@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import or_
 from sqlmodel import col, select
 from temporalio.client import (
@@ -61,7 +61,9 @@ from core.documents import DocumentNotFound
 from core.invoicing_schedules import cycle_of, sync_client_schedule
 from core.settings import Settings
 from core.temporal import CLIENT_ID
+from schemas import examples
 from schemas.enums import CaseStatus, Resolution
+from schemas.examples import example
 from schemas.invoicing import (
     CASE_REFUSED,
     NUMBER_UNAVAILABLE,
@@ -87,6 +89,8 @@ MAX_PERIOD_DAYS = 366
 
 
 class InvoicingRunIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.invoicing_run))
+
     client_id: str = Field(min_length=1, max_length=64)
     period_start: dt.date = Field(description="The first day billed, in the client's time zone.")
     period_end: dt.date = Field(
@@ -95,6 +99,8 @@ class InvoicingRunIn(In):
 
 
 class ScheduleNoteIn(In):
+    model_config = ConfigDict(json_schema_extra=example(examples.schedule_note))
+
     note: str = Field(min_length=1, max_length=500, description="Why, for whoever looks next.")
 
 

@@ -391,3 +391,38 @@ async def test_template_using_an_absent_value_fails_without_retry(
 
     assert failure.value.type == TEMPLATE_ERROR
     assert "not_given" in str(failure.value)
+
+
+# --- times in the case's zone -------------------------------------------------------------
+
+
+def _deadline_notice(to: Recipient | None = None, **context: object) -> MessageRequest:
+    request = notice(to)
+    request.context |= {"respond_by": "2026-07-01T09:00:00+00:00", **context}
+    return request
+
+
+async def test_times_are_shown_in_the_zone_of_the_recipients_depot(
+    reference_data, backend, activity_env
+):
+    to = Recipient(role="dispatcher", depot_id="nyc-1")
+
+    await activity_env.run(messaging(reference_data, backend).send_message, _deadline_notice(to))
+
+    [sent] = backend.sent
+    assert "Wed 1 Jul 2026, 05:00 EDT" in sent.text and "05:00 EDT" in sent.html
+
+
+async def test_the_contexts_own_timezone_wins(reference_data, backend, activity_env):
+    to = Recipient(role="dispatcher", depot_id="nyc-1")
+    request = _deadline_notice(to, timezone="Europe/London")
+
+    await activity_env.run(messaging(reference_data, backend).send_message, request)
+
+    assert "Wed 1 Jul 2026, 10:00 BST" in backend.sent[0].text
+
+
+async def test_without_a_known_place_times_stay_in_utc(reference_data, backend, activity_env):
+    await activity_env.run(messaging(reference_data, backend).send_message, _deadline_notice())
+
+    assert "Wed 1 Jul 2026, 09:00 UTC" in backend.sent[0].text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -15,7 +16,9 @@ from activities.email_backends import (
 )
 from activities.errors import EMAIL_REJECTED
 from core.settings import Settings
-from schemas.enums import MessageStatus
+from schemas.activities import Recipient
+from schemas.enums import CaseStatus, CaseType, ContactKind, MessageStatus
+from schemas.tables import Case
 from tests.activities.conftest import FakeSendGrid, outbox
 from tests.activities.test_messaging import messaging, notice
 
@@ -172,3 +175,61 @@ def test_sendgrid_is_used_only_when_an_api_key_is_configured(monkeypatch):
     configured = build_backend(Settings(_env_file=None, SENDGRID_API_KEY=API_KEY))
     assert isinstance(configured, SendGridBackend)
     assert API_KEY not in repr(configured)
+
+
+async def _index_case(sessions, *, client_id: str | None, depot_id: str | None) -> None:
+    async with sessions() as session:
+        session.add(
+            Case(
+                id="failed-delivery-SHP-1",
+                type=CaseType.FAILED_DELIVERY,
+                status=CaseStatus.WAITING_ON_CUSTOMER,
+                business_key="SHP-1",
+                client_id=client_id,
+                depot_id=depot_id,
+                subject="Failed delivery SHP-1",
+                opened_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+            )
+        )
+        await session.commit()
+
+
+async def test_a_clients_case_is_sent_in_the_clients_name_from_our_address(
+    reference_data, fake_sendgrid, sendgrid_backend, activity_env
+):
+    await _index_case(reference_data, client_id="acme", depot_id="ldn-1")
+
+    await activity_env.run(messaging(reference_data, sendgrid_backend).send_message, notice())
+
+    [request] = fake_sendgrid.requests
+    payload = request["json"]
+    assert payload["from"] == {"email": "casedesk@example.com", "name": "Acme Retail via casedesk"}
+    text, html = (part["value"] for part in payload["content"])
+    assert text.startswith("Hello Ann Example,") and "<" not in text
+    assert "max-width:600px" in html
+
+
+async def test_a_message_for_a_client_contact_names_the_client_before_the_case_is_indexed(
+    reference_data, fake_sendgrid, sendgrid_backend, activity_env
+):
+    to = Recipient(
+        role="client_contact", client_id="acme", contact_kind=ContactKind.SHIPMENT_NOTIFICATIONS
+    )
+
+    await activity_env.run(messaging(reference_data, sendgrid_backend).send_message, notice(to))
+
+    assert fake_sendgrid.requests[0]["json"]["from"]["name"] == "Acme Retail via casedesk"
+
+
+async def test_a_case_without_a_client_is_sent_in_our_name(
+    reference_data, fake_sendgrid, sendgrid_backend, activity_env
+):
+    await _index_case(reference_data, client_id=None, depot_id="ldn-1")
+    to = Recipient(role="driver", driver_id="drv-7")
+
+    await activity_env.run(messaging(reference_data, sendgrid_backend).send_message, notice(to))
+
+    assert fake_sendgrid.requests[0]["json"]["from"] == {
+        "email": "casedesk@example.com",
+        "name": "casedesk",
+    }
