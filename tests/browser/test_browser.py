@@ -11,15 +11,13 @@ are kept under `.data/screenshots/` (test artefacts: look at them)."""
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from core.bootstrap import DEMO_CLIENT_ID
 from tests import files
@@ -35,27 +33,6 @@ async def phone_context(browser: Browser) -> BrowserContext:
     return await browser.new_context(
         viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
-
-
-def chromium_path() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail(
-            "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
-        )
-    return found
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def shot(page: Page, name: str) -> None:

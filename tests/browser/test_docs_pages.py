@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page
 
 from api.main import create_app
 from core.settings import Settings
@@ -39,21 +38,6 @@ async def docs_base(tmp_path: Path) -> AsyncIterator[str]:
         server.should_exit = True
         await serving
         sock.close()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("Debian's chromium is missing: `make test` installs it")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=found, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 class Traffic:
@@ -87,9 +71,9 @@ class Traffic:
 
 
 async def test_swagger_ui_renders_offline_and_try_it_out_starts_from_the_demo_data(
-    browser: Browser, docs_base: str
+    chromium: Browser, docs_base: str
 ):
-    page = await browser.new_page()
+    page = await chromium.new_page()
     traffic = Traffic(page)
     await page.goto(f"{docs_base}/docs")
     title = page.locator(".swagger-ui .info .title")
@@ -106,8 +90,8 @@ async def test_swagger_ui_renders_offline_and_try_it_out_starts_from_the_demo_da
     traffic.assert_only_from(docs_base)
 
 
-async def test_redoc_renders_offline(browser: Browser, docs_base: str):
-    page = await browser.new_page()
+async def test_redoc_renders_offline(chromium: Browser, docs_base: str):
+    page = await chromium.new_page()
     traffic = Traffic(page)
     await page.goto(f"{docs_base}/redoc")
     heading = page.locator("h1").first

@@ -4,11 +4,8 @@ is one column of at most 600px."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
-
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
 from activities.rendering import EmailRenderer
 from tests.activities.test_email_layout import REALISTIC, TEMPLATES
@@ -16,25 +13,10 @@ from tests.activities.test_email_layout import REALISTIC, TEMPLATES
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("Debian's chromium is missing: `make test` installs it")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=found, headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def test_no_email_scrolls_sideways_on_a_phone_nor_grows_past_600px(browser: Browser):
+async def test_no_email_scrolls_sideways_on_a_phone_nor_grows_past_600px(chromium: Browser):
     renderer = EmailRenderer()
-    phone = await browser.new_page(viewport={"width": 360, "height": 740})
-    wide = await browser.new_page(viewport={"width": 1280, "height": 900})
+    phone = await chromium.new_page(viewport={"width": 360, "height": 740})
+    wide = await chromium.new_page(viewport={"width": 1280, "height": 900})
     too_wide: list[str] = []
     for template in TEMPLATES:
         html = renderer.render(template, dict(REALISTIC)).html
