@@ -630,19 +630,15 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         """The customer's (or ops') answer to the missed-delivery email, or a change to the
         booked redelivery before its cut-off (booked by the wait for the outcome)."""
         who = "Customer" if choice.by == "customer" else choice.by
-        if self._case.status is CaseStatus.REDELIVERY_SCHEDULED:
+        changing = self._case.status is CaseStatus.REDELIVERY_SCHEDULED
+        if changing:
             self._change = choice
-            self._event(
-                "redelivery_changed",
-                f"{who} changed the booking to: {choice.option.description}",
-                actor=choice.by,
-                option=choice.option.value,
-            )
-            return self._ack()
-        self._choice = choice
+        else:
+            self._choice = choice
         self._event(
-            "redelivery_chosen",
-            f"{who} chose: {choice.option.description}",
+            "redelivery_changed" if changing else "redelivery_chosen",
+            f"{who} {'changed the booking to' if changing else 'chose'}: "
+            f"{choice.option.description}",
             actor=choice.by,
             option=choice.option.value,
         )
