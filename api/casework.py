@@ -50,6 +50,7 @@ from api.errors import (
     unknown_case,
     update_unconfirmed,
 )
+from core.db import release_connection
 from core.logs import CASE_ID
 from core.settings import Settings
 from core.temporal import CASE_STATUS, CASE_TYPE, CLIENT_ID, DEADLINE_AT, DEPOT_ID, ESCALATED
@@ -470,6 +471,7 @@ async def load_detail(
     """Live detail from the workflow; when no worker answers, the index row, or what
     Temporal knows of a case not indexed yet (`live: false` either way)."""
     if state is None:
+        await release_connection(session)  # not held while the workflow answers
         state = await query_state(case.handle, timeouts)
     if state is not None:
         return await detail_from_state(session, state, settings, now)
@@ -545,6 +547,7 @@ async def open_case(
     spec = opening.spec
     case = CaseRef(spec.case_type.workflow_id(opening.business_key), None, temporal)
     CASE_ID.set(case.case_id)  # the request's log lines name the case (core.logs)
+    await release_connection(reader.session)  # the reads are done: not held through the start
     started = await start_case(
         temporal,
         spec,

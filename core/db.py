@@ -88,3 +88,13 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def release_connection(session: AsyncSession) -> None:
+    """End the session's read-only transaction so its connection goes back to the pool
+    before a call that may wait (a Temporal start, update or query takes seconds when the
+    workers are behind); the next statement takes a connection again. A session holding
+    changes not yet flushed keeps its transaction: writes are never committed by this.
+    Objects already loaded stay usable (`expire_on_commit=False`)."""
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        await session.commit()

@@ -38,6 +38,7 @@ from api.errors import invalid
 from api.listing import paginate
 from api.models import Page
 from api.stuck import StuckFilters, StuckList, find_stuck
+from core.db import release_connection
 from schemas import contracts
 from schemas.cases import (
     AssignInput,
@@ -192,6 +193,7 @@ class CaseAction:
         self.case, self.reader = case, reader
 
     async def __call__(self, update: UpdateContract[In], arg: In) -> CaseDetail:
+        await release_connection(self.reader.session)  # not held while the workflow works
         state = await run_update(self.case, update, arg, self.reader.timeouts)
         return await self.reader.detail(self.case, state)
 
