@@ -174,7 +174,7 @@ def sql_reasons(row: Case, facts: TimelineFacts, now: datetime) -> list[StuckRea
             StuckReason(
                 kind=StuckKind.DEADLINE_PASSED,
                 reason=f"Deadline passed {span(now - row.deadline_at)} ago, still "
-                f"{row.status.value}",
+                f"{row.status.value.replace('_', ' ')}",
                 since=row.deadline_at,
             )
         )

@@ -168,8 +168,8 @@ async def damage_claims(day: Day) -> None:
     # Reported 65 hours after the delivery: 7 hours left on the 72-hour filing deadline.
     await claim(2, 65, "damaged", "240.00", "Screen of the monitor cracked; box was wet.")
     # Reported four days after it: late, escalated to the claims desk at once.
-    await claim(4, 96, "non_delivery", "64.00", "Marked delivered on Monday; never arrived.")
-    lost = await claim(3, 30, "lost", "35.50", "Tracking says delivered; nothing on the doorstep.")
+    await claim(3, 96, "non_delivery", "64.00", "Marked delivered on Monday; never arrived.")
+    lost = await claim(4, 30, "lost", "35.50", "Tracking says delivered; nothing on the doorstep.")
     await day.when(lost, "gathering_evidence")
     await day.call(
         "POST", f"/cases/{lost}/cancel", {"reason": "Parcel found at the neighbour's (no claim)."}

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         DocumentRef,
     )
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
+    from schemas.ui_text import local_time
 
 from workflows.case import DOCUMENT_OPTIONS, CaseWorkflow, FollowUp
 
@@ -132,7 +133,8 @@ class DamageClaimWorkflow(CaseWorkflow):
                 linked_case_id=input.linked_case_id,
             )
             if self._late:
-                reason = f"Reported after the filing deadline ({self._deadline.isoformat()})"
+                deadline = local_time(self._deadline, self._input.timezone)
+                reason = f"Reported after the filing deadline ({deadline})"
                 await self._escalate(reason, step="late")
         while not self._cancel_request:
             if stage != DECIDING:

@@ -403,7 +403,10 @@ class FailedDeliveryWorkflow(CaseWorkflow):
             ]
             until = self._change_until()
             if until is not None and until > workflow.now():
-                label = f"close changes to booking {self._changes + 1}"
+                # The next step as ops read it; a change's own label, so each one fires once.
+                label = "booking fixed (change cut-off)" + (
+                    f" after change {self._changes}" if self._changes else ""
+                )
                 follow_ups.insert(0, FollowUp(until, label, self._close_changes))
             await self._wait(
                 lambda: (

@@ -47,7 +47,7 @@ async def test_the_demo_opens_a_living_day_of_every_case_type(stack) -> None:
     assert set(resolutions) == {"delivered", "returned_to_sender", "paid", "withdrawn"}
     kinds = {event["kind"] for case in cases for event in case["timeline"]}
     assert "escalated" in kinds and "note" in kinds
-    claim = next(c for c in cases if c["case_id"].endswith("-C04"))
+    claim = next(c for c in cases if c["case_id"].endswith("-C03"))
     assert claim["escalated"], [e["summary"] for e in claim["timeline"]]
     # The escalated, unassigned cases are on the stuck radar; the assigned one is not.
     stuck = (await http.get("/cases/stuck")).json()
