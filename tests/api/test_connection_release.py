@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api import casework
@@ -22,7 +23,9 @@ def _spy(
     engine: AsyncEngine, seen: list[tuple[str, int]], name: str, real: Callable[..., Awaitable[Any]]
 ) -> Callable[..., Awaitable[Any]]:
     async def call(*args: Any, **kwargs: Any) -> Any:
-        seen.append((name, engine.sync_engine.pool.checkedout()))
+        pool = engine.sync_engine.pool
+        assert isinstance(pool, QueuePool), pool  # SQLite's and PostgreSQL's engines alike
+        seen.append((name, pool.checkedout()))
         return await real(*args, **kwargs)
 
     return call
