@@ -181,6 +181,16 @@ def _local(at: datetime, zone: tzinfo) -> str:
     return f"{_day(local.date())}, {local:%H:%M} {local.tzname() or 'UTC'}"
 
 
+_PREFILLED = ("option", "date", "window", "pickup_point_id")
+"""What the change form starts from: the booked choice's option and times or pickup point;
+never a neighbour's name or address, which the link would show to whoever holds it."""
+
+
+def _booked_fields(plan: dict[str, Any] | None) -> dict[str, str]:
+    choice = (plan or {}).get("choice") or {}
+    return {name: str(choice[name]) for name in _PREFILLED if choice.get(name)}
+
+
 def _horizon(state: CaseState) -> int:
     """Days ahead a redelivery may be booked: the case's policy snapshot (in its details)."""
     policy = _details(state).policy
@@ -211,6 +221,8 @@ async def _form_page(
     if state.status is CaseStatus.REDELIVERY_SCHEDULED:  # a change to the booking
         booked = details.redelivery
         change_until = _local(details.changeable_until, zone) if details.changeable_until else None
+        if form is None and shipment is not None:
+            form = _booked_fields(shipment.redelivery_plan)
     elif state.deadline_at:
         respond_by = _local(state.deadline_at, zone)
     context = {

@@ -74,6 +74,9 @@ async def test_the_answer_can_be_changed_until_the_cut_off_and_then_not(api: Api
 
     page = _is_page(await api.raw.get(link), 200)
     assert "Change your delivery" in page and booked["details"]["redelivery"] in page
+    booked_day = _window(3)["date"]
+    assert f'<option value="{booked_day}" selected>' in page  # the form starts from the booking
+    assert '<option value="morning" selected>' in page
     until = datetime.fromisoformat(booked["details"]["changeable_until"])
     assert f"You can change it until {until:%A} {until.day} {until:%B}, 18:00 " in page
     changed = _is_page(await api.raw.post(link, data={**_window(4), "window": "evening"}), 200)
