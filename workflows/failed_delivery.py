@@ -90,7 +90,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._booking: RedeliveryBooked | None = None
         # A change to the booked redelivery, taken before the cut-off and not yet booked.
         self._change: RedeliveryChoice | None = None
-        self._changes = 0  # how many times this attempt's booking was changed
+        self._changes = 0  # how many times a booking of this case was changed (message keys)
         self._next_attempt: FailedAttempt | None = None
         self._next_attempt_by = "routing"
         self._next_attempt_taken_at = workflow.now()
