@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -46,16 +47,16 @@ def docs_policy(html: bytes) -> str:
     )
 
 
-def _page(built: HTMLResponse) -> HTMLResponse:
+def _page(built: HTMLResponse) -> Callable[[], HTMLResponse]:
+    """The page's bytes and headers, computed once; each request gets a response of its own
+    (middleware may add headers to it)."""
     html = bytes(built.body)
-    return HTMLResponse(
-        html,
-        headers={
-            "Content-Security-Policy": docs_policy(html),
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-        },
-    )
+    headers = {
+        "Content-Security-Policy": docs_policy(html),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    return lambda: HTMLResponse(html, headers=headers)
 
 
 def install_docs(app: FastAPI, *, openapi_url: str = "/openapi.json") -> None:
@@ -64,27 +65,31 @@ def install_docs(app: FastAPI, *, openapi_url: str = "/openapi.json") -> None:
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
     title = app.title
 
+    # Static pages: built (and their policy hashed) once, not on every request.
+    docs = _page(
+        get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{title} - API docs",
+            swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
+            swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+        )
+    )
+    reference = _page(
+        get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{title} - ReDoc",
+            redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )
+    )
+
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return _page(
-            get_swagger_ui_html(
-                openapi_url=openapi_url,
-                title=f"{title} - API docs",
-                swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
-                swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
-                swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
-                swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
-            )
-        )
+        return docs()
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return _page(
-            get_redoc_html(
-                openapi_url=openapi_url,
-                title=f"{title} - ReDoc",
-                redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
-                redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
-                with_google_fonts=False,
-            )
-        )
+        return reference()

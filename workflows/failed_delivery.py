@@ -369,7 +369,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         }
         until = self._change_until()
         changeable = until is not None and until > workflow.now()
-        if until is not None and changeable:
+        if until is not None and changeable:  # (both: mypy narrows only the first)
             context["change_until"] = local_time(until, self._input.timezone)
         await self._send(
             self._to_customer(
@@ -418,9 +418,8 @@ class FailedDeliveryWorkflow(CaseWorkflow):
                 follow_ups=follow_ups,
                 give_up_at=None,
             )
-            if self._change is None or self._cancel_request or self._next_attempt:
-                return
-            if self._delivered is not None:
+            ended = self._cancel_request or self._next_attempt or self._delivered
+            if self._change is None or ended:
                 return
             await self._rebook()
 
