@@ -7,6 +7,7 @@ attributes and memos carry none either. The same history read through the codec 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import timedelta
@@ -175,7 +176,12 @@ async def test_the_ui_summaries_are_encrypted_in_history_and_decode_for_ops(
     assert opened.status_code == 201, opened.text
     case = opened.json()
     await api.wait_for(case["case_id"], "waiting_on_customer")
-    events = (await raw_history(time_env, case["case_id"])).events
+    # The status is set, then the notice sent, then the reminder's timer started: wait for it.
+    for _ in range(200):
+        events = (await raw_history(time_env, case["case_id"])).events
+        if any(e.HasField("timer_started_event_attributes") for e in events):
+            break
+        await asyncio.sleep(0.05)
     summaries = [e.user_metadata.summary for e in events if e.user_metadata.HasField("summary")]
     started = events[0].user_metadata
     timers = [
