@@ -8,7 +8,7 @@ import contextlib
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,9 +20,17 @@ class FakeSendGrid:
     statuses: list[int] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_next: Callable[[], None] | None = None
+    dropped: threading.Event = field(default_factory=threading.Event)
 
     def respond_with(self, *statuses: int) -> None:
         self.statuses.extend(statuses)
+
+    def drop_next(self, then: Callable[[], None]) -> None:
+        """The next request is read, `then` is called (a fault test kills the worker that
+        sent it), and the connection closes with no answer: nothing accepted."""
+        self.dropped.clear()
+        self.on_next = then
 
     def accepted_keys(self) -> Counter[str]:
         """How many times each message key was accepted (a 202)."""
@@ -39,6 +47,13 @@ def _handler(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with fake.lock:
+                then, fake.on_next = fake.on_next, None
+                if then is not None:
+                    then()
+                    fake.requests.append({"path": self.path, "json": json.loads(body), "status": 0})
+                    fake.dropped.set()
+                    self.close_connection = True
+                    return
                 status = fake.statuses.pop(0) if fake.statuses else 202
                 fake.requests.append(
                     {
