@@ -87,6 +87,8 @@ class CaseDetail(CaseSummary):
     messages: list[CaseMessage] = Field(default_factory=list)
     documents: list[dict[str, Any]] = Field(default_factory=list)
     live: bool = Field(
-        description="True when read from the running case; false when from the index "
-        "because no worker answered (allowed_actions is then empty)."
+        description="True when read from the running case. False in the answer to an "
+        "opening (built from its input: status, deadline, next step and allowed actions, no "
+        "details or timeline yet) and when read from the index because no worker answered "
+        "(allowed_actions is then empty)."
     )

@@ -58,6 +58,7 @@ from schemas.case_types import CaseTypeSpec, spec_for, spec_for_case_id
 from schemas.cases import CaseSnapshot, CaseState, TimelineEvent
 from schemas.contracts import STATE_QUERY, UpdateContract
 from schemas.enums import CaseStatus, CaseType
+from schemas.openings import FirstView
 from schemas.tables import Case, Message, TimelineEntry
 from schemas.ui_text import case_details, case_summary
 
@@ -505,19 +506,23 @@ Reader = Annotated[CaseReader, Depends()]
 
 @dataclass(frozen=True)
 class Opening:
-    """A case about to be opened: its type, its workflow input and what the 201 says when no
-    worker has answered yet (the index has no row then either)."""
+    """A case about to be opened: its type, its workflow input (its `opened_at` is set when
+    it starts) and what its index row and the Temporal UI name it by."""
 
     spec: CaseTypeSpec
     case_input: BaseModel
     business_key: str
     client_id: str | None
     subject: str
-    deadline_at: datetime | None = None
     depot_id: str | None = None
 
+    def first_view(self, at: datetime) -> FirstView:
+        """What the opening determines, as the workflow's init sets it (`schemas.openings`)."""
+        assert self.spec.first_view is not None, f"{self.spec.case_type} is not opened by the API"
+        return self.spec.first_view(self.case_input, at)
 
-def opening_details(opening: Opening) -> str:
+
+def opening_details(opening: Opening, first: FirstView) -> str:
     """The static details of a case about to be opened: what it is, its deadline and its
     policy's spans, in the zone its input names (the depot's or the client's)."""
     case_input = opening.case_input
@@ -529,7 +534,7 @@ def opening_details(opening: Opening) -> str:
         depot_id=opening.depot_id,
         zone_name=getattr(case_input, "timezone", None),
         policy=policy if isinstance(policy, BaseModel) else None,
-        key_dates={"Deadline": opening.deadline_at} if opening.deadline_at else None,
+        key_dates={"Deadline": first.deadline_at} if first.deadline_at else None,
     )
 
 
@@ -541,37 +546,36 @@ async def open_case(
     reader: CaseReader,
     existing: Callable[[CaseRef], Awaitable[CaseDetail]] | None = None,
 ) -> CaseDetail:
-    """Start the case (201 with what the workflow knows after its first task: status,
-    deadline, next step, allowed actions), or answer 200 with the case the business key
-    already has (`existing` decides what a repeat means; by default it changes nothing)."""
+    """Start the case and answer 201 with what its opening determines (status, deadline,
+    next step, allowed actions: `schemas.openings`, the same functions its workflow's init
+    sets them from), without waiting on a worker: a burst of openings is answered as fast as
+    Temporal records the starts, whatever the workers' backlog. A case the business key
+    already has is answered 200 (`existing` decides what a repeat means; by default it
+    changes nothing)."""
     spec = opening.spec
     case = CaseRef(spec.case_type.workflow_id(opening.business_key), None, temporal)
     CASE_ID.set(case.case_id)  # the request's log lines name the case (core.logs)
+    case_input = opening.case_input.model_copy(update={"opened_at": reader.now})
+    first = opening.first_view(reader.now)
     await release_connection(reader.session)  # the reads are done: not held through the start
     started = await start_case(
         temporal,
         spec,
-        opening.case_input,
+        case_input,
         case_id=case.case_id,
         client_id=opening.client_id,
         depot_id=opening.depot_id,
         task_queue=reader.settings.temporal_task_queue,
-        deadline=opening.deadline_at,
+        deadline=first.deadline_at,
         subject=opening.subject,
         static_summary=case_summary(spec.case_type, opening.business_key, opening.client_id),
-        static_details=opening_details(opening),
+        static_details=opening_details(opening, first),
         limit=reader.timeouts.query,
     )
     if not started:
         response.status_code = status.HTTP_200_OK
         return await (existing(case) if existing else reader.detail(case))
     response.headers["Location"] = f"/cases/{case.case_id}"
-    try:
-        return await reader.detail(case)
-    except Problem as problem:
-        if problem.status != 503:
-            raise
-    # Started, but no worker has picked it up yet: answer with what we know.
     return CaseDetail(
         case_id=case.case_id,
         type=spec.case_type,
@@ -583,13 +587,14 @@ async def open_case(
         subject=opening.subject,
         opened_at=reader.now,
         closed_at=None,
-        deadline_at=opening.deadline_at,
-        overdue=is_overdue(opening.deadline_at, False, reader.now),
+        deadline_at=first.deadline_at,
+        overdue=is_overdue(first.deadline_at, False, reader.now),
         escalated=False,
         assignee=None,
-        next_step=None,
-        next_step_at=None,
+        next_step=first.next_step,
+        next_step_at=first.next_step_at,
         trace_url=reader.settings.trace_url(case.case_id),
+        allowed_actions=list(first.allowed_actions),
         live=False,
     )
 

@@ -16,9 +16,9 @@ Adding a case type: see the README, "Adding a case type".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -30,6 +30,13 @@ from schemas.contracts import UpdateContract
 from schemas.documents import CLAIM_DOCUMENT_KINDS, DRIVER_DOCUMENT_KINDS, DocumentKind
 from schemas.enums import CaseStatus, CaseType, Resolution, Role
 from schemas.invoices import DunningPolicy, InvoiceDetails, UnpaidInvoiceInput
+from schemas.openings import (
+    FirstView,
+    damage_claim_first_view,
+    driver_onboarding_first_view,
+    failed_delivery_first_view,
+    unpaid_invoice_first_view,
+)
 from schemas.onboarding import (
     ComplianceDetails,
     CompliancePolicy,
@@ -109,6 +116,9 @@ class CaseTypeSpec:
     """Email templates (`templates/email/<name>.{subject.txt,txt,html}`) the workflow sends."""
     stuck: StuckPolicy = DEFAULT_STUCK_POLICY
     """When a case of this type is listed on the stuck-case radar (`GET /cases/stuck`)."""
+    first_view: Callable[[Any, datetime], FirstView] | None = None
+    """What an opening of this type determines (`schemas.openings`): the API's 201. None for
+    a type only other cases open."""
 
     @property
     def workflow_type(self) -> str:
@@ -172,6 +182,7 @@ FAILED_DELIVERY = CaseTypeSpec(
     title="Failed delivery",
     path="failed-deliveries",
     workflow="workflows.failed_delivery:FailedDeliveryWorkflow",
+    first_view=failed_delivery_first_view,
     router="api.routes.failed_deliveries",
     open_body=FailedDeliveryOpen,
     workflow_input=FailedDeliveryInput,
@@ -250,6 +261,7 @@ DAMAGE_CLAIM = CaseTypeSpec(
     title="Damage or loss claim",
     path="damage-claims",
     workflow="workflows.damage_claim:DamageClaimWorkflow",
+    first_view=damage_claim_first_view,
     router="api.routes.damage_claims",
     open_body=DamageClaimOpen,
     workflow_input=DamageClaimInput,
@@ -349,6 +361,7 @@ DRIVER_ONBOARDING = CaseTypeSpec(
     title="Driver onboarding",
     path="driver-onboardings",
     workflow="workflows.driver_onboarding:DriverOnboardingWorkflow",
+    first_view=driver_onboarding_first_view,
     router="api.routes.drivers_onboarding",
     open_body=DriverOnboardingOpen,
     workflow_input=DriverOnboardingInput,
@@ -443,6 +456,7 @@ UNPAID_INVOICE = CaseTypeSpec(
     title="Unpaid invoice",
     path="unpaid-invoices",
     workflow="workflows.unpaid_invoice:UnpaidInvoiceWorkflow",
+    first_view=unpaid_invoice_first_view,
     router="api.routes.unpaid_invoices",
     open_body=InvoiceOpen,
     workflow_input=UnpaidInvoiceInput,

@@ -27,6 +27,12 @@ from schemas.policies import ClaimPolicy, FailedDeliveryPolicy
 from schemas.types import BoundedDate, Email, LongText, SafeId, SafeText
 
 Text = Field(min_length=1, max_length=200)
+OpenedAt = Field(
+    None,
+    description="When casedesk took the opening in (the API sets it): the case's clock (its "
+    "deadline, its first step) starts there. None: from its first workflow task (cases opened "
+    "by other cases, and those opened before the field existed).",
+)
 
 
 class Model(BaseModel):
@@ -96,6 +102,7 @@ class FailedDeliveryInput(Model):
         "UTC", max_length=64, description="IANA zone the case's times are shown in (the depot's)."
     )
     opened_by: str = "system"
+    opened_at: AwareDatetime | None = OpenedAt
     carried: FailedDeliveryCarry | None = Field(
         None, description="Set by the case itself when it continues as new; never by callers."
     )

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from schemas.cases import CaseCarry, Customer, Model
+from schemas.cases import CaseCarry, Customer, Model, OpenedAt
 from schemas.documents import ClaimPackageInput, ClaimType, DocumentKind, DocumentRef
 from schemas.enums import DescribedEnum
 from schemas.policies import ClaimPolicy
@@ -53,6 +53,7 @@ class DamageClaimInput(Model):
         "UTC", max_length=64, description="IANA zone the case's times are shown in (the depot's)."
     )
     opened_by: str = "system"
+    opened_at: AwareDatetime | None = OpenedAt
     carried: DamageClaimCarry | None = Field(
         None, description="Set by the case itself when it continues as new; never by callers."
     )

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.cases import CaseCarry, Model
+from schemas.cases import CaseCarry, Model, OpenedAt
 from schemas.documents import DocumentRef
 from schemas.enums import DescribedEnum
 from schemas.policies import event_budget
@@ -209,6 +209,7 @@ class UnpaidInvoiceInput(Model):
         "UTC", max_length=64, description="IANA zone the case's times are shown in (the client's)."
     )
     opened_by: str = "system"
+    opened_at: AwareDatetime | None = OpenedAt
     carried: UnpaidInvoiceCarry | None = Field(
         None, description="Set by the case itself when it continues as new; never by callers."
     )

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.cases import CaseCarry, Model
+from schemas.cases import CaseCarry, Model, OpenedAt
 from schemas.documents import EXPIRING_KINDS, DocumentKind, DocumentRef
 from schemas.enums import DescribedEnum, DriverStatus, VehicleType
 from schemas.policies import event_budget
@@ -112,6 +112,18 @@ class OnboardingPolicy(BaseModel):
         return items
 
 
+def onboarding_reminders(
+    policy: OnboardingPolicy, started_at: dt.datetime
+) -> list[tuple[str, dt.datetime]]:
+    """The driver's reminders, every `reminder_every` from the start until abandonment."""
+    every, ends = policy.reminder_every, started_at + policy.abandon_after
+    times, n = [], 1
+    while started_at + n * every < ends:
+        times.append((f"remind the driver ({n})", started_at + n * every))
+        n += 1
+    return times
+
+
 # --- the onboarding case -----------------------------------------------------------------------
 
 
@@ -162,6 +174,7 @@ class DriverOnboardingInput(Model):
         "UTC", max_length=64, description="IANA zone the case's times are shown in (the depot's)."
     )
     opened_by: str = "system"
+    opened_at: AwareDatetime | None = OpenedAt
     carried: DriverOnboardingCarry | None = Field(
         None, description="Set by the case itself when it continues as new; never by callers."
     )

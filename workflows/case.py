@@ -124,6 +124,7 @@ class CaseWorkflow:
         client_id: str | None,
         depot_id: str | None,
         subject: str,
+        opened_at: datetime | None = None,
         deadline_at: datetime | None = None,
         next_step: tuple[str, datetime] | None = None,
     ) -> None:
@@ -141,7 +142,7 @@ class CaseWorkflow:
             client_id=client_id,
             depot_id=depot_id,
             subject=subject,
-            opened_at=workflow.now(),
+            opened_at=opened_at or workflow.now(),
             deadline_at=deadline_at,
             next_step=next_step[0] if next_step else None,
             next_step_at=next_step[1] if next_step else None,

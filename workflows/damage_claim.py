@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         DocumentRef,
     )
     from schemas.enums import CaseStatus, CaseType, ContactKind, Resolution
+    from schemas.openings import claim_deadline, claim_follow_ups, damage_claim_first_view
     from schemas.ui_text import local_time
 
 from workflows.case import DOCUMENT_OPTIONS, CaseWorkflow, FollowUp
@@ -88,7 +89,7 @@ class DamageClaimWorkflow(CaseWorkflow):
         self._policy = input.policy
         self._round = 1
         self._anchor = input.delivery_event_at  # reminders count from here (round 1)
-        self._deadline = input.delivery_event_at + input.policy.filing_window
+        self._deadline = claim_deadline(input)
         self._checklist: list[DocumentKind] = list(CLAIM_CHECKLISTS[input.claim_type])
         self._documents: dict[DocumentKind, list[DocumentRef]] = {}
         self._file_request: FileClaimInput | None = None
@@ -100,18 +101,20 @@ class DamageClaimWorkflow(CaseWorkflow):
         self._package_failed = False
         self._follow_ups_sent = 0
         self._next_follow_up_at: datetime | None = None
-        self._late = workflow.now() >= self._deadline
+        opened_at = input.opened_at or workflow.now()
+        self._late = opened_at >= self._deadline
         if input.carried is not None:
             self._resume(input.carried)
             return
-        ahead = [step for step in self._follow_up_plan() if step[1] > workflow.now()]
+        first = damage_claim_first_view(input, opened_at)
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
             depot_id=input.depot_id,
             subject=f"Claim for shipment {input.shipment_id}: {input.claim_type.value}",
-            deadline_at=self._deadline,
-            next_step=(ahead[0][0], ahead[0][1]) if ahead else None,
+            opened_at=opened_at,
+            deadline_at=first.deadline_at,
+            next_step=first.step,
         )
 
     def _scope(self) -> str:
@@ -243,13 +246,9 @@ class DamageClaimWorkflow(CaseWorkflow):
 
     def _follow_up_plan(self) -> list[tuple[str, datetime, Callable[[], Awaitable[None]]]]:
         """This round's reminders and the claims-desk escalation: (label, when, action)."""
-        plan = [
-            (f"reminder {i}", self._anchor + after, self._reminder(i))
-            for i, after in enumerate(self._policy.reminders_after, start=1)
-        ]
-        escalate_at = self._deadline - self._policy.escalate_before_deadline
-        plan.append(("escalate to the claims desk", escalate_at, self._escalate_missing))
-        return plan
+        times = claim_follow_ups(self._policy, self._anchor, self._deadline)
+        actions = [self._reminder(i) for i in range(1, len(times))] + [self._escalate_missing]
+        return [(label, at, act) for (label, at), act in zip(times, actions, strict=True)]
 
     def _owed_by(self, source: str) -> list[DocumentKind]:
         return [k for k in self._missing() if EVIDENCE_SOURCES[k] == source]

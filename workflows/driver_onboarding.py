@@ -41,7 +41,9 @@ with workflow.unsafe.imports_passed_through():
         OnboardingDetails,
         OnboardingDocument,
         expiring,
+        onboarding_reminders,
     )
+    from schemas.openings import driver_onboarding_first_view
     from schemas.ui_text import case_details, case_summary
 
 from workflows.case import DOCUMENT_OPTIONS, FollowUp
@@ -65,19 +67,21 @@ class DriverOnboardingWorkflow(DriverDocumentsCase):
         self._policy = input.policy
         self._init_documents(input.driver_id, input.depot_id, input.driver, input.policy.compliance)
         self._checklist = [ChecklistItem(kind=kind) for kind in input.checklist]
-        self._started_at = workflow.now()
+        self._started_at = input.opened_at or workflow.now()
         self._compliance_case_id: str | None = None
         if input.carried is not None:
             self._resume(input.carried)
             return
+        first = driver_onboarding_first_view(input, self._started_at)
         self._open_case(
             business_key=input.driver_id,
             client_id=None,
             depot_id=input.depot_id,
             subject=f"Onboarding driver {input.driver_id} ({input.vehicle_type.value}) "
             f"at {input.depot_id}",
-            deadline_at=self._abandon_at(),
-            next_step=self._reminder_times()[0],
+            opened_at=self._started_at,
+            deadline_at=first.deadline_at,
+            next_step=first.step,
         )
 
     @workflow.run
@@ -162,12 +166,7 @@ class DriverOnboardingWorkflow(DriverDocumentsCase):
         return all(item.status is ItemStatus.APPROVED for item in self._checklist)
 
     def _reminder_times(self) -> list[tuple[str, datetime]]:
-        every, ends = self._policy.reminder_every, self._abandon_at()
-        times, n = [], 1
-        while self._started_at + n * every < ends:
-            times.append((f"remind the driver ({n})", self._started_at + n * every))
-            n += 1
-        return times
+        return onboarding_reminders(self._policy, self._started_at)
 
     async def _remind(self) -> None:
         if not self._requested():

@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         Resolution,
         ShipmentStatus,
     )
+    from schemas.openings import failed_delivery_first_view, last_attempt
     from schemas.policies import event_time_problem
     from schemas.ui_text import case_details, case_summary, local_time
 
@@ -101,23 +102,20 @@ class FailedDeliveryWorkflow(CaseWorkflow):
         self._claim_case_id: str | None = None
         # The customer's window runs from when the attempt was taken in (here, or when a
         # later attempt is reported), so the deadline is known, and shown, from that moment.
-        self._attempt_taken_at = workflow.now()
+        self._attempt_taken_at = input.opened_at or workflow.now()
         self._asked_at: datetime | None = None  # when the current attempt's window opened
         if input.carried is not None:
             self._resume(input.carried)
             return
-        asks = not self._last_attempt(input.attempt)
+        first = failed_delivery_first_view(input, self._attempt_taken_at)
         self._open_case(
             business_key=input.shipment_id,
             client_id=input.client_id,
             depot_id=input.depot_id,
             subject=self._subject(),
-            deadline_at=self._attempt_taken_at + self._policy.customer_window if asks else None,
-            next_step=(
-                ("remind the customer", self._attempt_taken_at + self._policy.reminder_after)
-                if asks
-                else ("return to sender", self._attempt_taken_at)
-            ),
+            opened_at=self._attempt_taken_at,
+            deadline_at=first.deadline_at,
+            next_step=first.step,
         )
 
     @workflow.run
@@ -581,10 +579,7 @@ class FailedDeliveryWorkflow(CaseWorkflow):
 
     def _last_attempt(self, attempt: FailedAttempt) -> bool:
         """This attempt sends the parcel back: refused, or the attempt limit reached."""
-        return (
-            attempt.reason is FailureReason.REFUSED
-            or attempt.attempt_number >= self._policy.max_attempts
-        )
+        return last_attempt(self._policy, attempt)
 
     def allowed_actions(self) -> list[str]:
         actions = super().allowed_actions()

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         exact,
         opening_plan,
     )
+    from schemas.openings import unpaid_invoice_first_view
     from schemas.ui_text import offset_words
 
 from workflows.case import RECORD_OPTIONS, CaseWorkflow, FollowUp
@@ -90,16 +91,17 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
         if input.carried is not None:
             self._resume(input.carried)
             return
-        send_now, _, ahead = opening_plan(self._ladder(), workflow.now())
-        first = send_now or (ahead[0] if ahead else None)
+        opened_at = input.opened_at or workflow.now()
+        first = unpaid_invoice_first_view(input, opened_at)
         self._open_case(
             business_key=input.invoice_id,
             client_id=input.client_id,
             depot_id=None,
             subject=f"Invoice {input.invoice_id}: {input.amount} {input.currency} due "
             f"{input.due_on.isoformat()}",
-            deadline_at=first.at if first else None,
-            next_step=(first.step.name, first.at) if first else None,
+            opened_at=opened_at,
+            deadline_at=first.deadline_at,
+            next_step=first.step,
         )
 
     @workflow.run
@@ -121,7 +123,7 @@ class UnpaidInvoiceWorkflow(CaseWorkflow):
                     numbered=False,
                 )
             # Opened part-way down: the steps before the latest due one are never sent.
-            _, skipped, _ = opening_plan(self._ladder(), workflow.now())
+            _, skipped, _ = opening_plan(self._ladder(), input.opened_at or workflow.now())
             self._fired.update(f"{self._scope()}:{s.step.name}" for s in skipped)
             await self._set_status(
                 CaseStatus.AWAITING_PAYMENT, "Waiting for payment", deadline_at=self._next_at()

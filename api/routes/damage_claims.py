@@ -123,7 +123,6 @@ async def open_damage_claim(
         client_id=case_input.client_id,
         depot_id=case_input.depot_id,
         subject=f"Claim for shipment {body.shipment_id}: {body.claim_type.value}",
-        deadline_at=case_input.delivery_event_at + case_input.policy.filing_window,
     )
     # One claim per shipment: a repeat (or a second report) gets the existing case.
     return await open_case(opening, response=response, temporal=temporal, reader=reader)

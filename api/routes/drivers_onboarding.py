@@ -128,6 +128,5 @@ async def open_driver_onboarding(
         depot_id=body.depot_id,
         # No personal data: the subject is in the case index and the Temporal UI.
         subject=f"Onboarding driver {driver_id} ({body.vehicle_type.value}) at {body.depot_id}",
-        deadline_at=reader.now + policy.abandon_after,
     )
     return await open_case(opening, response=response, temporal=temporal, reader=reader)

@@ -33,7 +33,6 @@ from schemas.invoices import (
     Promise,
     UnpaidInvoiceInput,
     WriteOff,
-    opening_plan,
 )
 from schemas.requests import (
     DisputeIn,
@@ -150,8 +149,6 @@ async def open_unpaid_invoice(
             store, pdf, body.invoice_id, reader.settings.max_upload_bytes
         )
         case_input = case_input.model_copy(update={"invoice_pdf": ref})
-    send_now, _, ahead = opening_plan(case_input.policy.ladder(case_input.due_on), reader.now)
-    first = send_now or (ahead[0] if ahead else None)
     opening = Opening(
         UNPAID_INVOICE,
         case_input,
@@ -159,7 +156,6 @@ async def open_unpaid_invoice(
         client_id=case_input.client_id,
         subject=f"Invoice {body.invoice_id}: {case_input.amount} {body.currency} due "
         f"{case_input.due_on.isoformat()}",
-        deadline_at=first.at if first else None,
     )
     return await open_case(opening, response=response, temporal=temporal, reader=reader)
 

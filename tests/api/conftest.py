@@ -66,6 +66,22 @@ def settings(tmp_path: Path, database_url: str, task_queue: str) -> Settings:
     )
 
 
+async def client_policy(sessions: SessionFactory, case_type: str, **fields: object) -> None:
+    """The test client's policy override for one case type (as an admin would set it)."""
+    async with sessions() as session:
+        client = await session.get(Client, CLIENT_ID)
+        assert client is not None
+        client.policy_overrides = {**(client.policy_overrides or {}), case_type: fields}
+        session.add(client)
+        await session.commit()
+
+
+NO_CHANGES = {"change_cutoff": "P2D"}
+"""A failed-delivery policy whose change cut-off has passed as soon as a redelivery is booked
+(2 days before a route day that starts tomorrow at the latest): a second choice is refused,
+whatever the time of day the test runs at."""
+
+
 @pytest.fixture
 async def reference_data(sessions: SessionFactory) -> None:
     """A client with contacts (including its claims address), two depots with dispatchers,

@@ -9,7 +9,8 @@ from typing import Any
 
 from api.errors import UNCONFIRMED
 from api.main import DEFAULT_TIMEOUTS
-from tests.api.conftest import Api, assert_problem, failed_delivery
+from core.db import SessionFactory
+from tests.api.conftest import NO_CHANGES, Api, assert_problem, client_policy, failed_delivery
 from worker import build_worker
 
 NEIGHBOUR = {"option": "neighbour", "neighbour_name": "Bob", "neighbour_address": "3 Main St"}
@@ -54,7 +55,8 @@ async def test_ops_book_a_redelivery_window_for_the_customer(api: Api):
     assert booked["deadline_at"].startswith(_in_days(2))
 
 
-async def test_a_second_redelivery_is_409_with_the_reason(api: Api):
+async def test_a_second_redelivery_is_409_with_the_reason(api: Api, sessions: SessionFactory):
+    await client_policy(sessions, "failed_delivery", **NO_CHANGES)
     case_id = await _waiting_case(api)
     assert (await api.post(f"/cases/{case_id}/redelivery", json=NEIGHBOUR)).status_code == 200
 

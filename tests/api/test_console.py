@@ -25,7 +25,14 @@ from core.settings import Settings
 from schemas.case_types import CASE_TYPES, MULTIPART
 from schemas.tables import ApiKey, ConsoleSession
 from tests.api.claims import EXE, MAX_UPLOAD, open_gathering_claim, png, wait_until
-from tests.api.conftest import CLIENT_ID, DRIVER_ID, Api, shipment_id
+from tests.api.conftest import (
+    CLIENT_ID,
+    DRIVER_ID,
+    NO_CHANGES,
+    Api,
+    client_policy,
+    shipment_id,
+)
 from tests.api.drivers import onboarding
 
 BASE = "http://testserver"
@@ -493,7 +500,10 @@ def _in_days(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).date().isoformat()
 
 
-async def test_a_second_redelivery_shows_the_409_reason(browser: NewBrowser, api: Api):
+async def test_a_second_redelivery_shows_the_409_reason(
+    browser: NewBrowser, api: Api, sessions: SessionFactory
+):
+    await client_policy(sessions, "failed_delivery", **NO_CHANGES)
     case_id = await waiting_case(api)
     me = await browser("ops")
     neighbour = {"option": "neighbour", "neighbour_name": "Bob", "neighbour_address": "3 Main St"}

@@ -76,9 +76,9 @@ async def test_the_hold_is_on_the_client_in_the_dispatchers_inbox_and_in_new_del
     later = await api.open_case()
 
     assert later.status_code == 201, later.text
-    shown = later.json()["details"]["client_dispatch_hold"]
-    assert shown["case_id"] == case_id and shown["reason"] == hold["reason"]
     opened = await api.wait_for(later.json()["case_id"], "waiting_on_customer")
+    shown = opened["details"]["client_dispatch_hold"]
+    assert shown["case_id"] == case_id and shown["reason"] == hold["reason"]
     assert "the client's dispatches are on hold" in opened["timeline"][0]["summary"]
 
 

@@ -102,8 +102,9 @@ async def test_long_text_keeps_its_newlines_but_refuses_other_control_characters
     response = await api.open_case(note="No answer at the door.\r\nLeft a card.")
 
     assert response.status_code == 201, response.text
-    opened = [e for e in response.json()["timeline"] if e["kind"] == "opened"]
-    assert opened, response.json()["timeline"]
+    case = await api.wait_for(response.json()["case_id"], "waiting_on_customer")
+    attempt = [e for e in case["timeline"] if e["kind"] == "attempt_failed"]
+    assert "No answer at the door.\nLeft a card." in attempt[0]["summary"], case["timeline"]
 
 
 @pytest.mark.parametrize("shipment", [".", "..", "...", "a/b", ""])
