@@ -501,7 +501,15 @@ class CaseReader:
         )
 
 
-Reader = Annotated[CaseReader, Depends()]
+async def case_reader(
+    session: SessionDep, settings: SettingsDep, now: Now, timeouts: TimeoutsDep
+) -> CaseReader:
+    """`CaseReader` as a dependency, built on the event loop (a class is built in FastAPI's
+    thread pool)."""
+    return CaseReader(session, settings, now, timeouts)
+
+
+Reader = Annotated[CaseReader, Depends(case_reader)]
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,11 @@ def temporal_command(settings: Settings, cli: str) -> list[str]:
         "start-dev",
         "--db-filename",
         str(settings.data_dir / "temporal.db"),
+        # A write-ahead log, synced at checkpoints: the dev server records a burst of starts
+        # about five times faster (500 bare starts: 2.9 s against 16-19 s with the default
+        # rollback journal, measured with `bench.burst`'s probe on this machine). Durable
+        # against the server crashing; a power cut may lose the last writes (dev only).
+        *("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"),
         "--ip",
         host,
         "--port",
@@ -114,9 +119,19 @@ def api_command(settings: Settings) -> list[str]:
     ]
 
 
-def child_environment() -> dict[str, str]:
+def child_environment(**overrides: str) -> dict[str, str]:
     """The children read the same settings from the same environment (and `.env`)."""
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **overrides}
+
+
+def worker_metrics_address(settings: Settings, number: int) -> str | None:
+    """Worker `number`'s SDK metrics address: `CASEDESK_WORKER_METRICS_ADDRESS`'s port for
+    the first worker, the next ports for the others (several on one machine cannot share
+    one); None when the setting is off."""
+    if not settings.worker_metrics_address:
+        return None
+    host, port = split_address(settings.worker_metrics_address)
+    return f"{host}:{port + number - 1}"
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -182,7 +197,13 @@ def _copy_output(source: IO[bytes], log: IO[bytes], prefix: bytes) -> None:
 
 
 def start_child(
-    name: str, command: Sequence[str], log_path: Path, *, echo: bool, stop_signal: int
+    name: str,
+    command: Sequence[str],
+    log_path: Path,
+    *,
+    echo: bool,
+    stop_signal: int,
+    env: dict[str, str] | None = None,
 ) -> Child:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("ab")
@@ -194,7 +215,7 @@ def start_child(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if echo else log,
         stderr=subprocess.STDOUT,
-        env=child_environment(),
+        env=child_environment(**(env or {})),
         preexec_fn=_die_with_parent,
     )
     child = Child(name, process, log_path, stop_signal)
@@ -347,6 +368,7 @@ class DevStack:
         own log, all polling the same task queue."""
         for number in range(1, self.settings.resolved_dev_workers + 1):
             name = f"worker-{number}"
+            metrics = worker_metrics_address(self.settings, number)
             self.children.append(
                 start_child(
                     name,
@@ -354,6 +376,7 @@ class DevStack:
                     self.logs / f"{name}.log",
                     echo=True,
                     stop_signal=signal.SIGINT,
+                    env={"CASEDESK_WORKER_METRICS_ADDRESS": metrics} if metrics else None,
                 )
             )
 

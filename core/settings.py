@@ -71,14 +71,18 @@ class Settings(BaseSettings):
     # How many workers `make run` starts, each its own process polling the same task queue;
     # one per CPU core when unset.
     dev_workers: int | None = Field(default=None, gt=0)
-    # What one worker process takes on at a time (the Temporal SDK's defaults). Workflow
-    # tasks are short CPU bursts; activities mostly wait on the database and SendGrid.
-    worker_max_concurrent_workflow_tasks: int = Field(default=100, gt=0)
+    # What one worker process takes on at a time. Workflow tasks are short CPU bursts under
+    # one GIL: the SDK's 100 at once only time-slice each other. Measured with `bench.burst`
+    # (500 openings, 2 workers, 2 cores): 100 gave the same 7.1-7.5 cases/s as 4 but 443
+    # workflow tasks over 2 s; 4 kept every task under 1 s (the backlog waits in Temporal's
+    # queue instead, where a task cannot time out). Activities mostly wait on the database
+    # and SendGrid: the SDK's 100.
+    worker_max_concurrent_workflow_tasks: int = Field(default=4, gt=0)
     worker_max_concurrent_activities: int = Field(default=100, gt=0)
     # Workflows kept in memory between tasks (sticky execution); 0 replays every task.
     worker_max_cached_workflows: int = Field(default=1000, ge=0)
     # Long polls one worker keeps open on the task queue, for workflow and activity tasks.
-    worker_workflow_task_pollers: int = Field(default=5, gt=0)
+    worker_workflow_task_pollers: int = Field(default=2, gt=0)  # at most the tasks at once
     worker_activity_task_pollers: int = Field(default=5, gt=0)
 
     # The PostgreSQL connection pool of each process (the API and every worker); SQLite

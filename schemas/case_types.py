@@ -30,13 +30,6 @@ from schemas.contracts import UpdateContract
 from schemas.documents import CLAIM_DOCUMENT_KINDS, DRIVER_DOCUMENT_KINDS, DocumentKind
 from schemas.enums import CaseStatus, CaseType, Resolution, Role
 from schemas.invoices import DunningPolicy, InvoiceDetails, UnpaidInvoiceInput
-from schemas.openings import (
-    FirstView,
-    damage_claim_first_view,
-    driver_onboarding_first_view,
-    failed_delivery_first_view,
-    unpaid_invoice_first_view,
-)
 from schemas.onboarding import (
     ComplianceDetails,
     CompliancePolicy,
@@ -44,6 +37,13 @@ from schemas.onboarding import (
     DriverOnboardingInput,
     OnboardingDetails,
     OnboardingPolicy,
+)
+from schemas.openings import (
+    FirstView,
+    damage_claim_first_view,
+    driver_onboarding_first_view,
+    failed_delivery_first_view,
+    unpaid_invoice_first_view,
 )
 from schemas.policies import ClaimPolicy, FailedDeliveryPolicy
 from schemas.requests import (

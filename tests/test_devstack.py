@@ -29,6 +29,7 @@ from core.devstack import (
     start_child,
     temporal_command,
     worker_command,
+    worker_metrics_address,
 )
 from core.security import hash_api_key
 from core.settings import Settings
@@ -61,6 +62,17 @@ def dev_settings(data_dir: Path, database_url: str | None = None, **values: obje
 # --- command lines ---------------------------------------------------------------------------
 
 
+def test_each_worker_serves_its_sdk_metrics_on_its_own_port(tmp_path: Path):
+    on = dev_settings(tmp_path, worker_metrics_address="127.0.0.1:9464")
+
+    assert [worker_metrics_address(on, n) for n in (1, 2, 3)] == [
+        "127.0.0.1:9464",
+        "127.0.0.1:9465",
+        "127.0.0.1:9466",
+    ]
+    assert worker_metrics_address(dev_settings(tmp_path), 1) is None
+
+
 def test_temporal_dev_server_persists_under_the_data_dir_with_our_search_attributes(
     tmp_path: Path,
 ) -> None:
@@ -79,6 +91,8 @@ def test_temporal_dev_server_persists_under_the_data_dir_with_our_search_attribu
         command[i + 1].split("=")[0] for i, arg in enumerate(command) if arg == "--search-attribute"
     }
     assert registered == {key.name for key in SEARCH_ATTRIBUTES}
+    pragmas = [command[i + 1] for i, arg in enumerate(command) if arg == "--sqlite-pragma"]
+    assert pragmas == ["journal_mode=wal", "synchronous=normal"]  # bursts of starts: WAL
 
 
 def test_api_runs_the_app_factory_on_the_configured_address(tmp_path: Path) -> None:

@@ -30,14 +30,14 @@ def tuned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path, environment="test")
 
 
-def test_the_defaults_are_the_sdks(tmp_path: Path) -> None:
+def test_the_defaults_are_the_measured_ones(tmp_path: Path) -> None:
     options = worker_options(Settings(data_dir=tmp_path, environment="test"))
 
     assert options == {
-        "max_concurrent_workflow_tasks": 100,
+        "max_concurrent_workflow_tasks": 4,
         "max_concurrent_activities": 100,
         "max_cached_workflows": 1000,
-        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(maximum=5),
+        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(maximum=2),
         "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(maximum=5),
     }
 

@@ -6,7 +6,7 @@ is allowed now (409 with its reason). Updates are called through their typed con
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -198,11 +198,11 @@ class CaseAction:
         return await self.reader.detail(self.case, state)
 
 
-def acting(action: str) -> Callable[[CurrentCase, Reader], CaseAction]:
+def acting(action: str) -> Callable[[CurrentCase, Reader], Awaitable[CaseAction]]:
     """The dependency of `POST /cases/{case_id}/{action}`: the case, once the registry says
     its type has `action` (409 otherwise, before the body is used)."""
 
-    def dependency(case: CurrentCase, reader: Reader) -> CaseAction:
+    async def dependency(case: CurrentCase, reader: Reader) -> CaseAction:
         require_action(case.case_id, action)
         return CaseAction(case, reader)
 

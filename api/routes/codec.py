@@ -91,7 +91,7 @@ async def codec_caller(
 CodecCaller = Annotated[ApiKey, Depends(codec_caller)]
 
 
-def _codec(temporal: TemporalDep) -> EncryptionCodec:
+async def _codec(temporal: TemporalDep) -> EncryptionCodec:
     codec = temporal.data_converter.payload_codec
     if not isinstance(codec, EncryptionCodec):
         raise Problem(503, "this API's Temporal client has no payload codec")

@@ -117,12 +117,8 @@ async def first_state(
 ) -> CaseState:
     """The case's state after its first workflow task, on a worker that runs no activity."""
     async with Worker(env.client, task_queue=task_queue, workflows=[workflow]):
-        handle = await env.client.start_workflow(
-            workflow.run,
-            inp,
-            id=case_id,
-            task_queue=task_queue,  # type: ignore[attr-defined]
-        )
+        run = workflow.run  # type: ignore[attr-defined]
+        handle = await env.client.start_workflow(run, inp, id=case_id, task_queue=task_queue)
         for _ in range(100):
             try:
                 return await handle.query(STATE_QUERY, result_type=CaseState)
