@@ -50,7 +50,7 @@ async def test_a_driver_is_onboarded_through_the_link_and_becomes_active(stack) 
     case_id, driver_id = case["case_id"], case["business_key"]
     assert case_id == f"driver-onboarding-{driver_id}" and "dee" not in driver_id.lower()
     assert case["deadline_at"] and case["next_step"]
-    await case_when(http, case_id, "collecting_documents")
+    case = await case_when(http, case_id, "collecting_documents")  # the checklist, live
 
     welcome = await message_when(http, case_id, "onboarding/welcome")
     link = link_in(welcome)
