@@ -91,7 +91,8 @@ def slowest_bucket(buckets: dict[float, float]) -> float | str:
 
 
 def over(buckets: dict[float, float], limit: float) -> float:
-    """Observations above `limit` (from the first bucket bound at or above it)."""
+    """Observations above the highest bucket bound at or below `limit` (exact when `limit`
+    is a bound, as 2 s is in `core.telemetry.LATENCY_BUCKETS`)."""
     if not buckets:
         return math.nan
     total = buckets.get(math.inf, max(buckets.values()))
@@ -103,8 +104,14 @@ async def scrape(http: httpx.AsyncClient, urls: list[str]) -> list[str]:
     return [(await http.get(url, timeout=10)).text for url in urls]
 
 
-def diff(after: dict[float, float], before: dict[float, float]) -> dict[float, float]:
-    return {bound: count - before.get(bound, 0.0) for bound, count in after.items()}
+def during(before: list[str], after: list[str], name: str) -> dict[float, float]:
+    """A histogram's buckets over the run: every worker's counts after, less those before."""
+    buckets: dict[float, float] = {}
+    for text_before, text_after in zip(before, after, strict=True):
+        earlier = histogram(text_before, name)
+        for bound, count in histogram(text_after, name).items():
+            buckets[bound] = buckets.get(bound, 0.0) + count - earlier.get(bound, 0.0)
+    return buckets
 
 
 async def measure(
@@ -161,19 +168,12 @@ async def measure(
         "worker_metrics": len(metrics),
     }
     if metrics:
-        execution: dict[float, float] = {}
-        queued: dict[float, float] = {}
-        failures = 0.0
-        for text_before, text_after in zip(before, after, strict=True):
-            for bound, n in diff(
-                histogram(text_after, EXECUTION), histogram(text_before, EXECUTION)
-            ).items():
-                execution[bound] = execution.get(bound, 0.0) + n
-            for bound, n in diff(
-                histogram(text_after, SCHEDULE_TO_START), histogram(text_before, SCHEDULE_TO_START)
-            ).items():
-                queued[bound] = queued.get(bound, 0.0) + n
-            failures += counter(text_after, FAILED) - counter(text_before, FAILED)
+        execution = during(before, after, EXECUTION)
+        queued = during(before, after, SCHEDULE_TO_START)
+        failures = sum(
+            counter(text_after, FAILED) - counter(text_before, FAILED)
+            for text_before, text_after in zip(before, after, strict=True)
+        )
         results |= {
             "workflow_tasks": execution.get(math.inf, 0.0),
             "slowest_task_bucket_s": slowest_bucket(execution),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -29,10 +29,10 @@ from schemas.case_types import (
 from schemas.cases import CaseState, Customer
 from schemas.claims import DamageClaimInput
 from schemas.contracts import STATE_QUERY
-from schemas.enums import CaseStatus, FailureReason, VehicleType
+from schemas.enums import CaseStatus, FailureReason
 from schemas.invoices import UnpaidInvoiceInput
-from schemas.onboarding import DriverOnboardingInput, DriverProfile, OnboardingPolicy
 from schemas.policies import ClaimPolicy
+from tests.workflows.test_driver_onboarding import onboarding as onboarding_input
 from tests.workflows.test_failed_delivery import case_input
 from workflows.damage_claim import DamageClaimWorkflow
 from workflows.driver_onboarding import DriverOnboardingWorkflow
@@ -72,16 +72,7 @@ def late_claim(now: datetime) -> BaseModel:
 
 
 def onboarding(now: datetime) -> BaseModel:
-    policy = OnboardingPolicy()
-    return DriverOnboardingInput(
-        driver_id=f"drv-{key()}",
-        depot_id="depot-north",
-        driver=DriverProfile(name="Dee Driver", email="dee@example.com"),
-        vehicle_type=VehicleType.VAN,
-        planned_start_date=date.today() + timedelta(days=14),
-        checklist=policy.checklist_for(VehicleType.VAN),
-        policy=policy,
-    )
+    return onboarding_input()
 
 
 def invoice(now: datetime, due_in: int = -8) -> BaseModel:
