@@ -15,7 +15,12 @@ async def paginate(
     session: AsyncSession, statement: Any, page: Pagination
 ) -> tuple[list[Any], int]:
     """`statement` is a filtered, ordered `select(Model)`."""
-    count = select(func.count()).select_from(statement.order_by(None).subquery())
-    total = (await session.exec(count)).one()
+    total = await count_of(session, statement)
     rows = await session.exec(statement.limit(page.limit).offset(page.offset))
-    return list(rows.all()), int(total)
+    return list(rows.all()), total
+
+
+async def count_of(session: AsyncSession, statement: Any) -> int:
+    """How many rows `statement` selects, in all pages."""
+    count = select(func.count()).select_from(statement.order_by(None).subquery())
+    return int((await session.exec(count)).one())

@@ -62,6 +62,11 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        None,
+        description="Where the next page starts (`GET /cases?cursor=`): null on the last "
+        "page and on lists without cursors.",
+    )
 
 
 # --- clients ------------------------------------------------------------------------------

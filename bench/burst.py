@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import statistics
 import sys
@@ -33,7 +32,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-RESULTS = Path(__file__).with_name("results.json")
+from bench.results import record
+
 TARGETS = {"errors": 0, "p99_s": 1.0, "tasks_over_2s": 0, "task_failures": 0}
 TASK_LIMIT_S = 2.0
 EXECUTION = "temporal_workflow_task_execution_latency"
@@ -194,9 +194,7 @@ def main(cases: int, api: str, key_file: Path, metrics: list[str], within: float
     if results["all_waiting_s"] is None:
         missed.append("all_waiting_s")
     results["missed"] = missed
-    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    stored["burst"] = results
-    RESULTS.write_text(json.dumps(stored, indent=2, default=str) + "\n")
+    record("burst", results)
     print(f"casedesk burst: {cases} failed-delivery openings at once against {api}")
     for name, value in results.items():
         target = TARGETS.get(name)

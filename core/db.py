@@ -98,3 +98,11 @@ async def release_connection(session: AsyncSession) -> None:
     Objects already loaded stay usable (`expire_on_commit=False`)."""
     if session.in_transaction() and not (session.new or session.dirty or session.deleted):
         await session.commit()
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """The name of the database the session talks to (`sqlite`, `postgresql`)."""
+    bind = session.bind
+    if bind is None:
+        raise RuntimeError("the session is not bound to an engine")
+    return bind.dialect.name

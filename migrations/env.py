@@ -18,7 +18,7 @@ from sqlmodel.sql.sqltypes import AutoString
 
 import schemas.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from core.db import sync_url
-from core.migrate import ensure_sqlite_parent
+from core.migrate import ensure_sqlite_parent, include_name
 from core.settings import Settings
 from schemas.tables import DecimalString, UTCDateTime
 
@@ -63,6 +63,7 @@ def _configure_args() -> dict[str, Any]:
         "render_as_batch": True,
         "render_item": render_item,
         "compare_type": True,
+        "include_name": include_name,
     }
 
 

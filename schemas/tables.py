@@ -23,8 +23,11 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    event,
+    text,
 )
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy.schema import DDL
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -476,10 +479,10 @@ class Case(SQLModel, table=True):
     client_id: str | None = Field(default=None, index=True, max_length=64)
     depot_id: str | None = Field(default=None, index=True, max_length=64)
     subject: str = Field(max_length=300)
-    opened_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    opened_at: datetime = Field(sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
-    escalated: bool = Field(default=False, index=True)
+    escalated: bool = Field(default=False)
     escalation_reason: str | None = Field(default=None, max_length=1000)
     assignee: str | None = Field(default=None, max_length=200, index=True)
     next_step: str | None = Field(default=None, max_length=300)
@@ -487,6 +490,75 @@ class Case(SQLModel, table=True):
     details: dict[str, Any] = _json()
     version: int = 0
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# A case that is not closed or cancelled, in the words both the partial index below and
+# `GET /cases?overdue=` use: a planner takes a partial index only for a query whose WHERE
+# repeats its predicate.
+OPEN_CASE_SQL = "status NOT IN ({})".format(
+    ", ".join(f"'{status.value}'" for status in CaseStatus if status.is_terminal)
+)
+
+
+CASES = SQLModel.metadata.tables["cases"]
+
+
+# `GET /cases?q=` finds text anywhere in a case's id, business key or subject through a
+# trigram index: PostgreSQL's pg_trgm on this expression, SQLite's FTS5 trigram table
+# `cases_search` kept by triggers (its rowid is the case row's). The words are the same SQL in
+# the index, the triggers and the query, so the planner matches them.
+def case_words_sql(row: str = "") -> str:
+    return f"({row}id || ' ' || {row}business_key || ' ' || {row}subject)"
+
+
+CASE_SEARCH_TABLE = "cases_search"
+# Constant SQL (no input reaches it).
+_SEARCH_ROW = (
+    f"INSERT INTO {CASE_SEARCH_TABLE} (rowid, words) "  # noqa: S608
+    f"VALUES (new.rowid, {case_words_sql('new.')})"
+)
+_SEARCH_GONE = f"DELETE FROM {CASE_SEARCH_TABLE} WHERE rowid = old.rowid"  # noqa: S608
+CASE_SEARCH_DDL = {
+    "postgresql": [
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+        f"CREATE INDEX ix_cases_words ON cases USING gin ({case_words_sql()} gin_trgm_ops)",
+    ],
+    "sqlite": [
+        f"CREATE VIRTUAL TABLE {CASE_SEARCH_TABLE} USING fts5(words, tokenize='trigram')",
+        f"CREATE TRIGGER cases_search_insert AFTER INSERT ON cases BEGIN {_SEARCH_ROW}; END",
+        "CREATE TRIGGER cases_search_update AFTER UPDATE OF id, business_key, subject ON cases "
+        "WHEN old.id IS NOT new.id OR old.business_key IS NOT new.business_key "
+        f"OR old.subject IS NOT new.subject BEGIN {_SEARCH_GONE}; {_SEARCH_ROW}; END",
+        f"CREATE TRIGGER cases_search_delete AFTER DELETE ON cases BEGIN {_SEARCH_GONE}; END",
+    ],
+}
+for _dialect, _statements in CASE_SEARCH_DDL.items():
+    for _sql in _statements:
+        event.listen(CASES, "after_create", DDL(_sql).execute_if(dialect=_dialect))
+
+# The orders `GET /cases` lists in, each an index the list is read from in order (the case id
+# breaks ties, so a keyset cursor is exact); a deadline sort puts cases without one last in
+# either direction, hence the flag in front.
+_c = CASES.c
+Index("ix_cases_opened_at_id", _c.opened_at, _c.id)
+Index("ix_cases_updated_at_id", _c.updated_at, _c.id)
+Index("ix_cases_deadline_nulls_last", _c.deadline_at.is_(None), _c.deadline_at, _c.id)
+Index("ix_cases_deadline_desc", _c.deadline_at.is_not(None), _c.deadline_at, _c.id)
+# Escalations are few and asked for often: a partial index of just them (queries say
+# `escalated` in these words, see OPEN_CASE_SQL).
+ESCALATED_SQL = "escalated"
+Index(
+    "ix_cases_escalated_only",
+    _c.deadline_at,
+    sqlite_where=text(ESCALATED_SQL),
+    postgresql_where=text(ESCALATED_SQL),
+)
+Index(
+    "ix_cases_open_deadline",
+    _c.deadline_at,
+    sqlite_where=text(OPEN_CASE_SQL),
+    postgresql_where=text(OPEN_CASE_SQL),
+)
 
 
 class TimelineEntry(SQLModel, table=True):

@@ -12,14 +12,16 @@ from sqlmodel import SQLModel
 
 import schemas.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from core.db import sync_url
-from core.migrate import alembic_config, upgrade_database
+from core.migrate import alembic_config, include_name, upgrade_database
 
 
 def _schema_diff(url: str) -> list:
     engine = create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_name": include_name}
+            )
             return compare_metadata(context, SQLModel.metadata)
     finally:
         engine.dispose()
@@ -195,3 +197,45 @@ def test_delivery_records_revision_keeps_the_cases_failed_attempts(database_url:
         assert "rate_agreements" not in _tables(database_url)
     finally:
         engine.dispose()
+
+
+def _case_indexes(url: str) -> set[str]:
+    """The indexes, triggers and tables on `cases`, including the expression and partial
+    indexes and search objects autogenerate cannot compare."""
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                found = conn.execute(
+                    text(
+                        "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master"
+                        " WHERE (tbl_name = 'cases' OR name LIKE 'cases_search%')"
+                        " AND name NOT LIKE 'sqlite_autoindex%' AND name != 'cases'"
+                    )
+                )
+            else:
+                found = conn.execute(
+                    text("SELECT indexdef FROM pg_indexes WHERE tablename = 'cases'")
+                )
+            return {" ".join(row[0].split()) for row in found}
+    finally:
+        engine.dispose()
+
+
+def test_the_revisions_build_the_case_list_indexes_the_tables_declare(database_url: str) -> None:
+    """Expression and partial indexes, the trigram index and SQLite's search table and
+    triggers: the same, by name and definition, from the revisions and from the metadata."""
+    upgrade_database(database_url)
+    migrated = _case_indexes(database_url)
+    command.downgrade(alembic_config(database_url), "base")
+    engine = create_engine(sync_url(database_url))
+    SQLModel.metadata.create_all(engine)
+    engine.dispose()
+    declared = _case_indexes(database_url)
+
+    def normal(entries: set[str]) -> set[str]:
+        # SQLite keeps each statement as written: compare up to spacing, quotes, brackets.
+        return {" ".join(e.translate(str.maketrans("", "", '"()')).split()) for e in entries}
+
+    assert normal(migrated) == normal(declared)
+    assert any("ix_cases_words" in e or "fts5" in e for e in migrated)

@@ -7,14 +7,13 @@ is allowed now (409 with its reason). Updates are called through their typed con
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel
-from sqlalchemy import and_, false, not_, or_
-from sqlmodel import col, select
 
 from api.case_models import CaseDetail, CaseSort, CaseSummary
+from api.case_query import CaseFilters, Position, after, case_list_statement
 from api.casework import (
     Reader,
     details_as,
@@ -35,10 +34,10 @@ from api.deps import (
     ViewerKey,
 )
 from api.errors import invalid
-from api.listing import paginate
+from api.listing import count_of
 from api.models import Page
 from api.stuck import StuckFilters, StuckList, find_stuck
-from core.db import release_connection
+from core.db import dialect_of, release_connection
 from schemas import contracts
 from schemas.cases import (
     AssignInput,
@@ -56,25 +55,11 @@ from schemas.contracts import UpdateContract
 from schemas.enums import CaseStatus, CaseType, RedeliveryOption
 from schemas.requests import AssignIn, DeliveryOutcomeIn, FailedAttemptIn, NoteIn, ReasonIn
 from schemas.stuck import StuckKind
-from schemas.tables import Case, PickupPoint
+from schemas.tables import PickupPoint
 
 In = TypeVar("In", bound=BaseModel)
 
 router = APIRouter(prefix="/cases", tags=["cases"])
-
-TERMINAL = [s for s in CaseStatus if s.is_terminal]
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _ordered(statement: Any, sort: CaseSort) -> Any:
-    """The list in the asked order; cases without the column's value (no deadline) last
-    either way, and the case id breaking ties so a page boundary never repeats or skips."""
-    column = col(getattr(Case, sort.column))
-    key = column.desc() if sort.descending else column.asc()
-    return statement.order_by(column.is_(None), key, col(Case.id))
 
 
 @router.get("", summary="List and search cases (newest first unless sorted)")
@@ -101,50 +86,49 @@ async def list_cases(
     sort: Annotated[
         CaseSort, Query(description="The order: a column, `-` first for descending.")
     ] = CaseSort.OPENED_DESC,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=1000,
+            description="Continue after the page that gave this `next_cursor` (same filters "
+            "and sort). Deep pages cost what the first does; `offset` reads and skips.",
+        ),
+    ] = None,
 ) -> Page[CaseSummary]:
     if deadline_before and deadline_after and deadline_before <= deadline_after:
         raise invalid("deadline_before", "the end of the deadline range must be after its start")
-    statement = _ordered(select(Case), sort)
-    if type:
-        statement = statement.where(Case.type == type)
-    if status:
-        statement = statement.where(Case.status == status)
-    if client_id:
-        statement = statement.where(Case.client_id == client_id)
-    if escalated is not None:
-        statement = statement.where(Case.escalated == escalated)
-    if depot_id:
-        statement = statement.where(Case.depot_id == depot_id)
-    if assignee:
-        statement = statement.where(Case.assignee == assignee)
-    if deadline_before:
-        statement = statement.where(col(Case.deadline_at) < deadline_before)
-    if deadline_after:
-        statement = statement.where(col(Case.deadline_at) >= deadline_after)
-    if overdue is not None:
-        is_overdue = and_(
-            col(Case.deadline_at).is_not(None),
-            col(Case.deadline_at) < now,
-            col(Case.status).not_in(TERMINAL),
-        )
-        statement = statement.where(is_overdue if overdue else not_(is_overdue))
-    if q and q.strip():
-        pattern = f"%{_escape_like(q.strip())}%"
-        statement = statement.where(
-            or_(
-                false(),
-                *(
-                    column.ilike(pattern, escape="\\")
-                    for column in (col(Case.id), col(Case.business_key), col(Case.subject))
-                ),
-            )
-        )
-    rows, total = await paginate(session, statement, page)
+    filters = CaseFilters(
+        type=type,
+        status=status,
+        client_id=client_id,
+        depot_id=depot_id,
+        escalated=escalated,
+        overdue=overdue,
+        assignee=assignee,
+        deadline_before=deadline_before,
+        deadline_after=deadline_after,
+        q=q,
+    )
+    statement = case_list_statement(filters, sort, now, dialect_of(session))
+    position = None
+    if cursor is not None:
+        if page.offset:
+            raise invalid("offset", "give either a cursor or an offset, not both")
+        try:
+            position = Position.decode(cursor, sort)
+        except ValueError as error:
+            raise invalid("cursor", str(error)) from None
+    total = await count_of(session, statement)
+    query = after(statement, position) if position else statement.offset(page.offset)
+    rows = list((await session.exec(query.limit(page.limit + 1))).all())
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
     return Page(
         items=[summary_from_row(row, settings, now) for row in rows],
         total=total,
         limit=page.limit,
         offset=page.offset,
+        next_cursor=Position.of(rows[-1], sort).encode() if more else None,
     )
 
 

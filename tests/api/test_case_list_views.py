@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from markupsafe import Markup
 
+from api.case_models import CaseSort
 from api.console.display import badge, field_label, local, money, plain_error, readable, tone
 from core.db import SessionFactory
 from schemas.enums import CaseStatus, CaseType, Resolution
@@ -93,7 +94,8 @@ async def test_the_list_sorts_by_opened_deadline_and_updated(api: Api, cases: di
     assert await order("-opened") == "dcbae"
     assert await order("opened") == "eabcd"
     assert await order("deadline") == "cbade"  # soonest first; no deadline last
-    assert await order("-deadline") == "abcde"  # latest first; no deadline still last
+    # Latest first; no deadline still last, ties in the id's order of the same direction.
+    assert await order("-deadline") == "abced"
     assert await order("-updated") == "eacbd"
     assert await order("updated") == "dbcae"
     first = (await api.get("/cases", params={"sort": "-updated"})).json()["items"][0]
@@ -113,6 +115,87 @@ async def test_the_list_filters_by_depot_assignee_and_deadline_range(
     assert await listed(deadline_after=NOW.isoformat()) == "ba"
     window = {"deadline_after": NOW.isoformat(), "deadline_before": (NOW + 2 * DAY).isoformat()}
     assert await listed(**window) == "b"
+
+
+async def _walk(api: Api, params: dict[str, str]) -> tuple[list[str], int]:
+    """Every case id of the list, two a page, following `next_cursor`; and the pages."""
+    seen: list[str] = []
+    query = {**params, "limit": "2"}
+    for pages in range(1, 20):
+        response = await api.get("/cases", params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        seen += [item["case_id"] for item in body["items"]]
+        if body["next_cursor"] is None:
+            return seen, pages
+        query = {**params, "limit": "2", "cursor": body["next_cursor"]}
+    raise AssertionError(f"the cursor never ended: {seen}")
+
+
+@pytest.mark.parametrize("sort", [s.value for s in CaseSort])
+async def test_a_cursor_walks_each_order_without_repeats_or_gaps(
+    api: Api, cases: dict[str, Case], sessions: SessionFactory, sort: str
+):
+    # Ties on every sort column, with and without a deadline, so the id must break them.
+    twins = [
+        _row(f"failed-delivery-LV-T{n}", opened_at=NOW - DAY, updated_at=NOW - 4 * DAY)
+        for n in range(3)
+    ] + [
+        _row(f"failed-delivery-LV-U{n}", deadline_at=NOW + DAY, opened_at=NOW - 3 * DAY)
+        for n in range(2)
+    ]
+    async with sessions() as session:
+        session.add_all(twins)
+        await session.commit()
+    whole = (await api.get("/cases", params={"sort": sort, "limit": "200"})).json()
+
+    walked, pages = await _walk(api, {"sort": sort})
+
+    assert walked == [item["case_id"] for item in whole["items"]] and len(walked) == 10
+    assert pages == 5 and whole["next_cursor"] is None
+    # With a filter, the walk stays inside it and the total counts the filtered cases.
+    depot, _ = await _walk(api, {"sort": sort, "depot_id": DEPOT_ID})
+    assert cases["b"].id not in depot and len(depot) == 9
+
+
+async def test_bad_cursors_are_422_naming_the_cursor(api: Api, cases: dict[str, Case]):
+    first = (await api.get("/cases", params={"sort": "deadline", "limit": "1"})).json()
+    cursor = first["next_cursor"]
+    assert cursor and first["total"] == 5
+
+    for bad in ["nonsense", "bm90IGpzb24", "WyJkZWFkbGluZSIsICJ5ZXN0ZXJkYXkiLCAiYSJd"]:
+        assert_problem(await api.get("/cases", params={"cursor": bad}), 422, "cursor")
+    other_sort = await api.get("/cases", params={"cursor": cursor})  # sorted by -opened
+    body = assert_problem(other_sort, 422, "cursor")
+    assert "sort=deadline" in body["detail"]
+    both = await api.get("/cases", params={"sort": "deadline", "cursor": cursor, "offset": 1})
+    assert_problem(both, 422, "offset")
+    assert (
+        await api.get("/cases", params={"sort": "deadline", "cursor": cursor})
+    ).status_code == 200
+
+
+async def test_text_search_follows_the_index_rows(
+    api: Api, cases: dict[str, Case], sessions: SessionFactory
+):
+    async def found(words: str) -> list[str]:
+        response = await api.get("/cases", params={"q": words})
+        assert response.status_code == 200, response.text
+        return [item["case_id"] for item in response.json()["items"]]
+
+    assert await found("lv-c") == [cases["c"].id]  # any case, inside the id
+    assert await found("Shipment failed-delivery-LV-") == [cases[x].id for x in "dcbae"]
+    async with sessions() as session:
+        row = await session.get(Case, cases["c"].id)
+        assert row
+        row.subject = "Parcel for Ms Quint"
+        await session.commit()
+        assert await found("quint") == [cases["c"].id]
+        assert await found("Shipment failed-delivery-LV-C") == []
+        await session.delete(row)
+        await session.commit()
+    assert await found("quint") == [] and await found("LV-") == [cases[x].id for x in "dbae"]
+    assert await found("LV") == [cases[x].id for x in "dbae"]  # shorter than a trigram
 
 
 async def test_bad_list_parameters_are_422_naming_the_parameter(api: Api, cases: dict[str, Case]):
