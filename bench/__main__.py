@@ -41,7 +41,7 @@ from core.settings import Settings
 from core.temporal import SEARCH_ATTRIBUTES, converter_for
 from schemas.cases import Address, Customer, FailedAttempt, FailedDeliveryInput
 from schemas.enums import ContactKind
-from worker import build_activities
+from worker import build_activities, worker_options, workflow_runner
 from workflows.failed_delivery import FailedDeliveryWorkflow
 
 # A case does several activities (record, attempt, notice email) before it waits; these are
@@ -128,7 +128,10 @@ async def main(cases: int) -> int:
             task_queue=queue,
             workflows=[FailedDeliveryWorkflow, BareWorkflow, BareWaitingWorkflow],
             activities=[*build_activities(settings, sessions), noop],
-            max_cached_workflows=10 * cases,
+            # As `make run`'s workers run (sandbox passthrough, concurrency), with every case
+            # kept in the cache so its memory can be measured.
+            workflow_runner=workflow_runner(),
+            **(worker_options(settings) | {"max_cached_workflows": 10 * cases}),
         ):
             client = env.client
             run = uuid.uuid4().hex[:6]
