@@ -9,6 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from core.db import sync_url
@@ -49,9 +50,21 @@ def include_name(name: str | None, type_: str, _parents: object) -> bool:
 
 
 def upgrade_database(url: str) -> None:
-    """Run `alembic upgrade head` on the database at `url` (blocking; idempotent)."""
+    """Run `alembic upgrade head` on the database at `url` (blocking; idempotent). On SQLite,
+    then rebuild the case list's search table: its rows are found by the case rows' rowids,
+    which a VACUUM may renumber (`schemas.tables.CASE_SEARCH_REBUILD`)."""
     ensure_sqlite_parent(url)
     command.upgrade(alembic_config(url), "head")
+    if make_url(url).get_backend_name() == "sqlite":
+        from schemas.tables import CASE_SEARCH_REBUILD
+
+        engine = create_engine(sync_url(url))
+        try:
+            with engine.begin() as conn:
+                for statement in CASE_SEARCH_REBUILD:
+                    conn.execute(text(statement))
+        finally:
+            engine.dispose()
 
 
 def main() -> None:

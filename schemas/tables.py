@@ -504,9 +504,12 @@ CASES = SQLModel.metadata.tables["cases"]
 
 
 # `GET /cases?q=` finds text anywhere in a case's id, business key or subject through a
-# trigram index: PostgreSQL's pg_trgm on this expression, SQLite's FTS5 trigram table
-# `cases_search` kept by triggers (its rowid is the case row's). The words are the same SQL in
-# the index, the triggers and the query, so the planner matches them.
+# trigram index: PostgreSQL's pg_trgm on this expression (the same SQL in the index and the
+# query, so the planner matches them); on SQLite an FTS5 trigram table `cases_search` of the
+# same words and the case id, kept by triggers. Its rowid is the case row's, for the triggers
+# to find it; the list joins on the case id. (A VACUUM may renumber the rowids of `cases`; a
+# new row then replaces a search row of the same rowid instead of failing. Rebuild with
+# CASE_SEARCH_REBUILD after one.)
 def case_words_sql(row: str = "") -> str:
     return f"({row}id || ' ' || {row}business_key || ' ' || {row}subject)"
 
@@ -514,9 +517,14 @@ def case_words_sql(row: str = "") -> str:
 CASE_SEARCH_TABLE = "cases_search"
 # Constant SQL (no input reaches it).
 _SEARCH_ROW = (
-    f"INSERT INTO {CASE_SEARCH_TABLE} (rowid, words) "  # noqa: S608
-    f"VALUES (new.rowid, {case_words_sql('new.')})"
+    f"INSERT OR REPLACE INTO {CASE_SEARCH_TABLE} (rowid, words, case_id) "  # noqa: S608
+    f"VALUES (new.rowid, {case_words_sql('new.')}, new.id)"
 )
+CASE_SEARCH_REBUILD = [
+    f"DELETE FROM {CASE_SEARCH_TABLE}",  # noqa: S608
+    f"INSERT INTO {CASE_SEARCH_TABLE} (rowid, words, case_id) "  # noqa: S608
+    f"SELECT rowid, {case_words_sql()}, id FROM cases",
+]
 _SEARCH_GONE = f"DELETE FROM {CASE_SEARCH_TABLE} WHERE rowid = old.rowid"  # noqa: S608
 CASE_SEARCH_DDL = {
     "postgresql": [
@@ -524,7 +532,8 @@ CASE_SEARCH_DDL = {
         f"CREATE INDEX ix_cases_words ON cases USING gin ({case_words_sql()} gin_trgm_ops)",
     ],
     "sqlite": [
-        f"CREATE VIRTUAL TABLE {CASE_SEARCH_TABLE} USING fts5(words, tokenize='trigram')",
+        f"CREATE VIRTUAL TABLE {CASE_SEARCH_TABLE} "
+        "USING fts5(words, case_id UNINDEXED, tokenize='trigram')",
         f"CREATE TRIGGER cases_search_insert AFTER INSERT ON cases BEGIN {_SEARCH_ROW}; END",
         "CREATE TRIGGER cases_search_update AFTER UPDATE OF id, business_key, subject ON cases "
         "WHEN old.id IS NOT new.id OR old.business_key IS NOT new.business_key "

@@ -239,3 +239,37 @@ def test_the_revisions_build_the_case_list_indexes_the_tables_declare(database_u
 
     assert normal(migrated) == normal(declared)
     assert any("ix_cases_words" in e or "fts5" in e for e in migrated)
+
+
+def test_a_vacuum_that_renumbers_cases_loses_no_search_after_the_next_migrate(tmp_path) -> None:
+    """SQLite may renumber the rowids of `cases` on VACUUM, and the search table finds its
+    rows by them: a new case still records (its search row replaces a stale one), and the
+    next `upgrade_database` (every `make run` start) rebuilds the search from the cases."""
+    url = f"sqlite:///{tmp_path / 'casedesk.db'}"
+    upgrade_database(url)
+    engine = create_engine(url)
+    insert = text(
+        "INSERT INTO cases (id, type, status, business_key, subject, opened_at, details,"
+        " version, updated_at, escalated) VALUES (:id, 'failed_delivery', 'open', :id,"
+        " :subject, '2026-12-01 10:00:00', '{}', 1, '2026-12-01 10:00:00', 0)"
+    )
+    found = text("SELECT case_id FROM cases_search WHERE words LIKE :words ORDER BY case_id")
+    try:
+        with engine.begin() as conn:
+            for n in range(1, 5):
+                conn.execute(insert, {"id": f"case-{n}", "subject": f"Parcel {n} for Quint"})
+            conn.execute(text("DELETE FROM cases WHERE id IN ('case-1', 'case-2')"))
+            # What a renumbering VACUUM leaves: search rows under other rowids than the cases'.
+            conn.execute(text("UPDATE cases_search SET rowid = rowid + 100"))
+            conn.execute(insert, {"id": "case-5", "subject": "Parcel 5 for Quint"})
+        upgrade_database(url)
+        with engine.connect() as conn:
+            assert conn.execute(found, {"words": "%quint%"}).scalars().all() == [
+                "case-3",
+                "case-4",
+                "case-5",
+            ]
+            rowids = "SELECT count(*) FROM cases c JOIN cases_search s ON s.rowid = c.rowid"
+            assert conn.execute(text(rowids)).scalar_one() == 3
+    finally:
+        engine.dispose()

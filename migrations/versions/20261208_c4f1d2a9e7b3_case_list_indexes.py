@@ -23,7 +23,10 @@ depends_on: str | Sequence[str] | None = None
 OPEN = "status NOT IN ('closed', 'cancelled')"
 WORDS = "(id || ' ' || business_key || ' ' || subject)"
 NEW_WORDS = "(new.id || ' ' || new.business_key || ' ' || new.subject)"
-ROW = f"INSERT INTO cases_search (rowid, words) VALUES (new.rowid, {NEW_WORDS})"  # noqa: S608
+ROW = (
+    "INSERT OR REPLACE INTO cases_search (rowid, words, case_id) "  # noqa: S608
+    f"VALUES (new.rowid, {NEW_WORDS}, new.id)"
+)
 GONE = "DELETE FROM cases_search WHERE rowid = old.rowid"
 
 
@@ -61,8 +64,14 @@ def upgrade() -> None:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         op.execute(f"CREATE INDEX ix_cases_words ON cases USING gin ({WORDS} gin_trgm_ops)")
     else:
-        op.execute("CREATE VIRTUAL TABLE cases_search USING fts5(words, tokenize='trigram')")
-        op.execute(f"INSERT INTO cases_search (rowid, words) SELECT rowid, {WORDS} FROM cases")  # noqa: S608
+        op.execute(
+            "CREATE VIRTUAL TABLE cases_search "
+            "USING fts5(words, case_id UNINDEXED, tokenize='trigram')"
+        )
+        op.execute(
+            "INSERT INTO cases_search (rowid, words, case_id) "  # noqa: S608
+            f"SELECT rowid, {WORDS}, id FROM cases"
+        )
         op.execute(f"CREATE TRIGGER cases_search_insert AFTER INSERT ON cases BEGIN {ROW}; END")
         op.execute(
             "CREATE TRIGGER cases_search_update AFTER UPDATE OF id, business_key, subject ON "
