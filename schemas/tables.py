@@ -553,6 +553,8 @@ Index("ix_cases_opened_at_id", _c.opened_at, _c.id)
 Index("ix_cases_updated_at_id", _c.updated_at, _c.id)
 Index("ix_cases_deadline_nulls_last", _c.deadline_at.is_(None), _c.deadline_at, _c.id)
 Index("ix_cases_deadline_desc", _c.deadline_at.is_not(None), _c.deadline_at, _c.id)
+# "My cases in my depot", the console's everyday list.
+Index("ix_cases_depot_id_assignee", _c.depot_id, _c.assignee)
 # Escalations are few and asked for often: a partial index of just them (queries say
 # `escalated` in these words, see OPEN_CASE_SQL).
 ESCALATED_SQL = "escalated"

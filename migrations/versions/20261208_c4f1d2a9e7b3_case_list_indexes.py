@@ -46,6 +46,7 @@ def upgrade() -> None:
         "cases",
         [sa.text("(deadline_at IS NOT NULL)"), "deadline_at", "id"],
     )
+    op.create_index("ix_cases_depot_id_assignee", "cases", ["depot_id", "assignee"])
     op.create_index(
         "ix_cases_open_deadline",
         "cases",
@@ -91,6 +92,7 @@ def downgrade() -> None:
     for name in (
         "ix_cases_escalated_only",
         "ix_cases_open_deadline",
+        "ix_cases_depot_id_assignee",
         "ix_cases_deadline_desc",
         "ix_cases_deadline_nulls_last",
         "ix_cases_updated_at_id",
