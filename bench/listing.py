@@ -151,6 +151,8 @@ async def seed(engine: AsyncEngine, start: int, stop: int, now: datetime) -> Non
     async with engine.begin() as conn:
         for first in range(0, len(rows), 5000):
             await conn.execute(insert(tables.Case), rows[first : first + 5000])
+    # What the databases have by themselves: PostgreSQL's autovacuum analyzes a table that
+    # grew; SQLite gets its ANALYZE from `upgrade_database`, at every `make run` start.
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.exec_driver_sql("ANALYZE")
