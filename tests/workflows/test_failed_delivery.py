@@ -761,6 +761,8 @@ async def test_the_booking_can_be_changed_until_the_cut_off(time_env, task_queue
     )
     assert until == route_day - timedelta(hours=6)  # 18:00 the evening before (depot: UTC)
     assert "redelivery" in booked.allowed_actions and "delivery-outcome" in booked.allowed_actions
+    # The confirmation goes out after the booking is recorded: wait for it, do not race it.
+    await wait_for_message(world, f"{handle.id}/a1/redelivery-confirmation")
     confirmation = world.sent[f"{handle.id}/a1/redelivery-confirmation"]
     assert confirmation.link is not None and confirmation.context["change_until"]
 
